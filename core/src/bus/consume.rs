@@ -1,0 +1,124 @@
+//! The consumer loop every service uses.
+//!
+//! It decodes each delivery's [`Envelope`], hands it to a [`Handler`], and settles it only
+//! afterwards: ack when the handler's transaction committed, requeue on a transient failure
+//! (the queue's delivery limit then moves a message that keeps failing to its dead-letter
+//! queue), dead-letter at once for a poison message that can never succeed. Deliveries are
+//! handled one at a time, in queue order. On shutdown the delivery in hand is finished and no
+//! new one is taken; anything unacked goes back to the broker.
+
+use super::{Bus, BusError};
+use crate::{
+    events::Envelope,
+    ids::EventId,
+    store::{self, DbConnection, Store, StoreError},
+};
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use std::{sync::Arc, time::Duration};
+use tokio_util::sync::CancellationToken;
+
+/// Why a handler did not finish a delivery.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// Might work later (database or peer unavailable): requeue.
+    #[error("transient: {0}")]
+    Retry(String),
+    /// Can never work (refers to nothing, malformed): dead-letter.
+    #[error("poison: {0}")]
+    Poison(String),
+}
+
+impl From<StoreError> for HandleError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(_) | StoreError::Corrupt(_) => HandleError::Poison(e.to_string()),
+            other => HandleError::Retry(other.to_string()),
+        }
+    }
+}
+
+#[async_trait]
+pub trait Handler<T>: Send + Sync + 'static {
+    async fn handle(&self, envelope: Envelope<T>) -> Result<(), HandleError>;
+}
+
+/// Consume `queue` until `shutdown`.
+pub async fn run<T, H>(
+    bus: Arc<dyn Bus>,
+    queue: &str,
+    prefetch: u16,
+    handler: Arc<H>,
+    shutdown: CancellationToken,
+) -> Result<(), BusError>
+where
+    T: DeserializeOwned + Send + 'static,
+    H: Handler<T>,
+{
+    let mut consumer = bus.consume(queue, prefetch).await?;
+    loop {
+        let delivery = tokio::select! {
+            d = consumer.next() => match d {
+                Some(d) => d,
+                None => return Err(BusError::Closed),
+            },
+            _ = shutdown.cancelled() => return Ok(()),
+        };
+        let envelope: Envelope<T> = match serde_json::from_slice(&delivery.message.body) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(queue, id = %delivery.message.id, error = %e,
+                    "undecodable message; sent to the dead-letter queue");
+                settle(delivery.reject(false).await);
+                continue;
+            }
+        };
+        let id = envelope.id.clone();
+        match handler.handle(envelope).await {
+            Ok(()) => settle(delivery.ack().await),
+            Err(HandleError::Poison(why)) => {
+                tracing::error!(queue, %id, %why, "poison message; sent to the dead-letter queue");
+                settle(delivery.reject(false).await);
+            }
+            Err(HandleError::Retry(why)) => {
+                tracing::warn!(queue, %id, %why, "handling failed; will be redelivered");
+                // A short pause so a failing dependency is not hammered in a tight loop.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = shutdown.cancelled() => {}
+                }
+                settle(delivery.reject(true).await);
+            }
+        }
+    }
+}
+
+fn settle(result: Result<(), BusError>) {
+    // A failed ack leaves the message with the broker, which redelivers it; the consumer's
+    // idempotency then makes the repeat a no-op.
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not settle a delivery; it will come again");
+    }
+}
+
+/// Run `f` in one transaction unless `consumer` already handled `event`: `Ok(None)` means it
+/// had, and nothing was done.
+pub async fn once<T, F>(
+    store: &Store,
+    consumer: &'static str,
+    event: EventId,
+    f: F,
+) -> Result<Option<T>, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+{
+    store
+        .transaction(move |c| {
+            if !store::processed::mark(c, consumer, &event)? {
+                return Ok(None);
+            }
+            f(c).map(Some)
+        })
+        .await
+}

@@ -1,0 +1,287 @@
+//! Typed configuration: `hark.toml` (optional) overlaid with `HARK_…` environment variables.
+//!
+//! Nested keys use a double underscore: `HARK_DATABASE__URL`, `HARK_PORTAL__LISTEN`. Every field
+//! has a default, so `hark serve` runs with no file at all (SQLite, in-process bus, e-mail to an
+//! outbox folder). `hark.example.toml` in the repository lists every key with its default; a
+//! test keeps the two in sync. Secrets are [`Secret`]s, which never print.
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+/// A string that must not reach logs: its `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// The whole configuration; each service receives only its own part.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where SQLite, audio blobs, generated keys and the e-mail outbox live.
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub bus: BusConfig,
+    pub blobs: BlobConfig,
+    pub links: LinksConfig,
+    pub portal: PortalConfig,
+    pub router: RouterConfig,
+    pub notifier: NotifierConfig,
+    pub ivr: IvrConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("hark-data"),
+            database: DatabaseConfig::default(),
+            bus: BusConfig::default(),
+            blobs: BlobConfig::default(),
+            links: LinksConfig::default(),
+            portal: PortalConfig::default(),
+            router: RouterConfig::default(),
+            notifier: NotifierConfig::default(),
+            ivr: IvrConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://…`. Empty means `sqlite://<data_dir>/hark.db`.
+    pub url: Secret,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: Secret::new(""),
+            max_connections: 8,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// `memory://` (one process) or `amqp://user:pass@host:port/vhost`.
+    pub url: Secret,
+    /// Prefix for every exchange and queue name; empty in production, unique per test run.
+    pub namespace: String,
+    /// Unacknowledged deliveries a consumer holds at once.
+    pub prefetch: u16,
+    /// Deliveries of one message before it goes to its dead-letter queue.
+    pub delivery_limit: u32,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("memory://"),
+            namespace: String::new(),
+            prefetch: 16,
+            delivery_limit: 5,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlobConfig {
+    /// 64 hex digits (AES-256). Empty: read `<data_dir>/blob.key`, generating it on first run
+    /// in embedded mode (SQLite); a distributed deployment must set it explicitly.
+    pub key: Secret,
+}
+
+impl Default for BlobConfig {
+    fn default() -> Self {
+        Self {
+            key: Secret::new(""),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinksConfig {
+    /// Base URL that e-mailed links point at.
+    pub public_url: String,
+    /// HMAC key for listen links. Empty: `<data_dir>/link.key`, generated like the blob key.
+    pub secret: Secret,
+    /// How long an e-mailed link stays valid.
+    pub ttl_hours: u32,
+}
+
+impl Default for LinksConfig {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            secret: Secret::new(""),
+            ttl_hours: 24 * 7,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalConfig {
+    pub listen: SocketAddr,
+    /// Largest accepted upload, in bytes.
+    pub max_upload_bytes: usize,
+    /// Longest accepted message, in seconds.
+    pub max_message_seconds: u32,
+    /// Lifetime of an API token from `POST /api/v1/login`.
+    pub session_hours: u32,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_upload_bytes: 10 * 1024 * 1024,
+            max_message_seconds: 60,
+            session_hours: 12,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouterConfig {
+    /// Channels used for a recipient who has no delivery profile.
+    pub default_channels: Vec<String>,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            default_channels: vec!["email".into()],
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifierConfig {
+    /// `smtp://host:port`, `smtps://…` or `smtp://user:pass@host:port?tls=required`.
+    /// Empty: write `.eml` files to `<data_dir>/outbox` instead of sending.
+    pub smtp_url: Secret,
+    /// The `From:` of every notification.
+    pub from: String,
+}
+
+impl Default for NotifierConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: Secret::new(""),
+            from: "Hark <hark@localhost>".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IvrConfig {
+    pub sip_listen: SocketAddr,
+}
+
+impl Default for IvrConfig {
+    fn default() -> Self {
+        Self {
+            sip_listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the TOML file if given (it must exist), then `HARK_…` variables.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed("HARK_").split("__"));
+        figment.extract().map_err(|e| ConfigError::Invalid(Box::new(e)))
+    }
+
+    /// Parse a TOML document on top of the defaults (no environment); used for the example.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))
+    }
+
+    /// The database URL with the embedded default filled in.
+    pub fn database_url(&self) -> String {
+        let url = self.database.url.expose();
+        if url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("hark.db").display())
+        } else {
+            url.to_owned()
+        }
+    }
+
+    /// True when running on the embedded defaults: keys may be generated on first run.
+    pub fn is_embedded(&self) -> bool {
+        self.database_url().starts_with("sqlite:")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let mut c = Config::default();
+        c.database.url = Secret::new("postgres://hark:hunter2@db/hark");
+        c.notifier.smtp_url = Secret::new("smtp://u:topsecret@mail");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("topsecret"), "{shown}");
+        assert!(shown.contains("[redacted]"));
+    }
+
+    #[test]
+    fn empty_database_url_means_sqlite_in_data_dir() {
+        let c = Config::default();
+        assert_eq!(c.database_url(), "sqlite://hark-data/hark.db");
+        assert!(c.is_embedded());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Config::from_toml_str("[portal]\nlisten_port = 1\n").unwrap_err();
+        assert!(err.to_string().contains("listen_port"), "{err}");
+    }
+}

@@ -1,0 +1,214 @@
+//! What travels on the bus.
+//!
+//! Every payload is an [`Envelope`]: an event id (consumers remember it, so a redelivery is a
+//! no-op), when it happened, and a typed body. Events go to the `hark.events` topic exchange,
+//! commands to the `hark.commands` direct exchange; the routing keys are the ones in
+//! DESIGN.md. Bodies are JSON with a `type` tag, so new variants never break old readers of the
+//! envelope.
+
+use crate::ids::{AttemptId, EventId, MessageId, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// An event or command with its identity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub id: EventId,
+    pub occurred_at: DateTime<Utc>,
+    pub body: T,
+}
+
+impl<T> Envelope<T> {
+    pub fn new(body: T) -> Self {
+        Self {
+            id: EventId::new(),
+            occurred_at: Utc::now(),
+            body,
+        }
+    }
+}
+
+/// Where a message came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Phone,
+    Web,
+    Upload,
+    Api,
+    Event,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Phone => "phone",
+            Origin::Web => "web",
+            Origin::Upload => "upload",
+            Origin::Api => "api",
+            Origin::Event => "event",
+        }
+    }
+}
+
+/// How one delivery attempt ended, as reported by the notifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Handed over (e-mail accepted by the relay, pop-up shown, call answered).
+    Delivered,
+    /// Could not be delivered; the detail says why.
+    Failed,
+}
+
+/// What a receipt tells the sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptKind {
+    /// Reached the recipient (e.g. the e-mail was accepted).
+    Delivered,
+    /// The recipient played it.
+    Heard,
+    /// Every attempt failed.
+    Failed,
+    /// The recipient declined it.
+    Rejected,
+}
+
+impl ReceiptKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptKind::Delivered => "delivered",
+            ReceiptKind::Heard => "heard",
+            ReceiptKind::Failed => "failed",
+            ReceiptKind::Rejected => "rejected",
+        }
+    }
+}
+
+/// Facts published on `hark.events`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A message is complete and stored; the router plans its delivery.
+    MessageRecorded {
+        message_id: MessageId,
+        sender_id: UserId,
+        recipients: Vec<UserId>,
+        origin: Origin,
+        duration_ms: u32,
+        urgent: bool,
+    },
+    /// A recipient played a message (from any channel).
+    MessagePlayed {
+        message_id: MessageId,
+        recipient_id: UserId,
+        via: String,
+    },
+    /// The outcome of one delivery attempt.
+    DeliveryOutcome {
+        attempt_id: AttemptId,
+        message_id: MessageId,
+        recipient_id: UserId,
+        channel: String,
+        outcome: Outcome,
+        detail: Option<String>,
+    },
+    /// A receipt for the sender; also stored, so senders read it through the API.
+    Receipt {
+        message_id: MessageId,
+        recipient_id: UserId,
+        sender_id: UserId,
+        kind: ReceiptKind,
+        channel: Option<String>,
+    },
+}
+
+impl Event {
+    /// The routing key on `hark.events`.
+    pub fn routing_key(&self) -> String {
+        match self {
+            Event::MessageRecorded { .. } => keys::MESSAGE_RECORDED.into(),
+            Event::MessagePlayed { .. } => keys::MESSAGE_PLAYED.into(),
+            Event::DeliveryOutcome { .. } => keys::DELIVERY_OUTCOME.into(),
+            Event::Receipt { sender_id, .. } => format!("receipt.{sender_id}"),
+        }
+    }
+}
+
+/// Work sent to one service on `hark.commands`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    /// E-mail the recipient a signed link to the message.
+    NotifyEmail {
+        attempt_id: AttemptId,
+        message_id: MessageId,
+        recipient_id: UserId,
+    },
+}
+
+impl Command {
+    pub fn routing_key(&self) -> &'static str {
+        match self {
+            Command::NotifyEmail { .. } => keys::NOTIFY_EMAIL,
+        }
+    }
+}
+
+/// Routing keys from DESIGN.md.
+pub mod keys {
+    pub const MESSAGE_STARTED: &str = "message.started";
+    pub const MESSAGE_RECORDED: &str = "message.recorded";
+    pub const MESSAGE_PLAYED: &str = "message.played";
+    pub const DELIVERY_OUTCOME: &str = "delivery.outcome";
+    pub const RECEIPT_ANY: &str = "receipt.*";
+    pub const PRESENCE_CHANGED: &str = "presence.changed";
+    pub const PLUGIN_CHANGED: &str = "plugin.changed";
+
+    pub const NOTIFY_STREAM: &str = "notify.stream";
+    pub const NOTIFY_POPUP: &str = "notify.popup";
+    pub const NOTIFY_EMAIL: &str = "notify.email";
+    pub const NOTIFY_CALLBACK: &str = "notify.callback";
+    pub const IVR_ORIGINATE: &str = "ivr.originate";
+
+    /// Every command; each has its own durable queue of the same name.
+    pub const COMMANDS: [&str; 5] = [
+        NOTIFY_STREAM,
+        NOTIFY_POPUP,
+        NOTIFY_EMAIL,
+        NOTIFY_CALLBACK,
+        IVR_ORIGINATE,
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_round_trips_with_type_tag() {
+        let e = Envelope::new(Event::MessagePlayed {
+            message_id: MessageId::new(),
+            recipient_id: UserId::new(),
+            via: "link".into(),
+        });
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.contains(r#""type":"message_played""#), "{json}");
+        let back: Envelope<Event> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn receipts_route_by_sender() {
+        let sender = UserId::from("u1");
+        let e = Event::Receipt {
+            message_id: MessageId::new(),
+            recipient_id: UserId::new(),
+            sender_id: sender,
+            kind: ReceiptKind::Heard,
+            channel: None,
+        };
+        assert_eq!(e.routing_key(), "receipt.u1");
+    }
+}

@@ -1,0 +1,35 @@
+//! Hark's shared domain.
+//!
+//! Every service crate (`hark-ivr`, `hark-router`, `hark-notifier`, `hark-web-portal`) depends
+//! on this crate and on nothing else of Hark's: they share its types and talk over its [`bus`].
+//!
+//! - [`ids`]: id newtypes.
+//! - [`config`]: the typed configuration, one struct per service.
+//! - [`events`]: what travels on the bus (events and commands) and its routing keys.
+//! - [`bus`]: the `Bus` trait, its in-process and RabbitMQ implementations, the outbox relay
+//!   and the idempotent consumer loop.
+//! - [`store`]: the diesel store over SQLite or PostgreSQL, with embedded migrations.
+//! - [`audio`]: decoding uploads and the canonical stored format.
+//! - [`blob`]: the encrypted blob store for audio.
+//! - [`link`]: signed, expiring links for e-mail recipients.
+//! - [`password`]: argon2id hashing for passwords and PINs.
+
+pub mod audio;
+pub mod blob;
+pub mod bus;
+pub mod config;
+pub mod events;
+pub mod ids;
+pub mod link;
+pub mod password;
+pub mod store;
+
+/// Everything a service needs from the outside world, built once by the binary.
+#[derive(Clone, Debug)]
+pub struct Deps {
+    pub store: store::Store,
+    pub bus: std::sync::Arc<dyn bus::Bus>,
+    pub blobs: blob::BlobStore,
+    /// Wakes the outbox relay as soon as a transaction has written to the outbox.
+    pub outbox: bus::outbox::OutboxSignal,
+}

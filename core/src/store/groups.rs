@@ -1,0 +1,134 @@
+//! Groups (dialable numbers that reach several people) and contacts (with speed dials).
+
+use super::{
+    DbConnection, StoreError, now,
+    schema::{contacts, group_members, groups, users},
+    users::{User, find_by_extension},
+};
+use crate::ids::{GroupId, UserId};
+use diesel::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = groups)]
+pub struct Group {
+    pub id: String,
+    pub number: String,
+    pub name: String,
+    pub owner_id: Option<String>,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+pub fn create(
+    conn: &mut DbConnection,
+    number: &str,
+    name: &str,
+    owner: Option<&UserId>,
+) -> Result<Group, StoreError> {
+    super::users::validate_extension(number)?;
+    if find_by_extension(conn, number)?.is_some() || find_by_number(conn, number)?.is_some() {
+        return Err(StoreError::Conflict(format!("number {number} is taken")));
+    }
+    let g = Group {
+        id: GroupId::new().into_string(),
+        number: number.into(),
+        name: name.into(),
+        owner_id: owner.map(|o| o.to_string()),
+        created_at: now(),
+    };
+    diesel::insert_into(groups::table)
+        .values((
+            groups::id.eq(&g.id),
+            groups::number.eq(&g.number),
+            groups::name.eq(&g.name),
+            groups::owner_id.eq(&g.owner_id),
+            groups::created_at.eq(g.created_at),
+        ))
+        .execute(conn)?;
+    Ok(g)
+}
+
+pub fn find_by_number(conn: &mut DbConnection, number: &str) -> Result<Option<Group>, StoreError> {
+    Ok(groups::table
+        .filter(groups::number.eq(number))
+        .select(Group::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn add_member(conn: &mut DbConnection, group: &str, user: &UserId) -> Result<(), StoreError> {
+    diesel::insert_into(group_members::table)
+        .values((
+            group_members::group_id.eq(group),
+            group_members::user_id.eq(user.as_str()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn list_members(conn: &mut DbConnection, group: &str) -> Result<Vec<User>, StoreError> {
+    Ok(group_members::table
+        .inner_join(users::table)
+        .filter(group_members::group_id.eq(group))
+        .order(users::extension.asc())
+        .select(User::as_select())
+        .load(conn)?)
+}
+
+pub fn add_contact(
+    conn: &mut DbConnection,
+    owner: &UserId,
+    contact: &UserId,
+    speed_dial: Option<i32>,
+) -> Result<(), StoreError> {
+    diesel::insert_into(contacts::table)
+        .values((
+            contacts::owner_id.eq(owner.as_str()),
+            contacts::contact_id.eq(contact.as_str()),
+            contacts::speed_dial.eq(speed_dial),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A user's contacts with their speed-dial digits, by speed dial then extension.
+pub fn list_contacts(
+    conn: &mut DbConnection,
+    owner: &UserId,
+) -> Result<Vec<(User, Option<i32>)>, StoreError> {
+    Ok(contacts::table
+        .inner_join(users::table)
+        .filter(contacts::owner_id.eq(owner.as_str()))
+        .order((contacts::speed_dial.asc(), users::extension.asc()))
+        .select((User::as_select(), contacts::speed_dial))
+        .load(conn)?)
+}
+
+/// Resolve what a sender typed (extensions and group numbers) into distinct recipients, in
+/// the order given. Unknown numbers are an error naming them all, so nothing is half-sent.
+pub fn resolve_recipients(
+    conn: &mut DbConnection,
+    numbers: &[String],
+) -> Result<Vec<User>, StoreError> {
+    let mut out: Vec<User> = Vec::new();
+    let mut unknown = Vec::new();
+    for n in numbers {
+        let found = if let Some(u) = find_by_extension(conn, n)? {
+            vec![u]
+        } else if let Some(g) = find_by_number(conn, n)? {
+            list_members(conn, &g.id)?
+        } else {
+            unknown.push(n.clone());
+            continue;
+        };
+        for u in found {
+            if !out.iter().any(|o| o.id == u.id) {
+                out.push(u);
+            }
+        }
+    }
+    if unknown.is_empty() {
+        Ok(out)
+    } else {
+        Err(StoreError::NotFoundNumbers(unknown))
+    }
+}

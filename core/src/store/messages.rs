@@ -1,0 +1,294 @@
+//! Messages, their recipients (one row each, with its delivery state) and delivery attempts.
+//!
+//! Recipient states only move forward: `queued` → `streaming` → `delivered` → `played`, or to
+//! `failed` / `rejected`; a late or repeated report never moves a played message back.
+
+use super::{
+    DbConnection, StoreError, now,
+    schema::{delivery_attempts, message_recipients, messages},
+};
+use crate::{
+    events::Origin,
+    ids::{AttemptId, MessageId, UserId},
+};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = messages)]
+pub struct Message {
+    pub id: String,
+    pub sender_id: String,
+    pub origin: String,
+    pub state: String,
+    pub duration_ms: i32,
+    pub blob_key: Option<String>,
+    pub content_type: String,
+    pub urgent: bool,
+    pub created_at: NaiveDateTime,
+    pub completed_at: Option<NaiveDateTime>,
+}
+
+impl Message {
+    pub fn message_id(&self) -> MessageId {
+        MessageId::from(self.id.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = message_recipients)]
+pub struct Recipient {
+    pub message_id: String,
+    pub recipient_id: String,
+    pub state: String,
+    pub channel: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub delivered_at: Option<NaiveDateTime>,
+    pub played_at: Option<NaiveDateTime>,
+}
+
+/// A complete message, stored in one go (uploads and finished recordings).
+#[derive(Clone, Debug)]
+pub struct MessageInsertForm {
+    pub id: MessageId,
+    pub sender: UserId,
+    pub origin: Origin,
+    pub duration_ms: u32,
+    pub blob_key: String,
+    pub urgent: bool,
+    pub recipients: Vec<UserId>,
+}
+
+pub fn create_complete(conn: &mut DbConnection, form: &MessageInsertForm) -> Result<Message, StoreError> {
+    let at = now();
+    let m = Message {
+        id: form.id.to_string(),
+        sender_id: form.sender.to_string(),
+        origin: form.origin.as_str().into(),
+        state: "complete".into(),
+        duration_ms: i32::try_from(form.duration_ms).unwrap_or(i32::MAX),
+        blob_key: Some(form.blob_key.clone()),
+        content_type: "audio/wav".into(),
+        urgent: form.urgent,
+        created_at: at,
+        completed_at: Some(at),
+    };
+    diesel::insert_into(messages::table)
+        .values((
+            messages::id.eq(&m.id),
+            messages::sender_id.eq(&m.sender_id),
+            messages::origin.eq(&m.origin),
+            messages::state.eq(&m.state),
+            messages::duration_ms.eq(m.duration_ms),
+            messages::blob_key.eq(&m.blob_key),
+            messages::content_type.eq(&m.content_type),
+            messages::urgent.eq(m.urgent),
+            messages::created_at.eq(m.created_at),
+            messages::completed_at.eq(m.completed_at),
+        ))
+        .execute(conn)?;
+    for r in &form.recipients {
+        diesel::insert_into(message_recipients::table)
+            .values((
+                message_recipients::message_id.eq(&m.id),
+                message_recipients::recipient_id.eq(r.as_str()),
+                message_recipients::state.eq("queued"),
+                message_recipients::created_at.eq(at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(m)
+}
+
+pub fn find_by_id(conn: &mut DbConnection, id: &MessageId) -> Result<Option<Message>, StoreError> {
+    Ok(messages::table
+        .find(id.as_str())
+        .select(Message::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Messages a user sent, newest first.
+pub fn list_sent(conn: &mut DbConnection, sender: &UserId, limit: i64) -> Result<Vec<Message>, StoreError> {
+    Ok(messages::table
+        .filter(messages::sender_id.eq(sender.as_str()))
+        .order((messages::created_at.desc(), messages::id.desc()))
+        .limit(limit)
+        .select(Message::as_select())
+        .load(conn)?)
+}
+
+pub fn list_recipients(conn: &mut DbConnection, id: &MessageId) -> Result<Vec<Recipient>, StoreError> {
+    Ok(message_recipients::table
+        .filter(message_recipients::message_id.eq(id.as_str()))
+        .order(message_recipients::created_at.asc())
+        .select(Recipient::as_select())
+        .load(conn)?)
+}
+
+pub fn find_recipient(
+    conn: &mut DbConnection,
+    id: &MessageId,
+    recipient: &UserId,
+) -> Result<Option<Recipient>, StoreError> {
+    Ok(message_recipients::table
+        .find((id.as_str(), recipient.as_str()))
+        .select(Recipient::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+fn recipient_row<'a>(
+    id: &'a MessageId,
+    recipient: &'a UserId,
+) -> diesel::dsl::Find<message_recipients::table, (&'a str, &'a str)> {
+    message_recipients::table.find((id.as_str(), recipient.as_str()))
+}
+
+/// Mark delivered unless already delivered, played, failed or rejected. True if it changed.
+pub fn mark_delivered(
+    conn: &mut DbConnection,
+    id: &MessageId,
+    recipient: &UserId,
+    channel: &str,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        recipient_row(id, recipient)
+            .filter(message_recipients::state.eq_any(["queued", "streaming"])),
+    )
+    .set((
+        message_recipients::state.eq("delivered"),
+        message_recipients::channel.eq(channel),
+        message_recipients::delivered_at.eq(now()),
+    ))
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Mark played (from any state but played). True if it changed: the first play only.
+pub fn mark_played(
+    conn: &mut DbConnection,
+    id: &MessageId,
+    recipient: &UserId,
+    via: &str,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(recipient_row(id, recipient).filter(message_recipients::state.ne("played")))
+        .set((
+            message_recipients::state.eq("played"),
+            message_recipients::channel.eq(via),
+            message_recipients::played_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Mark failed unless it already got through. True if it changed.
+pub fn mark_failed(conn: &mut DbConnection, id: &MessageId, recipient: &UserId) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        recipient_row(id, recipient)
+            .filter(message_recipients::state.eq_any(["queued", "streaming"])),
+    )
+    .set(message_recipients::state.eq("failed"))
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = delivery_attempts)]
+pub struct Attempt {
+    pub id: String,
+    pub message_id: String,
+    pub recipient_id: String,
+    pub channel: String,
+    pub endpoint: Option<String>,
+    pub due_at: NaiveDateTime,
+    pub give_up_at: Option<NaiveDateTime>,
+    pub state: String,
+    pub detail: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Clone, Debug)]
+pub struct AttemptInsertForm {
+    pub message: MessageId,
+    pub recipient: UserId,
+    pub channel: String,
+    pub endpoint: Option<String>,
+    pub due_at: NaiveDateTime,
+    pub give_up_at: Option<NaiveDateTime>,
+    /// `pending` (the scheduler fires it at `due_at`) or `dispatched` (sent at once).
+    pub state: &'static str,
+}
+
+pub fn create_attempt(conn: &mut DbConnection, form: &AttemptInsertForm) -> Result<AttemptId, StoreError> {
+    let id = AttemptId::new();
+    let at = now();
+    diesel::insert_into(delivery_attempts::table)
+        .values((
+            delivery_attempts::id.eq(id.as_str()),
+            delivery_attempts::message_id.eq(form.message.as_str()),
+            delivery_attempts::recipient_id.eq(form.recipient.as_str()),
+            delivery_attempts::channel.eq(&form.channel),
+            delivery_attempts::endpoint.eq(&form.endpoint),
+            delivery_attempts::due_at.eq(form.due_at),
+            delivery_attempts::give_up_at.eq(form.give_up_at),
+            delivery_attempts::state.eq(form.state),
+            delivery_attempts::created_at.eq(at),
+            delivery_attempts::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+pub fn find_attempt(conn: &mut DbConnection, id: &AttemptId) -> Result<Option<Attempt>, StoreError> {
+    Ok(delivery_attempts::table
+        .find(id.as_str())
+        .select(Attempt::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list_attempts(conn: &mut DbConnection, id: &MessageId) -> Result<Vec<Attempt>, StoreError> {
+    Ok(delivery_attempts::table
+        .filter(delivery_attempts::message_id.eq(id.as_str()))
+        .order(delivery_attempts::created_at.asc())
+        .select(Attempt::as_select())
+        .load(conn)?)
+}
+
+/// Record how an attempt ended, unless it already ended. True if it changed.
+pub fn finish_attempt(
+    conn: &mut DbConnection,
+    id: &AttemptId,
+    state: &'static str,
+    detail: Option<&str>,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        delivery_attempts::table
+            .find(id.as_str())
+            .filter(delivery_attempts::state.eq_any(["pending", "dispatched"])),
+    )
+    .set((
+        delivery_attempts::state.eq(state),
+        delivery_attempts::detail.eq(detail),
+        delivery_attempts::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Cancel every attempt for one recipient that has not fired yet (the message was played).
+pub fn cancel_pending(conn: &mut DbConnection, id: &MessageId, recipient: &UserId) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        delivery_attempts::table
+            .filter(delivery_attempts::message_id.eq(id.as_str()))
+            .filter(delivery_attempts::recipient_id.eq(recipient.as_str()))
+            .filter(delivery_attempts::state.eq("pending")),
+    )
+    .set((
+        delivery_attempts::state.eq("cancelled"),
+        delivery_attempts::updated_at.eq(now()),
+    ))
+    .execute(conn)?)
+}

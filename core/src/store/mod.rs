@@ -1,0 +1,245 @@
+//! The store: diesel over SQLite (embedded default) or PostgreSQL, chosen by URL.
+//!
+//! One schema ([`schema`]) serves both backends through `#[derive(MultiConnection)]`;
+//! migrations live per backend in `migrations/{sqlite,postgres}` and are embedded in the
+//! binary. Diesel is synchronous, so every query runs on tokio's blocking pool through
+//! [`Store::run`] / [`Store::transaction`] with a pooled connection. SQLite runs in WAL mode
+//! with a busy timeout and foreign keys on.
+
+pub mod groups;
+pub mod messages;
+pub mod outbox;
+pub mod processed;
+pub mod receipts;
+pub mod schema;
+pub mod sessions;
+pub mod users;
+
+use diesel::{
+    connection::SimpleConnection,
+    pg::PgConnection,
+    r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection},
+    sqlite::SqliteConnection,
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::{fmt, time::Duration};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+/// A connection to either backend.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl fmt::Debug for DbConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DbConnection::Postgresql(_) => "DbConnection::Postgresql",
+            DbConnection::Sqlite(_) => "DbConnection::Sqlite",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database connection: {0}")]
+    Connection(String),
+    #[error("migrations: {0}")]
+    Migration(String),
+    #[error("unsupported database url (use sqlite://PATH or postgres://…)")]
+    UnsupportedUrl,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("no extension or group number {}", .0.join(", "))]
+    NotFoundNumbers(Vec<String>),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+impl StoreError {
+    /// True when the error means the row does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            StoreError::NotFound(_) | StoreError::Query(diesel::result::Error::NotFound)
+        )
+    }
+}
+
+/// Sets SQLite's per-connection pragmas.
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        if let DbConnection::Sqlite(c) = conn {
+            c.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+/// A pool of connections to one database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<ConnectionManager<DbConnection>>,
+    backend: Backend,
+}
+
+/// Which database a store talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Open a pool for `sqlite://PATH` or `postgres://…` (the SQLite file and its folder are
+    /// created when missing).
+    pub fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let (backend, conn_url) = if let Some(path) = url.strip_prefix("sqlite://") {
+            if let Some(dir) = std::path::Path::new(path).parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Connection(format!("{}: {e}", dir.display())))?;
+            }
+            (Backend::Sqlite, path.to_owned())
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let manager = ConnectionManager::<DbConnection>::new(conn_url);
+        let pool = Pool::builder()
+            .max_size(max_connections.max(1))
+            .connection_timeout(Duration::from_secs(15))
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build(manager)
+            .map_err(|e| StoreError::Connection(e.to_string()))?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn conn(&self) -> Result<PooledConnection<ConnectionManager<DbConnection>>, StoreError> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Connection(e.to_string()))
+    }
+
+    /// Apply pending migrations; returns how many ran.
+    pub fn migrate(&self) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let ran = match &mut *conn {
+            DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+            DbConnection::Postgresql(c) => {
+                c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len())
+            }
+        };
+        ran.map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// Run `f` with a connection on the blocking pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = store.conn()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Run `f` inside one transaction: everything it writes, outbox rows included, commits
+    /// together or not at all.
+    pub async fn transaction<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run(move |conn| transaction(conn, f)).await
+    }
+
+    /// Is the database reachable? For `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|conn| {
+            conn.batch_execute("SELECT 1")?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// A transaction on an already-held connection.
+///
+/// On SQLite the transaction starts with `BEGIN IMMEDIATE`, so concurrent writers wait on the
+/// busy timeout instead of failing when a read lock cannot be upgraded (WAL mode answers that
+/// case with an immediate `SQLITE_BUSY`). `f` must not open transactions of its own; the store
+/// modules never do.
+pub fn transaction<T, F>(conn: &mut DbConnection, f: F) -> Result<T, StoreError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+{
+    use diesel::Connection;
+    if !matches!(conn, DbConnection::Sqlite(_)) {
+        return conn.transaction(f);
+    }
+    conn.batch_execute("BEGIN IMMEDIATE")?;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)));
+    match outcome {
+        Ok(Ok(value)) => match conn.batch_execute("COMMIT") {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                rollback(conn);
+                Err(e.into())
+            }
+        },
+        Ok(Err(e)) => {
+            rollback(conn);
+            Err(e)
+        }
+        Err(panic) => {
+            rollback(conn);
+            std::panic::resume_unwind(panic)
+        }
+    }
+}
+
+fn rollback(conn: &mut DbConnection) {
+    if let Err(e) = conn.batch_execute("ROLLBACK") {
+        tracing::error!(error = %e, "rollback failed");
+    }
+}
+
+/// The current time as stored (UTC, no zone).
+pub fn now() -> chrono::NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}

@@ -1,0 +1,216 @@
+//! The diesel schema, one for both backends. Keep in step with `migrations/{sqlite,postgres}`;
+//! `store::tests` runs the migrations and exercises every table on SQLite, and the end-to-end
+//! tests do the same on PostgreSQL.
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        extension -> Text,
+        display_name -> Text,
+        email -> Nullable<Text>,
+        phone_uri -> Nullable<Text>,
+        pin_hash -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+        role -> Text,
+        timezone -> Text,
+        name_blob -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    contacts (owner_id, contact_id) {
+        owner_id -> Text,
+        contact_id -> Text,
+        speed_dial -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    groups (id) {
+        id -> Text,
+        number -> Text,
+        name -> Text,
+        owner_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, user_id) {
+        group_id -> Text,
+        user_id -> Text,
+    }
+}
+
+diesel::table! {
+    delivery_profiles (user_id) {
+        user_id -> Text,
+        channels -> Text,
+        quiet_hours -> Nullable<Text>,
+        sender_rules -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    devices (id) {
+        id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        address -> Text,
+        verified_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Text,
+        sender_id -> Text,
+        origin -> Text,
+        state -> Text,
+        duration_ms -> Integer,
+        blob_key -> Nullable<Text>,
+        content_type -> Text,
+        urgent -> Bool,
+        created_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    attachments (id) {
+        id -> Text,
+        message_id -> Text,
+        filename -> Text,
+        content_type -> Text,
+        size_bytes -> BigInt,
+        blob_key -> Text,
+    }
+}
+
+diesel::table! {
+    message_recipients (message_id, recipient_id) {
+        message_id -> Text,
+        recipient_id -> Text,
+        state -> Text,
+        channel -> Nullable<Text>,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+        played_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    delivery_attempts (id) {
+        id -> Text,
+        message_id -> Text,
+        recipient_id -> Text,
+        channel -> Text,
+        endpoint -> Nullable<Text>,
+        due_at -> Timestamp,
+        give_up_at -> Nullable<Timestamp>,
+        state -> Text,
+        detail -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    receipts (id) {
+        id -> Text,
+        message_id -> Text,
+        recipient_id -> Text,
+        sender_id -> Text,
+        kind -> Text,
+        channel -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    plugins (id) {
+        id -> Text,
+        name -> Text,
+        version -> Text,
+        sha256 -> Text,
+        wasm -> Binary,
+        enabled -> Bool,
+        priority -> Integer,
+        calls -> BigInt,
+        failures -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    presence (user_id) {
+        user_id -> Text,
+        node -> Text,
+        status -> Text,
+        heartbeat_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        kind -> Text,
+        csrf_token -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (seq) {
+        seq -> BigInt,
+        event_id -> Text,
+        exchange -> Text,
+        routing_key -> Text,
+        payload -> Text,
+        created_at -> Timestamp,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        next_attempt_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    processed_events (consumer, event_id) {
+        consumer -> Text,
+        event_id -> Text,
+        processed_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(contacts -> users (contact_id));
+diesel::joinable!(group_members -> groups (group_id));
+diesel::joinable!(group_members -> users (user_id));
+diesel::joinable!(messages -> users (sender_id));
+diesel::joinable!(message_recipients -> messages (message_id));
+diesel::joinable!(message_recipients -> users (recipient_id));
+diesel::joinable!(receipts -> messages (message_id));
+diesel::joinable!(sessions -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    contacts,
+    groups,
+    group_members,
+    delivery_profiles,
+    devices,
+    messages,
+    attachments,
+    message_recipients,
+    delivery_attempts,
+    receipts,
+    plugins,
+    presence,
+    sessions,
+    outbox,
+    processed_events,
+);

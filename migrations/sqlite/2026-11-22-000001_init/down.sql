@@ -1,0 +1,16 @@
+DROP TABLE processed_events;
+DROP TABLE outbox;
+DROP TABLE sessions;
+DROP TABLE presence;
+DROP TABLE plugins;
+DROP TABLE receipts;
+DROP TABLE delivery_attempts;
+DROP TABLE message_recipients;
+DROP TABLE attachments;
+DROP TABLE messages;
+DROP TABLE devices;
+DROP TABLE delivery_profiles;
+DROP TABLE group_members;
+DROP TABLE groups;
+DROP TABLE contacts;
+DROP TABLE users;
