@@ -1,0 +1,241 @@
+//! One contract, two buses: every case runs against the in-process bus and against the real
+//! RabbitMQ on 127.0.0.1:5672 (`HARK_TEST_AMQP_URL` overrides), each RabbitMQ case in its own
+//! namespace of exchanges and queues, deleted afterwards.
+
+use hark_core::bus::{
+    Bus, BusError, BusMessage, Consumer, Delivery, Exchange, QueueSpec, amqp::AmqpBus,
+    memory::MemoryBus,
+};
+use std::{sync::Arc, time::Duration};
+
+const WAIT: Duration = Duration::from_secs(20);
+const LIMIT: u32 = 3;
+
+struct Harness {
+    bus: Arc<dyn Bus>,
+    amqp: Option<Arc<AmqpBus>>,
+    declared: Vec<QueueSpec>,
+}
+
+impl Harness {
+    fn memory() -> Self {
+        Self {
+            bus: Arc::new(MemoryBus::new(LIMIT)),
+            amqp: None,
+            declared: Vec::new(),
+        }
+    }
+
+    async fn amqp() -> Self {
+        let url = std::env::var("HARK_TEST_AMQP_URL")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+        let ns = format!("t{}.", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let bus = Arc::new(
+            AmqpBus::connect(&url, &ns, LIMIT)
+                .await
+                .expect("RabbitMQ reachable"),
+        );
+        Self {
+            bus: bus.clone(),
+            amqp: Some(bus),
+            declared: Vec::new(),
+        }
+    }
+
+    async fn declare(&mut self, spec: QueueSpec) {
+        self.bus.declare(&spec).await.unwrap();
+        self.declared.push(spec);
+    }
+
+    async fn cleanup(self) {
+        if let Some(a) = self.amqp {
+            a.delete_namespace(&self.declared).await.unwrap();
+        }
+    }
+}
+
+fn msg(key: &str, n: usize) -> BusMessage {
+    BusMessage {
+        id: format!("id-{n}"),
+        routing_key: key.into(),
+        body: format!("{{\"n\":{n}}}").into_bytes(),
+    }
+}
+
+async fn next(c: &mut Consumer) -> Delivery {
+    tokio::time::timeout(WAIT, c.next())
+        .await
+        .expect("a delivery within the timeout")
+        .expect("consumer open")
+}
+
+/// Wait (bounded) until a queue holds `n` ready messages.
+async fn wait_depth(bus: &dyn Bus, queue: &str, n: u64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let d = bus.queue_depth(queue).await.unwrap();
+        if d == n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{queue} depth {d}, wanted {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn routes_in_order(mut h: Harness) {
+    h.declare(QueueSpec::durable("q").bind(Exchange::Events, "message.recorded"))
+        .await;
+    for n in 0..20 {
+        h.bus
+            .publish(Exchange::Events, msg("message.recorded", n))
+            .await
+            .unwrap();
+    }
+    let mut c = h.bus.consume("q", 50).await.unwrap();
+    for n in 0..20 {
+        let d = next(&mut c).await;
+        assert_eq!(d.message, msg("message.recorded", n));
+        assert!(!d.redelivered);
+        d.ack().await.unwrap();
+    }
+    drop(c);
+    wait_depth(h.bus.as_ref(), "q", 0).await;
+    h.cleanup().await;
+}
+
+async fn topics_route_by_pattern(mut h: Harness) {
+    h.declare(QueueSpec::durable("receipts").bind(Exchange::Events, "receipt.*"))
+        .await;
+    h.bus
+        .publish(Exchange::Events, msg("message.recorded", 1))
+        .await
+        .unwrap();
+    h.bus
+        .publish(Exchange::Events, msg("receipt.u1", 2))
+        .await
+        .unwrap();
+    let mut c = h.bus.consume("receipts", 10).await.unwrap();
+    let d = next(&mut c).await;
+    assert_eq!(d.message.routing_key, "receipt.u1");
+    d.ack().await.unwrap();
+    drop(c);
+    wait_depth(h.bus.as_ref(), "receipts", 0).await;
+    h.cleanup().await;
+}
+
+async fn unroutable_commands_are_errors(mut h: Harness) {
+    // An event nobody listens to is fine; a command nobody will do is an error.
+    h.bus
+        .publish(Exchange::Events, msg("presence.changed", 1))
+        .await
+        .unwrap();
+    let err = h.bus.publish(Exchange::Commands, msg("notify.email", 1)).await;
+    assert!(matches!(err, Err(BusError::Unroutable { .. })), "{err:?}");
+    h.declare(QueueSpec::durable("notify.email").bind(Exchange::Commands, "notify.email"))
+        .await;
+    h.bus
+        .publish(Exchange::Commands, msg("notify.email", 2))
+        .await
+        .unwrap();
+    wait_depth(h.bus.as_ref(), "notify.email", 1).await;
+    h.cleanup().await;
+}
+
+async fn unacked_deliveries_come_back(mut h: Harness) {
+    h.declare(QueueSpec::durable("q").bind(Exchange::Events, "k"))
+        .await;
+    h.bus.publish(Exchange::Events, msg("k", 1)).await.unwrap();
+    let mut c = h.bus.consume("q", 10).await.unwrap();
+    let first = next(&mut c).await;
+    assert!(!first.redelivered);
+    // The consumer goes away (a crash) without settling.
+    drop(first);
+    drop(c);
+    let mut c = h.bus.consume("q", 10).await.unwrap();
+    let again = next(&mut c).await;
+    assert_eq!(again.message, msg("k", 1));
+    assert!(again.redelivered);
+    again.ack().await.unwrap();
+    drop(c);
+    wait_depth(h.bus.as_ref(), "q", 0).await;
+    h.cleanup().await;
+}
+
+async fn rejected_and_exhausted_go_to_dead_letters(mut h: Harness) {
+    let spec = QueueSpec::durable("q").bind(Exchange::Events, "k");
+    let dlq = spec.dlq_name();
+    h.declare(spec).await;
+    h.bus.publish(Exchange::Events, msg("k", 1)).await.unwrap();
+    h.bus.publish(Exchange::Events, msg("k", 2)).await.unwrap();
+    let mut c = h.bus.consume("q", 10).await.unwrap();
+    // Poison: straight to the dead-letter queue.
+    let d = next(&mut c).await;
+    assert_eq!(d.message.id, "id-1");
+    d.reject(false).await.unwrap();
+    // Keeps failing: requeued until the delivery limit, then dead-lettered.
+    let mut seen = 0;
+    while let Ok(Some(d)) = tokio::time::timeout(Duration::from_secs(3), c.next()).await {
+        assert_eq!(d.message.id, "id-2");
+        seen += 1;
+        assert!(seen <= LIMIT as usize + 1, "delivered {seen} times");
+        d.reject(true).await.unwrap();
+    }
+    assert!(seen >= LIMIT as usize, "delivered only {seen} times");
+    drop(c);
+    wait_depth(h.bus.as_ref(), &dlq, 2).await;
+    let mut dead = h.bus.consume(&dlq, 10).await.unwrap();
+    let mut ids = [next(&mut dead).await, next(&mut dead).await]
+        .into_iter()
+        .map(|d| d.message.id)
+        .collect::<Vec<_>>();
+    ids.sort();
+    assert_eq!(ids, ["id-1", "id-2"]);
+    drop(dead);
+    h.cleanup().await;
+}
+
+async fn prefetch_bounds_unacked(mut h: Harness) {
+    h.declare(QueueSpec::durable("q").bind(Exchange::Events, "k"))
+        .await;
+    for n in 0..5 {
+        h.bus.publish(Exchange::Events, msg("k", n)).await.unwrap();
+    }
+    let mut c = h.bus.consume("q", 2).await.unwrap();
+    let a = next(&mut c).await;
+    let _b = next(&mut c).await;
+    // Two held unacked: the other three stay ready in the queue.
+    wait_depth(h.bus.as_ref(), "q", 3).await;
+    a.ack().await.unwrap();
+    wait_depth(h.bus.as_ref(), "q", 2).await;
+    drop(c);
+    h.cleanup().await;
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(super::Harness::memory()).await;
+            })*
+        }
+        mod rabbitmq {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(super::Harness::amqp().await).await;
+            })*
+        }
+    };
+}
+
+contract!(
+    routes_in_order,
+    topics_route_by_pattern,
+    unroutable_commands_are_errors,
+    unacked_deliveries_come_back,
+    rejected_and_exhausted_go_to_dead_letters,
+    prefetch_bounds_unacked,
+);
