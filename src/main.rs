@@ -1,1 +1,228 @@
-fn main(){}
+//! `hark`: the one binary. See `hark --help`.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use hark::app::{self, App, Service};
+use hark_core::{
+    config::Config,
+    password,
+    store::users::{self, UserInsertForm},
+};
+use std::{io::Write, path::PathBuf};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hark",
+    version,
+    about = "IVR plus unified messaging with Wasm delivery plugins"
+)]
+struct Cli {
+    /// Configuration file (TOML); `HARK_…` environment variables override it.
+    #[arg(long, short, global = true, env = "HARK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every service in this process (embedded defaults: SQLite, in-process bus, e-mail to
+    /// an outbox folder).
+    Serve {
+        /// Seed demo users, contacts and a group first.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run the IVR (SIP) service alone, against PostgreSQL + RabbitMQ.
+    Ivr,
+    /// Run the router alone, against PostgreSQL + RabbitMQ.
+    Router,
+    /// Run the notifier alone, against PostgreSQL + RabbitMQ.
+    Notifier,
+    /// Run the web portal alone, against PostgreSQL + RabbitMQ.
+    Portal,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user.
+    Add {
+        #[arg(long)]
+        extension: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// SIP URI or phone number for callback calls.
+        #[arg(long)]
+        phone: Option<String>,
+        /// Read the portal password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Phone PIN (digits).
+        #[arg(long)]
+        pin: Option<String>,
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List users.
+    List,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,actix_server=warn,lapin=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = Config::load(cli.config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(dispatch(cli.command, config))
+}
+
+async fn dispatch(command: Command, config: Config) -> Result<()> {
+    match command {
+        Command::Serve { demo } => {
+            let app = App::build(config).await?;
+            if demo && hark::demo::seed(&app.deps.store).await? {
+                tracing::info!(
+                    password = hark::demo::DEMO_PASSWORD,
+                    pin = hark::demo::DEMO_PIN,
+                    "seeded demo users 101-104 and group 200"
+                );
+            }
+            tracing::warn!("the IVR (SIP) is not in this build yet; serving without a phone side");
+            serve(&app, &[Service::Router, Service::Notifier, Service::Portal]).await
+        }
+        Command::Ivr => distributed(config, Service::Ivr).await,
+        Command::Router => distributed(config, Service::Router).await,
+        Command::Notifier => distributed(config, Service::Notifier).await,
+        Command::Portal => distributed(config, Service::Portal).await,
+        Command::Migrate => {
+            let store = app::open_store(&config)?;
+            drop(store);
+            tracing::info!("database is up to date");
+            Ok(())
+        }
+        Command::User(cmd) => user(cmd, &config).await,
+    }
+}
+
+async fn distributed(config: Config, service: Service) -> Result<()> {
+    if config.bus.url.expose().starts_with("memory:") {
+        bail!(
+            "`hark {}` runs one service of a distributed deployment: set bus.url \
+             (HARK_BUS__URL) to amqp://… and database.url to postgres://…, or run \
+             `hark serve` for everything in one process",
+            format!("{service:?}").to_lowercase()
+        );
+    }
+    let app = App::build(config).await?;
+    serve(&app, &[service]).await
+}
+
+async fn serve(app: &App, services: &[Service]) -> Result<()> {
+    let running = app::start(app, services, None)?;
+    if let Some(addr) = running.portal_addr {
+        tracing::info!("portal listening on http://{addr}");
+    }
+    let shutdown = running.shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing in-flight work");
+        shutdown.cancel();
+    });
+    running.wait().await
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no SIGTERM handler; only Ctrl-C stops hark");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+async fn user(cmd: UserCommand, config: &Config) -> Result<()> {
+    let store = app::open_store(config)?;
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        UserCommand::List => {
+            let list = store.run(users::list).await?;
+            writeln!(
+                out,
+                "{:<10} {:<24} {:<28} {}",
+                "EXTENSION", "NAME", "E-MAIL", "ROLE"
+            )?;
+            for u in list {
+                writeln!(
+                    out,
+                    "{:<10} {:<24} {:<28} {}",
+                    u.extension,
+                    u.display_name,
+                    u.email.as_deref().unwrap_or("-"),
+                    u.role
+                )?;
+            }
+        }
+        UserCommand::Add {
+            extension,
+            name,
+            email,
+            phone,
+            password_stdin,
+            pin,
+            admin,
+        } => {
+            let password_hash = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                let pw = line.trim_end_matches(['\r', '\n']);
+                if pw.len() < 8 {
+                    bail!("the password must be at least 8 characters");
+                }
+                Some(password::hash(pw)?)
+            } else {
+                None
+            };
+            let pin_hash = match pin {
+                Some(p) if p.len() >= 4 && p.bytes().all(|b| b.is_ascii_digit()) => {
+                    Some(password::hash(&p)?)
+                }
+                Some(_) => bail!("the PIN must be at least 4 digits"),
+                None => None,
+            };
+            let form = UserInsertForm {
+                extension,
+                display_name: name,
+                email,
+                phone_uri: phone,
+                pin_hash,
+                password_hash,
+                admin,
+            };
+            let u = store.transaction(move |c| users::create(c, form)).await?;
+            writeln!(out, "added {} {}", u.extension, u.display_name)?;
+        }
+    }
+    Ok(())
+}

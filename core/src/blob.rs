@@ -231,7 +231,10 @@ mod tests {
         std::fs::write(store.path(&b).unwrap(), bytes).unwrap();
         assert!(matches!(store.get(&b).await, Err(BlobError::Decrypt(_))));
 
-        assert!(matches!(store.get("../../etc/passwd").await, Err(BlobError::InvalidKey)));
+        assert!(matches!(
+            store.get("../../etc/passwd").await,
+            Err(BlobError::InvalidKey)
+        ));
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl Default for BlobConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LinksConfig {
-    /// Base URL that e-mailed links point at.
+    /// Base URL that e-mailed links point at. Empty: `http://<portal.listen>`.
     pub public_url: String,
     /// HMAC key for listen links. Empty: `<data_dir>/link.key`, generated like the blob key.
     pub secret: Secret,
@@ -144,7 +144,7 @@ pub struct LinksConfig {
 impl Default for LinksConfig {
     fn default() -> Self {
         Self {
-            public_url: "http://127.0.0.1:8080".into(),
+            public_url: String::new(),
             secret: Secret::new(""),
             ttl_hours: 24 * 7,
         }
@@ -230,7 +230,9 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         figment = figment.merge(Env::prefixed("HARK_").split("__"));
-        figment.extract().map_err(|e| ConfigError::Invalid(Box::new(e)))
+        figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))
     }
 
     /// Parse a TOML document on top of the defaults (no environment); used for the example.
@@ -248,6 +250,15 @@ impl Config {
             format!("sqlite://{}", self.data_dir.join("hark.db").display())
         } else {
             url.to_owned()
+        }
+    }
+
+    /// The base URL for links, with the default filled in from the portal's address.
+    pub fn public_url(&self) -> String {
+        if self.links.public_url.is_empty() {
+            format!("http://{}", self.portal.listen)
+        } else {
+            self.links.public_url.trim_end_matches('/').to_owned()
         }
     }
 

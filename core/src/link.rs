@@ -79,7 +79,8 @@ impl LinkSigner {
             .map_err(|_| LinkError::Malformed)?;
         let mut mac = self.mac();
         mac.update(&body);
-        mac.verify_slice(&tag).map_err(|_| LinkError::BadSignature)?;
+        mac.verify_slice(&tag)
+            .map_err(|_| LinkError::BadSignature)?;
         let body = String::from_utf8(body).map_err(|_| LinkError::Malformed)?;
         let mut parts = body.split('|');
         let (Some(m), Some(r), Some(exp), None) =

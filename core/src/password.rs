@@ -20,7 +20,11 @@ pub fn hash(secret: &str) -> Result<String, HashError> {
 /// False for a wrong secret and for a malformed stored hash alike.
 pub fn verify(secret: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
-        .map(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(secret.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 

@@ -132,7 +132,10 @@ async fn unroutable_commands_are_errors(mut h: Harness) {
         .publish(Exchange::Events, msg("presence.changed", 1))
         .await
         .unwrap();
-    let err = h.bus.publish(Exchange::Commands, msg("notify.email", 1)).await;
+    let err = h
+        .bus
+        .publish(Exchange::Commands, msg("notify.email", 1))
+        .await;
     assert!(matches!(err, Err(BusError::Unroutable { .. })), "{err:?}");
     h.declare(QueueSpec::durable("notify.email").bind(Exchange::Commands, "notify.email"))
         .await;

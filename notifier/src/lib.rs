@@ -1,1 +1,55 @@
+//! The notifier: one worker per channel, each consuming its command queue and reporting every
+//! attempt's result as a `delivery.outcome` event.
+//!
+//! Today's channel is e-mail ([`email`]): a message with a signed, expiring link to the
+//! recording, sent through an SMTP relay or, on the embedded defaults, written as an `.eml`
+//! file to the outbox folder. Pop-up, stream and callback workers join in later changes.
 
+pub mod email;
+
+use hark_core::{
+    Deps,
+    bus::{BusError, consume},
+    config::{LinksConfig, NotifierConfig},
+    events::{Command, keys},
+    link::LinkSigner,
+};
+use std::{path::PathBuf, sync::Arc};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("e-mail transport: {0}")]
+    Transport(String),
+}
+
+/// Run every channel worker until `shutdown`.
+pub async fn run(
+    config: NotifierConfig,
+    links: LinksConfig,
+    signer: LinkSigner,
+    outbox_dir: PathBuf,
+    deps: Deps,
+    prefetch: u16,
+    shutdown: CancellationToken,
+) -> Result<(), NotifierError> {
+    let mailer = email::Mailer::from_config(&config, &outbox_dir)?;
+    let handler = Arc::new(email::EmailWorker::new(
+        deps.clone(),
+        mailer,
+        config,
+        links,
+        signer,
+    ));
+    consume::run::<Command, _>(
+        deps.bus.clone(),
+        keys::NOTIFY_EMAIL,
+        prefetch,
+        handler,
+        shutdown,
+    )
+    .await?;
+    Ok(())
+}

@@ -1,1 +1,87 @@
+//! The web portal: actix-web pages and JSON API.
+//!
+//! - [`api_session`]: `POST /api/v1/login` trades an extension and password for an API token.
+//! - [`api_messages`]: `POST /api/v1/messages` uploads audio as a voice message;
+//!   `GET /api/v1/messages/sent` and `GET /api/v1/messages/{id}` show recipients' states and
+//!   receipts to the sender.
+//! - [`listen`]: the signed link from an e-mail opens a player page; fetching its audio counts
+//!   as a play and produces the sender's "heard" receipt.
+//! - [`health`]: `/healthz` and `/readyz`.
+//!
+//! The server takes an already-bound listener and a shutdown token, so tests bind port 0 and
+//! stop it cleanly; on shutdown it stops accepting and finishes in-flight requests.
 
+mod api_messages;
+mod api_session;
+mod auth;
+mod error;
+mod health;
+mod listen;
+
+use actix_web::{App, HttpServer, web};
+use hark_core::{Deps, config::PortalConfig, link::LinkSigner};
+use std::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use error::ApiError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    #[error("http server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What every request handler can reach.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub deps: Deps,
+    pub config: PortalConfig,
+    pub signer: LinkSigner,
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(api_session::login)
+        .service(api_messages::upload)
+        .service(api_messages::sent)
+        .service(api_messages::detail)
+        .service(listen::page)
+        .service(listen::audio)
+        .service(listen::script);
+}
+
+/// Serve on `listener` until `shutdown`, then finish in-flight requests and return.
+pub async fn run(
+    config: PortalConfig,
+    signer: LinkSigner,
+    deps: Deps,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), PortalError> {
+    let state = web::Data::new(AppState {
+        deps,
+        config,
+        signer,
+    });
+    listener.set_nonblocking(true)?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(actix_web::middleware::Logger::new("%r %s %b %Dms").log_target("hark::http"))
+            .configure(routes)
+    })
+    .workers(2)
+    .disable_signals()
+    .shutdown_timeout(15)
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    let served = tokio::spawn(server);
+    shutdown.cancelled().await;
+    handle.stop(true).await;
+    match served.await {
+        Ok(result) => result.map_err(PortalError::from),
+        Err(e) => Err(PortalError::Io(std::io::Error::other(e.to_string()))),
+    }
+}

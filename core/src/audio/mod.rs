@@ -48,8 +48,8 @@ pub fn normalize_upload(bytes: &[u8], max_seconds: u32) -> Result<Recording, Aud
     if samples.is_empty() {
         return Err(AudioError::Empty);
     }
-    let duration_ms = u32::try_from(samples.len() as u64 * 1000 / u64::from(CANONICAL_RATE))
-        .unwrap_or(u32::MAX);
+    let duration_ms =
+        u32::try_from(samples.len() as u64 * 1000 / u64::from(CANONICAL_RATE)).unwrap_or(u32::MAX);
     Ok(Recording {
         wav: encode_wav(&samples, CANONICAL_RATE),
         duration_ms,

@@ -12,7 +12,8 @@ pub fn resample(input: &[f32], from: u32, to: u32) -> Result<Vec<f32>, AudioErro
         return Ok(input.to_vec());
     }
     let err = |e: &dyn std::fmt::Display| AudioError::Resample(e.to_string());
-    let mut r = FftFixedIn::<f32>::new(from as usize, to as usize, CHUNK, 2, 1).map_err(|e| err(&e))?;
+    let mut r =
+        FftFixedIn::<f32>::new(from as usize, to as usize, CHUNK, 2, 1).map_err(|e| err(&e))?;
     let delay = r.output_delay();
     let expected = usize::try_from(input.len() as u64 * u64::from(to) / u64::from(from))
         .map_err(|e| err(&e))?;

@@ -7,7 +7,9 @@
 //! and a dead-letter queue reached through the `hark.dlx` exchange. Every name carries the
 //! configured namespace, so several deployments (or test runs) can share one broker.
 
-use super::{Bus, BusError, BusMessage, Consumer, Delivery, Exchange, QueueKind, QueueSpec, Settle};
+use super::{
+    Bus, BusError, BusMessage, Consumer, Delivery, Exchange, QueueKind, QueueSpec, Settle,
+};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use lapin::{
@@ -43,7 +45,11 @@ impl fmt::Debug for AmqpBus {
 }
 
 impl AmqpBus {
-    pub async fn connect(url: &str, namespace: &str, delivery_limit: u32) -> Result<Self, BusError> {
+    pub async fn connect(
+        url: &str,
+        namespace: &str,
+        delivery_limit: u32,
+    ) -> Result<Self, BusError> {
         let props = ConnectionProperties::default()
             .with_connection_name("hark".into())
             .enable_auto_recover()
@@ -178,13 +184,12 @@ impl Bus for AmqpBus {
             QueueKind::Durable => {
                 let dlq = self.name(&spec.dlq_name());
                 let mut dlq_args = FieldTable::default();
-                dlq_args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-                ch.queue_declare(
-                    dlq.clone().into(),
-                    QueueDeclareOptions::durable(),
-                    dlq_args,
-                )
-                .await?;
+                dlq_args.insert(
+                    "x-queue-type".into(),
+                    AMQPValue::LongString("quorum".into()),
+                );
+                ch.queue_declare(dlq.clone().into(), QueueDeclareOptions::durable(), dlq_args)
+                    .await?;
                 ch.queue_bind(
                     dlq.into(),
                     self.dlx_name().into(),
@@ -194,7 +199,10 @@ impl Bus for AmqpBus {
                 )
                 .await?;
                 let mut args = FieldTable::default();
-                args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+                args.insert(
+                    "x-queue-type".into(),
+                    AMQPValue::LongString("quorum".into()),
+                );
                 args.insert(
                     "x-dead-letter-exchange".into(),
                     AMQPValue::LongString(self.dlx_name().into()),

@@ -104,10 +104,12 @@ pub fn list_contacts(
 }
 
 /// Resolve what a sender typed (extensions and group numbers) into distinct recipients, in
-/// the order given. Unknown numbers are an error naming them all, so nothing is half-sent.
+/// the order given. A group never includes the sender (who can still name their own
+/// extension). Unknown numbers are an error naming them all, so nothing is half-sent.
 pub fn resolve_recipients(
     conn: &mut DbConnection,
     numbers: &[String],
+    sender: &UserId,
 ) -> Result<Vec<User>, StoreError> {
     let mut out: Vec<User> = Vec::new();
     let mut unknown = Vec::new();
@@ -115,7 +117,9 @@ pub fn resolve_recipients(
         let found = if let Some(u) = find_by_extension(conn, n)? {
             vec![u]
         } else if let Some(g) = find_by_number(conn, n)? {
-            list_members(conn, &g.id)?
+            let mut members = list_members(conn, &g.id)?;
+            members.retain(|m| m.id != sender.as_str());
+            members
         } else {
             unknown.push(n.clone());
             continue;

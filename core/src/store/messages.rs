@@ -59,7 +59,10 @@ pub struct MessageInsertForm {
     pub recipients: Vec<UserId>,
 }
 
-pub fn create_complete(conn: &mut DbConnection, form: &MessageInsertForm) -> Result<Message, StoreError> {
+pub fn create_complete(
+    conn: &mut DbConnection,
+    form: &MessageInsertForm,
+) -> Result<Message, StoreError> {
     let at = now();
     let m = Message {
         id: form.id.to_string(),
@@ -109,7 +112,11 @@ pub fn find_by_id(conn: &mut DbConnection, id: &MessageId) -> Result<Option<Mess
 }
 
 /// Messages a user sent, newest first.
-pub fn list_sent(conn: &mut DbConnection, sender: &UserId, limit: i64) -> Result<Vec<Message>, StoreError> {
+pub fn list_sent(
+    conn: &mut DbConnection,
+    sender: &UserId,
+    limit: i64,
+) -> Result<Vec<Message>, StoreError> {
     Ok(messages::table
         .filter(messages::sender_id.eq(sender.as_str()))
         .order((messages::created_at.desc(), messages::id.desc()))
@@ -118,7 +125,10 @@ pub fn list_sent(conn: &mut DbConnection, sender: &UserId, limit: i64) -> Result
         .load(conn)?)
 }
 
-pub fn list_recipients(conn: &mut DbConnection, id: &MessageId) -> Result<Vec<Recipient>, StoreError> {
+pub fn list_recipients(
+    conn: &mut DbConnection,
+    id: &MessageId,
+) -> Result<Vec<Recipient>, StoreError> {
     Ok(message_recipients::table
         .filter(message_recipients::message_id.eq(id.as_str()))
         .order(message_recipients::created_at.asc())
@@ -172,18 +182,23 @@ pub fn mark_played(
     recipient: &UserId,
     via: &str,
 ) -> Result<bool, StoreError> {
-    let n = diesel::update(recipient_row(id, recipient).filter(message_recipients::state.ne("played")))
-        .set((
-            message_recipients::state.eq("played"),
-            message_recipients::channel.eq(via),
-            message_recipients::played_at.eq(now()),
-        ))
-        .execute(conn)?;
+    let n =
+        diesel::update(recipient_row(id, recipient).filter(message_recipients::state.ne("played")))
+            .set((
+                message_recipients::state.eq("played"),
+                message_recipients::channel.eq(via),
+                message_recipients::played_at.eq(now()),
+            ))
+            .execute(conn)?;
     Ok(n > 0)
 }
 
 /// Mark failed unless it already got through. True if it changed.
-pub fn mark_failed(conn: &mut DbConnection, id: &MessageId, recipient: &UserId) -> Result<bool, StoreError> {
+pub fn mark_failed(
+    conn: &mut DbConnection,
+    id: &MessageId,
+    recipient: &UserId,
+) -> Result<bool, StoreError> {
     let n = diesel::update(
         recipient_row(id, recipient)
             .filter(message_recipients::state.eq_any(["queued", "streaming"])),
@@ -221,7 +236,10 @@ pub struct AttemptInsertForm {
     pub state: &'static str,
 }
 
-pub fn create_attempt(conn: &mut DbConnection, form: &AttemptInsertForm) -> Result<AttemptId, StoreError> {
+pub fn create_attempt(
+    conn: &mut DbConnection,
+    form: &AttemptInsertForm,
+) -> Result<AttemptId, StoreError> {
     let id = AttemptId::new();
     let at = now();
     diesel::insert_into(delivery_attempts::table)
@@ -241,7 +259,10 @@ pub fn create_attempt(conn: &mut DbConnection, form: &AttemptInsertForm) -> Resu
     Ok(id)
 }
 
-pub fn find_attempt(conn: &mut DbConnection, id: &AttemptId) -> Result<Option<Attempt>, StoreError> {
+pub fn find_attempt(
+    conn: &mut DbConnection,
+    id: &AttemptId,
+) -> Result<Option<Attempt>, StoreError> {
     Ok(delivery_attempts::table
         .find(id.as_str())
         .select(Attempt::as_select())
@@ -279,7 +300,11 @@ pub fn finish_attempt(
 }
 
 /// Cancel every attempt for one recipient that has not fired yet (the message was played).
-pub fn cancel_pending(conn: &mut DbConnection, id: &MessageId, recipient: &UserId) -> Result<usize, StoreError> {
+pub fn cancel_pending(
+    conn: &mut DbConnection,
+    id: &MessageId,
+    recipient: &UserId,
+) -> Result<usize, StoreError> {
     Ok(diesel::update(
         delivery_attempts::table
             .filter(delivery_attempts::message_id.eq(id.as_str()))

@@ -82,9 +82,10 @@ struct SqlitePragmas;
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
         if let DbConnection::Sqlite(c) = conn {
+            // busy_timeout first, so the others wait instead of failing on a busy file.
             c.batch_execute(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON;",
             )
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
@@ -125,6 +126,12 @@ impl Store {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| StoreError::Connection(format!("{}: {e}", dir.display())))?;
             }
+            // WAL is a property of the file: switch once, before the pool opens connections
+            // concurrently (which would race for the lock that change needs).
+            use diesel::Connection;
+            let mut first = SqliteConnection::establish(path)
+                .map_err(|e| StoreError::Connection(format!("{path}: {e}")))?;
+            first.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")?;
             (Backend::Sqlite, path.to_owned())
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_owned())
@@ -156,9 +163,9 @@ impl Store {
         let mut conn = self.conn()?;
         let ran = match &mut *conn {
             DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-            DbConnection::Postgresql(c) => {
-                c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len())
-            }
+            DbConnection::Postgresql(c) => c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len()),
         };
         ran.map_err(|e| StoreError::Migration(e.to_string()))
     }

@@ -50,13 +50,28 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
 /// Queue an event for `hark.events`.
 pub fn enqueue_event(conn: &mut DbConnection, event: &Envelope<Event>) -> Result<(), StoreError> {
     let key = event.body.routing_key();
-    insert(conn, event.id.as_str(), Exchange::Events, &key, to_json(event)?)
+    insert(
+        conn,
+        event.id.as_str(),
+        Exchange::Events,
+        &key,
+        to_json(event)?,
+    )
 }
 
 /// Queue a command for `hark.commands`.
-pub fn enqueue_command(conn: &mut DbConnection, command: &Envelope<Command>) -> Result<(), StoreError> {
+pub fn enqueue_command(
+    conn: &mut DbConnection,
+    command: &Envelope<Command>,
+) -> Result<(), StoreError> {
     let key = command.body.routing_key();
-    insert(conn, command.id.as_str(), Exchange::Commands, key, to_json(command)?)
+    insert(
+        conn,
+        command.id.as_str(),
+        Exchange::Commands,
+        key,
+        to_json(command)?,
+    )
 }
 
 /// Lease up to `limit` due rows until `lease_until`, oldest first. On PostgreSQL rows another

@@ -27,7 +27,11 @@ pub fn mark(conn: &mut DbConnection, consumer: &str, event: &EventId) -> Result<
     Ok(true)
 }
 
-pub fn is_processed(conn: &mut DbConnection, consumer: &str, event: &EventId) -> Result<bool, StoreError> {
+pub fn is_processed(
+    conn: &mut DbConnection,
+    consumer: &str,
+    event: &EventId,
+) -> Result<bool, StoreError> {
     Ok(processed_events::table
         .find((consumer, event.as_str()))
         .count()

@@ -52,7 +52,10 @@ pub fn create(
     Ok(true)
 }
 
-pub fn list_for_message(conn: &mut DbConnection, message: &MessageId) -> Result<Vec<Receipt>, StoreError> {
+pub fn list_for_message(
+    conn: &mut DbConnection,
+    message: &MessageId,
+) -> Result<Vec<Receipt>, StoreError> {
     Ok(receipts::table
         .filter(receipts::message_id.eq(message.as_str()))
         .order((receipts::created_at.asc(), receipts::id.asc()))

@@ -40,7 +40,10 @@ pub fn create(
 }
 
 /// The user a live token belongs to.
-pub fn find_user_by_token(conn: &mut DbConnection, token: &str) -> Result<Option<User>, StoreError> {
+pub fn find_user_by_token(
+    conn: &mut DbConnection,
+    token: &str,
+) -> Result<Option<User>, StoreError> {
     Ok(sessions::table
         .inner_join(users::table)
         .filter(sessions::token_hash.eq(hash(token)))

@@ -1,0 +1,93 @@
+//! `delivery.outcome`: record how an attempt ended and tell the sender when that settles the
+//! recipient's state.
+
+use crate::CONSUMER;
+use hark_core::{
+    Deps,
+    bus::consume::{self, HandleError},
+    events::{Envelope, Event, Outcome, ReceiptKind},
+    ids::{AttemptId, EventId, MessageId, UserId},
+    store::{self, DbConnection, StoreError, messages, receipts},
+};
+
+pub(crate) async fn handle(
+    deps: &Deps,
+    event: EventId,
+    attempt_id: AttemptId,
+    outcome: Outcome,
+    detail: Option<String>,
+) -> Result<bool, HandleError> {
+    let done = consume::once(&deps.store, CONSUMER, event, move |c| {
+        let attempt =
+            messages::find_attempt(c, &attempt_id)?.ok_or(StoreError::NotFound("attempt"))?;
+        let message_id = MessageId::from(attempt.message_id.as_str());
+        let recipient = UserId::from(attempt.recipient_id.as_str());
+        let message =
+            messages::find_by_id(c, &message_id)?.ok_or(StoreError::NotFound("message"))?;
+        let sender = UserId::from(message.sender_id.as_str());
+        let state = match outcome {
+            Outcome::Delivered => "succeeded",
+            Outcome::Failed => "failed",
+        };
+        if !messages::finish_attempt(c, &attempt_id, state, detail.as_deref())? {
+            return Ok(()); // Already settled by an earlier report.
+        }
+        match outcome {
+            Outcome::Delivered => {
+                if messages::mark_delivered(c, &message_id, &recipient, &attempt.channel)? {
+                    receipt(
+                        c,
+                        &message_id,
+                        &recipient,
+                        &sender,
+                        ReceiptKind::Delivered,
+                        Some(&attempt.channel),
+                    )?;
+                }
+            }
+            Outcome::Failed => {
+                let open = messages::list_attempts(c, &message_id)?
+                    .into_iter()
+                    .filter(|a| a.recipient_id == attempt.recipient_id)
+                    .any(|a| a.state == "pending" || a.state == "dispatched");
+                if !open && messages::mark_failed(c, &message_id, &recipient)? {
+                    receipt(
+                        c,
+                        &message_id,
+                        &recipient,
+                        &sender,
+                        ReceiptKind::Failed,
+                        Some(&attempt.channel),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(done.is_some())
+}
+
+/// Store a receipt and announce it on `receipt.<sender>`, once per kind.
+pub(crate) fn receipt(
+    c: &mut DbConnection,
+    message: &MessageId,
+    recipient: &UserId,
+    sender: &UserId,
+    kind: ReceiptKind,
+    channel: Option<&str>,
+) -> Result<(), StoreError> {
+    if receipts::create(c, message, recipient, sender, kind, channel)? {
+        store::outbox::enqueue_event(
+            c,
+            &Envelope::new(Event::Receipt {
+                message_id: message.clone(),
+                recipient_id: recipient.clone(),
+                sender_id: sender.clone(),
+                kind,
+                channel: channel.map(str::to_owned),
+            }),
+        )?;
+    }
+    Ok(())
+}

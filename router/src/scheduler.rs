@@ -1,0 +1,77 @@
+//! Fires attempts whose start was delayed by the plan.
+//!
+//! Each tick moves due `pending` attempts to `dispatched` and queues their commands in the same
+//! transaction. The state change is a conditional update, so when several routers share a
+//! database each attempt is dispatched by exactly one of them.
+
+use crate::recorded::dispatch;
+use diesel::prelude::*;
+use hark_core::{
+    Deps,
+    ids::{AttemptId, MessageId, UserId},
+    store::{self, StoreError, schema::delivery_attempts},
+};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const TICK: Duration = Duration::from_secs(1);
+
+pub(crate) async fn run(deps: Deps, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        match fire_due(&deps).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::debug!(fired = n, "dispatched delayed attempts");
+                deps.outbox.notify();
+            }
+            Err(e) => tracing::warn!(error = %e, "scheduler tick failed"),
+        }
+    }
+}
+
+async fn fire_due(deps: &Deps) -> Result<usize, StoreError> {
+    deps.store
+        .transaction(|c| {
+            let due: Vec<(String, String, String, String)> = delivery_attempts::table
+                .filter(delivery_attempts::state.eq("pending"))
+                .filter(delivery_attempts::due_at.le(store::now()))
+                .order(delivery_attempts::due_at.asc())
+                .limit(100)
+                .select((
+                    delivery_attempts::id,
+                    delivery_attempts::message_id,
+                    delivery_attempts::recipient_id,
+                    delivery_attempts::channel,
+                ))
+                .load(c)?;
+            let mut fired = 0;
+            for (id, message, recipient, channel) in due {
+                let claimed = diesel::update(
+                    delivery_attempts::table
+                        .find(&id)
+                        .filter(delivery_attempts::state.eq("pending")),
+                )
+                .set((
+                    delivery_attempts::state.eq("dispatched"),
+                    delivery_attempts::updated_at.eq(store::now()),
+                ))
+                .execute(c)?;
+                if claimed == 1 {
+                    dispatch(
+                        c,
+                        &channel,
+                        AttemptId::from(id),
+                        &MessageId::from(message),
+                        &UserId::from(recipient),
+                    )?;
+                    fired += 1;
+                }
+            }
+            Ok(fired)
+        })
+        .await
+}

@@ -1,0 +1,271 @@
+//! Wiring: configuration → store, blob store, bus → services.
+
+use anyhow::{Context, Result, bail};
+use hark_core::{
+    Deps,
+    blob::{BlobStore, load_or_create_key},
+    bus::{self, outbox::OutboxSignal},
+    config::Config,
+    link::LinkSigner,
+    store::Store,
+};
+use std::{net::TcpListener, path::PathBuf};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Everything built from the configuration.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub config: Config,
+    pub deps: Deps,
+    pub signer: LinkSigner,
+}
+
+/// A secret from config, or (embedded mode only) from a generated file in the data folder.
+fn secret(config: &Config, configured: &str, file: &str, what: &str) -> Result<String> {
+    if !configured.is_empty() {
+        return Ok(configured.to_owned());
+    }
+    let path = config.data_dir.join(file);
+    let embedded = config.is_embedded();
+    load_or_create_key(&path, embedded).with_context(|| {
+        if embedded {
+            format!("reading {what} from {}", path.display())
+        } else {
+            format!(
+                "{what} is not configured: a distributed deployment must set it (see docs/OPERATIONS.md)"
+            )
+        }
+    })
+}
+
+/// Open the store only, migrated; for admin commands.
+pub fn open_store(config: &Config) -> Result<Store> {
+    let url = config.database_url();
+    let store = Store::open(&url, config.database.max_connections)
+        .with_context(|| format!("opening the database ({})", redact_url(&url)))?;
+    let ran = store.migrate().context("running migrations")?;
+    if ran > 0 {
+        tracing::info!(migrations = ran, "database migrated");
+    }
+    Ok(store)
+}
+
+/// Hide a password in a URL for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+impl App {
+    /// Open everything: database (migrated), keys, blob store, bus (with the standard
+    /// topology declared).
+    pub async fn build(config: Config) -> Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating {}", config.data_dir.display()))?;
+        let store = open_store(&config)?;
+        let blob_key = secret(&config, config.blobs.key.expose(), "blob.key", "blobs.key")?;
+        let blobs = BlobStore::new(config.data_dir.join("blobs"), &blob_key)
+            .context("opening the blob store")?;
+        let link_key = secret(
+            &config,
+            config.links.secret.expose(),
+            "link.key",
+            "links.secret",
+        )?;
+        let bus = bus::connect(&config.bus)
+            .await
+            .context("connecting to the bus")?;
+        for spec in bus::standard_topology() {
+            bus.declare(&spec)
+                .await
+                .with_context(|| format!("declaring queue {}", spec.name))?;
+        }
+        Ok(Self {
+            signer: LinkSigner::new(link_key.as_bytes()),
+            deps: Deps {
+                store,
+                bus,
+                blobs,
+                outbox: OutboxSignal::default(),
+            },
+            config,
+        })
+    }
+
+    fn outbox_dir(&self) -> PathBuf {
+        self.config.data_dir.join("outbox")
+    }
+
+    /// Start one service (by name) on `set`. The portal needs its listener.
+    pub fn spawn(
+        &self,
+        service: Service,
+        set: &mut JoinSet<(Service, Result<()>)>,
+        shutdown: &CancellationToken,
+        listener: Option<TcpListener>,
+    ) -> Result<()> {
+        let deps = self.deps.clone();
+        let shutdown = shutdown.clone();
+        let prefetch = self.config.bus.prefetch;
+        match service {
+            Service::Router => {
+                let config = self.config.router.clone();
+                set.spawn(async move {
+                    let r = hark_router::run(config, deps, prefetch, shutdown).await;
+                    (service, r.map_err(Into::into))
+                });
+            }
+            Service::Notifier => {
+                let mut links = self.config.links.clone();
+                links.public_url = self.config.public_url();
+                let (config, signer, dir) = (
+                    self.config.notifier.clone(),
+                    self.signer.clone(),
+                    self.outbox_dir(),
+                );
+                set.spawn(async move {
+                    let r =
+                        hark_notifier::run(config, links, signer, dir, deps, prefetch, shutdown)
+                            .await;
+                    (service, r.map_err(Into::into))
+                });
+            }
+            Service::Portal => {
+                let Some(listener) = listener else {
+                    bail!("the portal needs a listener");
+                };
+                let (config, signer) = (self.config.portal.clone(), self.signer.clone());
+                set.spawn(async move {
+                    let r = hark_web_portal::run(config, signer, deps, listener, shutdown).await;
+                    (service, r.map_err(Into::into))
+                });
+            }
+            Service::Ivr => {
+                let config = self.config.ivr.clone();
+                set.spawn(async move {
+                    let r = hark_ivr::run(config, deps, shutdown).await;
+                    (service, r.map_err(Into::into))
+                });
+            }
+            Service::Relay => {
+                let (store, bus, signal) = (
+                    self.deps.store.clone(),
+                    self.deps.bus.clone(),
+                    self.deps.outbox.clone(),
+                );
+                set.spawn(async move {
+                    bus::outbox::run_relay(store, bus, signal, shutdown).await;
+                    (service, Ok(()))
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The services one process can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Ivr,
+    Router,
+    Notifier,
+    Portal,
+    /// The outbox relay; runs in every process.
+    Relay,
+}
+
+/// A set of running services and the token that stops them.
+#[derive(Debug)]
+pub struct Running {
+    pub shutdown: CancellationToken,
+    /// Stops the relay after the services, so their last outbox rows still go out.
+    relay_shutdown: CancellationToken,
+    services: JoinSet<(Service, Result<()>)>,
+    relay: JoinSet<(Service, Result<()>)>,
+    pub portal_addr: Option<std::net::SocketAddr>,
+}
+
+impl Running {
+    /// Wait until a service stops on its own (an error) or `shutdown` fires; then stop the
+    /// rest gracefully, relay last, and report the first error.
+    pub async fn wait(mut self) -> Result<()> {
+        let mut first_error: Option<anyhow::Error> = None;
+        tokio::select! {
+            Some(joined) = self.services.join_next() => {
+                if let Some(e) = finished(joined) {
+                    first_error = Some(e);
+                }
+            }
+            _ = self.shutdown.cancelled() => {}
+        }
+        self.shutdown.cancel();
+        while let Some(joined) = self.services.join_next().await {
+            if let Some(e) = finished(joined) {
+                first_error.get_or_insert(e);
+            }
+        }
+        self.relay_shutdown.cancel();
+        while let Some(joined) = self.relay.join_next().await {
+            if let Some(e) = finished(joined) {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+fn finished(
+    joined: Result<(Service, Result<()>), tokio::task::JoinError>,
+) -> Option<anyhow::Error> {
+    match joined {
+        Ok((service, Ok(()))) => {
+            tracing::info!(?service, "stopped");
+            None
+        }
+        Ok((service, Err(e))) => {
+            tracing::error!(?service, error = %format!("{e:#}"), "service failed");
+            Some(e.context(format!("{service:?} failed")))
+        }
+        Err(e) => Some(anyhow::anyhow!("service task panicked: {e}")),
+    }
+}
+
+/// Start `services` (plus the outbox relay) on `app`. The portal binds
+/// `config.portal.listen` unless a listener is given.
+pub fn start(app: &App, services: &[Service], listener: Option<TcpListener>) -> Result<Running> {
+    let shutdown = CancellationToken::new();
+    let relay_shutdown = CancellationToken::new();
+    let mut set = JoinSet::new();
+    let mut relay = JoinSet::new();
+    let mut portal_addr = None;
+    let mut listener = listener;
+    for &service in services {
+        let l = if service == Service::Portal {
+            let l = match listener.take() {
+                Some(l) => l,
+                None => TcpListener::bind(app.config.portal.listen).with_context(|| {
+                    format!("binding the portal to {}", app.config.portal.listen)
+                })?,
+            };
+            portal_addr = Some(l.local_addr()?);
+            Some(l)
+        } else {
+            None
+        };
+        app.spawn(service, &mut set, &shutdown, l)?;
+    }
+    app.spawn(Service::Relay, &mut relay, &relay_shutdown, None)?;
+    Ok(Running {
+        shutdown,
+        relay_shutdown,
+        services: set,
+        relay,
+        portal_addr,
+    })
+}

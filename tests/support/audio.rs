@@ -1,0 +1,35 @@
+//! Test audio: known tones in, and checks that the same tone comes out.
+
+use hark_core::audio::encode_wav;
+
+/// A mono WAV of a sine at `freq` Hz.
+pub fn sine_wav(freq: f32, seconds: f32, rate: u32) -> Vec<u8> {
+    let n = (seconds * rate as f32) as usize;
+    let samples: Vec<f32> = (0..n)
+        .map(|i| (2.0 * std::f32::consts::PI * freq * i as f32 / rate as f32).sin() * 0.5)
+        .collect();
+    encode_wav(&samples, rate)
+}
+
+/// Strength of `freq` in `samples` (Goertzel power, normalised to the signal's length).
+pub fn tone_level(samples: &[f32], rate: u32, freq: f32) -> f32 {
+    let w = 2.0 * std::f32::consts::PI * freq / rate as f32;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f32, 0.0f32);
+    for &x in samples {
+        let s0 = x + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    power.max(0.0).sqrt() / samples.len().max(1) as f32
+}
+
+/// The frequency among `candidates` that is strongest in `samples`.
+pub fn dominant(samples: &[f32], rate: u32, candidates: &[f32]) -> f32 {
+    candidates
+        .iter()
+        .copied()
+        .max_by(|a, b| tone_level(samples, rate, *a).total_cmp(&tone_level(samples, rate, *b)))
+        .unwrap_or(0.0)
+}

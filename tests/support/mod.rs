@@ -1,0 +1,399 @@
+//! Test support: a whole Hark stack in-process on real parts.
+//!
+//! [`Stack`] starts the same wiring `hark serve` uses, in one of two modes:
+//! - embedded: a fresh SQLite file and the in-process bus;
+//! - distributed: a fresh PostgreSQL database and its own RabbitMQ namespace (or a private
+//!   broker node, see [`rabbit_node`]).
+//!
+//! Either way e-mail goes through a real SMTP server ([`SmtpSink`], aiosmtpd) on an
+//! ephemeral port, and the portal listens on port 0. Everything a test starts, it stops.
+
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+pub mod audio;
+pub mod rabbit_node;
+
+use anyhow::{Context, Result, anyhow, bail};
+use diesel::{Connection, RunQueryDsl, pg::PgConnection};
+use hark::app::{self, App, Running, Service};
+use hark_core::{bus::amqp::AmqpBus, config::Config};
+use serde_json::Value;
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+use tokio::io::AsyncBufReadExt;
+
+/// How long any single expected event may take.
+pub const WAIT: Duration = Duration::from_secs(45);
+
+pub fn pg_admin_url() -> String {
+    std::env::var("HARK_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn amqp_url() -> String {
+    std::env::var("HARK_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..16]
+    )
+}
+
+/// Poll `f` until it returns `Some`, for at most [`WAIT`].
+pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A real SMTP server (aiosmtpd) writing what it accepts to a folder.
+pub struct SmtpSink {
+    child: tokio::process::Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    pub async fn start() -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
+        let mut child = tokio::process::Command::new("/usr/bin/python3")
+            .arg(&script)
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the SMTP sink (needs python3-aiosmtpd; run scripts/test.sh)")?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .context("SMTP sink did not start")??
+            .ok_or_else(|| anyhow!("SMTP sink exited"))?;
+        let port = line
+            .strip_prefix("PORT ")
+            .and_then(|p| p.trim().parse().ok())
+            .ok_or_else(|| anyhow!("unexpected SMTP sink output {line:?}"))?;
+        Ok(Self { child, port, dir })
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// One received e-mail, parsed.
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub message_id: String,
+}
+
+impl Email {
+    /// The listen link in the body.
+    pub fn link(&self) -> String {
+        let start = self.text.find("http").expect("a link in the e-mail");
+        self.text[start..]
+            .split_whitespace()
+            .next()
+            .expect("link text")
+            .to_owned()
+    }
+}
+
+/// Every `.eml` in a folder, in name order.
+pub fn read_emails(dir: &Path) -> Vec<Email> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    paths.retain(|p| p.extension().is_some_and(|e| e == "eml"));
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            let raw = std::fs::read(p).expect("readable e-mail");
+            let m = mail_parser::MessageParser::default()
+                .parse(&raw)
+                .expect("a parseable e-mail");
+            Email {
+                to: m
+                    .to()
+                    .and_then(|a| a.first())
+                    .and_then(|a| a.address())
+                    .unwrap_or_default()
+                    .to_owned(),
+                subject: m.subject().unwrap_or_default().to_owned(),
+                text: m.body_text(0).unwrap_or_default().into_owned(),
+                message_id: m.message_id().unwrap_or_default().to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// Wait until `dir` holds e-mails satisfying `done`.
+pub async fn wait_emails(dir: &Path, done: impl Fn(&[Email]) -> bool) -> Vec<Email> {
+    eventually("e-mails", || async {
+        let all = read_emails(dir);
+        done(&all).then_some(all)
+    })
+    .await
+}
+
+/// A fresh PostgreSQL database, dropped with the value.
+pub struct PgDb {
+    pub name: String,
+}
+
+impl PgDb {
+    pub fn create() -> Result<Self> {
+        let name = unique("hark_t_");
+        let mut admin = PgConnection::establish(&pg_admin_url())
+            .context("PostgreSQL reachable (run scripts/test.sh)")?;
+        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin)?;
+        Ok(Self { name })
+    }
+
+    pub fn url(&self) -> String {
+        let admin = pg_admin_url();
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        format!("{base}/{}", self.name)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&pg_admin_url()) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin);
+        }
+    }
+}
+
+/// Where the bus of a distributed stack lives.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    Embedded,
+    /// PostgreSQL plus RabbitMQ at this URL.
+    Distributed {
+        amqp_url: String,
+    },
+}
+
+impl Mode {
+    pub fn distributed() -> Self {
+        Mode::Distributed {
+            amqp_url: amqp_url(),
+        }
+    }
+}
+
+/// A running Hark with a real SMTP server.
+pub struct Stack {
+    pub app: App,
+    running: Option<Running>,
+    pub base: String,
+    pub smtp: SmtpSink,
+    pub http: reqwest::Client,
+    _data: tempfile::TempDir,
+    pg: Option<PgDb>,
+    amqp: Option<(String, String)>,
+}
+
+impl Stack {
+    pub async fn start(mode: Mode) -> Self {
+        Self::start_with(mode, |_| {}).await
+    }
+
+    /// Start with a configuration adjusted by `tweak`, and seed the demo users.
+    pub async fn start_with(mode: Mode, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::try_start(mode, tweak).await.expect("stack starts")
+    }
+
+    async fn try_start(mode: Mode, tweak: impl FnOnce(&mut Config)) -> Result<Self> {
+        let data = tempfile::tempdir()?;
+        let smtp = SmtpSink::start().await?;
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let mut config = Config {
+            data_dir: data.path().to_owned(),
+            ..Config::default()
+        };
+        config.notifier.smtp_url = hark_core::config::Secret::new(smtp.url());
+        config.links.public_url = format!("http://{addr}");
+        let mut pg = None;
+        let mut amqp = None;
+        if let Mode::Distributed { amqp_url } = &mode {
+            let db = PgDb::create()?;
+            config.database.url = hark_core::config::Secret::new(db.url());
+            pg = Some(db);
+            let ns = format!("{}.", unique("t"));
+            config.bus.url = hark_core::config::Secret::new(amqp_url.clone());
+            config.bus.namespace = ns.clone();
+            config.blobs.key = hark_core::config::Secret::new(hex64());
+            config.links.secret = hark_core::config::Secret::new(hex64());
+            amqp = Some((amqp_url.clone(), ns));
+        }
+        tweak(&mut config);
+        let app = App::build(config).await?;
+        hark::demo::seed(&app.deps.store).await?;
+        let running = app::start(
+            &app,
+            &[Service::Router, Service::Notifier, Service::Portal],
+            Some(listener),
+        )?;
+        Ok(Self {
+            app,
+            running: Some(running),
+            base: format!("http://{addr}"),
+            smtp,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            _data: data,
+            pg,
+            amqp,
+        })
+    }
+
+    /// Stop gracefully and remove the test's queues.
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown.cancel();
+            tokio::time::timeout(WAIT, r.wait())
+                .await
+                .expect("services stop in time")
+                .expect("services stop cleanly");
+        }
+        if let Some((url, ns)) = self.amqp.take()
+            && let Ok(bus) = AmqpBus::connect(&url, &ns, 1).await
+        {
+            let _ = bus
+                .delete_namespace(&hark_core::bus::standard_topology())
+                .await;
+        }
+    }
+
+    pub fn emails(&self) -> Vec<Email> {
+        read_emails(self.smtp.dir.path())
+    }
+
+    pub async fn wait_emails(&self, done: impl Fn(&[Email]) -> bool) -> Vec<Email> {
+        wait_emails(self.smtp.dir.path(), done).await
+    }
+
+    pub async fn login(&self, extension: &str) -> String {
+        let r: Value = self
+            .http
+            .post(format!("{}/api/v1/login", self.base))
+            .json(&serde_json::json!({
+                "extension": extension,
+                "password": hark::demo::DEMO_PASSWORD,
+            }))
+            .send()
+            .await
+            .expect("login request")
+            .json()
+            .await
+            .expect("login JSON");
+        r["token"].as_str().expect("a token").to_owned()
+    }
+
+    pub async fn upload(&self, token: &str, to: &str, body: Vec<u8>) -> reqwest::Response {
+        self.http
+            .post(format!("{}/api/v1/messages?to={to}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+            .await
+            .expect("upload request")
+    }
+
+    /// Upload and expect 201; returns the message id.
+    pub async fn send(&self, token: &str, to: &str, body: Vec<u8>) -> String {
+        let r = self.upload(token, to, body).await;
+        let status = r.status();
+        let v: Value = r.json().await.expect("upload JSON");
+        assert_eq!(status, 201, "{v}");
+        v["id"].as_str().expect("an id").to_owned()
+    }
+
+    pub async fn message(&self, token: &str, id: &str) -> Value {
+        self.http
+            .get(format!("{}/api/v1/messages/{id}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("message request")
+            .json()
+            .await
+            .expect("message JSON")
+    }
+
+    /// Wait until recipient `extension` of message `id` has a receipt of `kind`.
+    pub async fn wait_receipt(&self, token: &str, id: &str, extension: &str, kind: &str) -> Value {
+        eventually(&format!("a {kind} receipt from {extension}"), || async {
+            let m = self.message(token, id).await;
+            let has = recipient(&m, extension)["receipts"]
+                .as_array()
+                .is_some_and(|rs| rs.iter().any(|r| r["kind"] == kind));
+            has.then_some(m)
+        })
+        .await
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if let Some(r) = &self.running {
+            r.shutdown.cancel();
+        }
+    }
+}
+
+/// The recipient entry for `extension` in a message summary.
+pub fn recipient<'a>(message: &'a Value, extension: &str) -> &'a Value {
+    message["recipients"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["extension"] == extension))
+        .unwrap_or(&Value::Null)
+}
+
+pub fn hex64() -> String {
+    uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string()
+}
+
+pub fn ensure(cond: bool, what: &str) -> Result<()> {
+    if cond { Ok(()) } else { bail!("{what}") }
+}

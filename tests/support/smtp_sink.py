@@ -1,0 +1,47 @@
+#!/usr/bin/python3
+"""A real SMTP server for Hark's tests: aiosmtpd's SMTP protocol on an ephemeral loopback port.
+
+Usage: smtp_sink.py MAILDIR. Prints "PORT <n>" once listening; writes each accepted message
+to MAILDIR/<n>.eml (atomically: written under a temporary name, then renamed) and answers
+250 only after the file is on disk. Exits when stdin closes or on SIGTERM.
+"""
+import asyncio
+import os
+import sys
+
+from aiosmtpd.smtp import SMTP
+
+
+class Maildir:
+    def __init__(self, path):
+        self.path = path
+        self.count = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.count += 1
+        name = os.path.join(self.path, f"{self.count:05d}.eml")
+        tmp = name + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(envelope.original_content or envelope.content)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, name)
+        return "250 OK stored"
+
+
+async def main():
+    handler = Maildir(sys.argv[1])
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(handler, hostname="sink.test"), "127.0.0.1", 0
+    )
+    port = server.sockets[0].getsockname()[1]
+    print(f"PORT {port}", flush=True)
+    # Stop when the test (our parent) closes our stdin, so no sink outlives its test.
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    await reader.read()
+    server.close()
+
+
+asyncio.run(main())

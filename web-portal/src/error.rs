@@ -1,0 +1,76 @@
+//! Errors as HTTP responses. API errors are JSON `{"error": "…"}` with the status a client can
+//! act on; internal details are logged, never shown.
+
+use actix_web::{HttpResponse, ResponseError, http::StatusCode};
+use hark_core::{audio::AudioError, blob::BlobError, store::StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("sign in first: send an Authorization: Bearer token from POST /api/v1/login")]
+    Unauthorized,
+    #[error("wrong extension or password")]
+    BadCredentials,
+    #[error("not found")]
+    NotFound,
+    #[error("the upload is larger than the {0}-byte limit")]
+    TooLarge(usize),
+    #[error("{0}")]
+    UnsupportedMedia(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(detail) = self {
+            tracing::error!(%detail, "request failed");
+        }
+        HttpResponse::build(self.status_code())
+            .json(serde_json::json!({ "error": self.to_string() }))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFoundNumbers(_) => ApiError::Unprocessable(e.to_string()),
+            e if e.is_not_found() => ApiError::NotFound,
+            e => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<AudioError> for ApiError {
+    fn from(e: AudioError) -> Self {
+        match e {
+            AudioError::NotAudio => ApiError::UnsupportedMedia(e.to_string()),
+            AudioError::Resample(_) => ApiError::Internal(e.to_string()),
+            _ => ApiError::Unprocessable(e.to_string()),
+        }
+    }
+}
+
+impl From<BlobError> for ApiError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::NotFound(_) => ApiError::NotFound,
+            e => ApiError::Internal(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The e-mailed link: `/listen/<token>` shows a player, `/listen/<token>/audio` streams the
+//! recording.
+//!
+//! The token is checked on both (signature first, then expiry): a tampered or expired link
+//! gets 403 and no audio. Opening the page does not count as hearing the message (mail
+//! scanners open links); fetching the audio from its start does, and announces
+//! `message.played`, from which the router makes the sender's "heard" receipt (once, however
+//! often it is played). Range requests are served so players can seek. Responses are never
+//! cached and send no Referer, since the address itself is the credential.
+
+use crate::{AppState, error::ApiError};
+use actix_web::{
+    HttpRequest, HttpResponse, ResponseError, get,
+    http::{StatusCode, header},
+    web,
+};
+use askama::Template;
+use hark_core::{
+    events::{Envelope, Event},
+    ids::UserId,
+    link::{LinkError, ListenClaim},
+    store::{self, messages, users},
+};
+
+#[derive(Template)]
+#[template(path = "listen.html")]
+struct ListenPage {
+    sender: String,
+    extension: String,
+    sent_at: String,
+    seconds: i32,
+    audio_url: String,
+}
+
+#[derive(Template)]
+#[template(path = "link_error.html")]
+struct LinkErrorPage {
+    reason: &'static str,
+}
+
+fn private(mut b: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    b.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+    b
+}
+
+fn html(status: StatusCode, view: impl Template) -> HttpResponse {
+    match view.render() {
+        Ok(body) => private(HttpResponse::build(status))
+            .insert_header((
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'self'; media-src 'self'; style-src 'unsafe-inline'",
+            ))
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+        Err(e) => ApiError::Internal(e.to_string()).error_response(),
+    }
+}
+
+fn refused(e: LinkError) -> HttpResponse {
+    let reason = match e {
+        LinkError::Expired => "This link has expired.",
+        LinkError::BadSignature | LinkError::Malformed => "This link is not valid.",
+    };
+    html(StatusCode::FORBIDDEN, LinkErrorPage { reason })
+}
+
+fn verify(state: &AppState, token: &str) -> Result<ListenClaim, LinkError> {
+    state.signer.verify(token, chrono::Utc::now())
+}
+
+#[get("/listen/{token}")]
+pub(crate) async fn page(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
+    let token = token.into_inner();
+    let claim = match verify(&state, &token) {
+        Ok(c) => c,
+        Err(e) => return refused(e),
+    };
+    let found = state
+        .deps
+        .store
+        .run(move |c| {
+            let Some(m) = messages::find_by_id(c, &claim.message_id)? else {
+                return Ok(None);
+            };
+            if messages::find_recipient(c, &claim.message_id, &claim.recipient_id)?.is_none() {
+                return Ok(None);
+            }
+            let sender = users::find_by_id(c, &UserId::from(m.sender_id.as_str()))?;
+            Ok(Some((m, sender)))
+        })
+        .await;
+    match found {
+        Ok(Some((m, sender))) => {
+            let (name, ext) = sender
+                .map(|s| (s.display_name, s.extension))
+                .unwrap_or_else(|| ("someone".into(), String::new()));
+            html(
+                StatusCode::OK,
+                ListenPage {
+                    sender: name,
+                    extension: ext,
+                    sent_at: m
+                        .created_at
+                        .and_utc()
+                        .format("%Y-%m-%d %H:%M UTC")
+                        .to_string(),
+                    seconds: (m.duration_ms + 999) / 1000,
+                    audio_url: format!("/listen/{token}/audio"),
+                },
+            )
+        }
+        Ok(None) => html(
+            StatusCode::NOT_FOUND,
+            LinkErrorPage {
+                reason: "This message no longer exists.",
+            },
+        ),
+        Err(e) => ApiError::from(e).error_response(),
+    }
+}
+
+/// `bytes=START-[END]`; anything else (multiple ranges, suffix ranges) is served whole.
+fn parse_range(req: &HttpRequest, len: usize) -> Option<(usize, usize)> {
+    let v = req.headers().get(header::RANGE)?.to_str().ok()?;
+    let spec = v.strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let start: usize = a.trim().parse().ok()?;
+    let end: usize = if b.trim().is_empty() {
+        len.checked_sub(1)?
+    } else {
+        b.trim().parse::<usize>().ok()?.min(len.checked_sub(1)?)
+    };
+    (start <= end && start < len).then_some((start, end))
+}
+
+#[get("/listen/{token}/audio")]
+pub(crate) async fn audio(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let claim = match verify(&state, &token) {
+        Ok(c) => c,
+        Err(e) => return refused(e),
+    };
+    match serve_audio(&state, claim, &req).await {
+        Ok(r) => r,
+        Err(e) => e.error_response(),
+    }
+}
+
+async fn serve_audio(
+    state: &AppState,
+    claim: ListenClaim,
+    req: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (mid, rid) = (claim.message_id.clone(), claim.recipient_id.clone());
+    let message = state
+        .deps
+        .store
+        .run(move |c| {
+            let m = messages::find_by_id(c, &mid)?;
+            let is_recipient = messages::find_recipient(c, &mid, &rid)?.is_some();
+            Ok(m.filter(|_| is_recipient))
+        })
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let key = message.blob_key.clone().ok_or(ApiError::NotFound)?;
+    let wav = state.deps.blobs.get(&key).await?;
+    let range = parse_range(req, wav.len());
+    if range.is_none_or(|(start, _)| start == 0) {
+        let played = Envelope::new(Event::MessagePlayed {
+            message_id: claim.message_id,
+            recipient_id: claim.recipient_id,
+            via: "email-link".into(),
+        });
+        state
+            .deps
+            .store
+            .transaction(move |c| store::outbox::enqueue_event(c, &played))
+            .await?;
+        state.deps.outbox.notify();
+    }
+    let total = wav.len();
+    let (mut b, body) = match range {
+        Some((start, end)) => {
+            let mut b = private(HttpResponse::PartialContent());
+            b.insert_header((
+                header::CONTENT_RANGE,
+                format!("bytes {start}-{end}/{total}"),
+            ));
+            (b, wav[start..=end].to_vec())
+        }
+        None => (private(HttpResponse::Ok()), wav),
+    };
+    Ok(b.insert_header((header::ACCEPT_RANGES, "bytes"))
+        .content_type(message.content_type)
+        .body(body))
+}
+
+#[get("/static/listen.js")]
+pub(crate) async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../static/listen.js"))
+}
