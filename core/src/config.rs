@@ -290,6 +290,45 @@ mod tests {
         assert!(c.is_embedded());
     }
 
+    /// Every key, as dotted paths.
+    fn keys(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+        if let toml::Value::Table(t) = v {
+            for (k, v) in t {
+                let path = format!("{prefix}{k}");
+                keys(v, &format!("{path}."), out);
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn example_config_lists_every_key_with_its_default() {
+        let text = include_str!("../../hark.example.toml");
+        let parsed = Config::from_toml_str(text).unwrap();
+        assert_eq!(
+            parsed,
+            Config::default(),
+            "the example's values drifted from the defaults"
+        );
+        let (mut in_example, mut in_code) = (Vec::new(), Vec::new());
+        keys(
+            &toml::Value::Table(toml::from_str(text).unwrap()),
+            "",
+            &mut in_example,
+        );
+        keys(
+            &toml::Value::try_from(Config::default()).unwrap(),
+            "",
+            &mut in_code,
+        );
+        in_example.sort();
+        in_code.sort();
+        assert_eq!(
+            in_example, in_code,
+            "hark.example.toml and Config have different keys"
+        );
+    }
+
     #[test]
     fn unknown_keys_are_refused() {
         let err = Config::from_toml_str("[portal]\nlisten_port = 1\n").unwrap_err();

@@ -241,6 +241,11 @@ impl Stack {
     }
 
     async fn try_start(mode: Mode, tweak: impl FnOnce(&mut Config)) -> Result<Self> {
+        // Logs show with RUST_LOG=… and --nocapture.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .try_init();
         let data = tempfile::tempdir()?;
         let smtp = SmtpSink::start().await?;
         let listener = TcpListener::bind("127.0.0.1:0")?;

@@ -1,0 +1,202 @@
+//! The `hark` binary as an operator uses it: `serve --demo`, `user list`, `user add`,
+//! `migrate`, configuration from a file plus `HARK_…` overrides, and a clean stop on SIGTERM.
+
+use std::{
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt},
+    process::{Child, Command},
+};
+
+const WAIT: Duration = Duration::from_secs(60);
+const HARK: &str = env!("CARGO_BIN_EXE_hark");
+
+/// A `hark` child whose stderr is collected as it runs.
+struct Running {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Running {
+    fn start(args: &[&str], config: &std::path::Path) -> Self {
+        let mut child = Command::new(HARK)
+            .args(["--config", config.to_str().unwrap()])
+            .args(args)
+            .env("HARK_PORTAL__LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("hark starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        Self { child, log }
+    }
+
+    /// Wait (bounded) for a log line containing `needle`; returns that line.
+    async fn wait_for(&self, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(line) = self
+                .log
+                .lock()
+                .unwrap()
+                .lines()
+                .find(|l| l.contains(needle))
+            {
+                return line.to_owned();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {needle:?} in:\n{}",
+                self.log.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn hark(
+    args: &[&str],
+    config: &std::path::Path,
+    stdin: Option<&str>,
+) -> std::process::Output {
+    let mut child = Command::new(HARK)
+        .args(["--config", config.to_str().unwrap()])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("hark runs");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("hark finishes")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_demo_then_manage_users_then_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hark.toml");
+    // The file sets the data folder and a listen address the environment overrides.
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[portal]\nlisten = \"127.0.0.1:1\"\n",
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+
+    let mut serve = Running::start(&["serve", "--demo"], &config);
+    let line = serve.wait_for("portal listening on http://").await;
+    let base = line[line.find("http://").unwrap()..].trim().to_owned();
+    assert!(
+        !base.ends_with(":1"),
+        "HARK_PORTAL__LISTEN must override the file: {base}"
+    );
+    let http = reqwest::Client::new();
+    let health = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
+    let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    // The demo users are there for an operator to see.
+    let out = hark(&["user", "list"], &config, None).await;
+    assert!(out.status.success());
+    let listing = String::from_utf8(out.stdout).unwrap();
+    for (ext, name, _) in hark::demo::DEMO_USERS {
+        assert!(
+            listing
+                .lines()
+                .any(|l| l.starts_with(ext) && l.contains(name)),
+            "{ext} {name} missing from:\n{listing}"
+        );
+    }
+
+    // An added user can sign in to the running server.
+    let out = hark(
+        &[
+            "user",
+            "add",
+            "--extension",
+            "105",
+            "--name",
+            "Eve Evans",
+            "--password-stdin",
+        ],
+        &config,
+        Some("a long enough password\n"),
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let login = http
+        .post(format!("{base}/api/v1/login"))
+        .json(&serde_json::json!({"extension": "105", "password": "a long enough password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    // A taken extension is refused with a clear message.
+    let out = hark(
+        &["user", "add", "--extension", "105", "--name", "Eve Again"],
+        &config,
+        None,
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("taken"));
+    // Migrating an up-to-date database is a no-op.
+    assert!(hark(&["migrate"], &config, None).await.status.success());
+
+    // SIGTERM: finish and exit 0.
+    let pid = serve.child.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(WAIT, serve.child.wait())
+        .await
+        .expect("hark stops after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    serve.wait_for("shutting down").await;
+}
+
+#[tokio::test]
+async fn single_services_refuse_the_in_process_bus() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hark.toml");
+    std::fs::write(&config, "").unwrap();
+    for service in ["router", "notifier", "portal", "ivr"] {
+        let out = hark(&[service], &config, None).await;
+        assert!(!out.status.success(), "{service}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("amqp://"), "{service}: {err}");
+    }
+}

@@ -1,0 +1,136 @@
+//! The slice under stress from outside: the broker restarts mid-run, and the e-mail outbox
+//! folder of the embedded defaults.
+
+mod support;
+
+use support::{Mode, Stack, audio::sine_wav, rabbit_node::RabbitNode, recipient};
+
+fn count_to(emails: &[support::Email], to: &str) -> usize {
+    emails.iter().filter(|e| e.to == to).count()
+}
+
+/// RabbitMQ goes down after Hark has started and comes back: a message accepted while it was
+/// down is stored, then delivered once the broker returns, exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_survives_a_broker_restart() {
+    let mut node = tokio::task::spawn_blocking(RabbitNode::start)
+        .await
+        .unwrap()
+        .expect("a private RabbitMQ node");
+    let stack = Stack::start(Mode::Distributed {
+        amqp_url: node.url(),
+    })
+    .await;
+    let alice = stack.login("101").await;
+
+    // Before: the path works.
+    let before = stack
+        .send(&alice, "103", sine_wav(523.0, 1.0, 16_000))
+        .await;
+    stack
+        .wait_receipt(&alice, &before, "103", "delivered")
+        .await;
+
+    // The broker stops; a message is accepted anyway (it waits in the outbox).
+    let mut node = tokio::task::spawn_blocking(move || node.stop().map(|()| node))
+        .await
+        .unwrap()
+        .expect("broker stops");
+    let id = stack
+        .send(&alice, "102", sine_wav(440.0, 1.0, 16_000))
+        .await;
+
+    // The broker returns; the message goes through.
+    let node = tokio::task::spawn_blocking(move || node.restart().map(|()| node))
+        .await
+        .unwrap()
+        .expect("broker restarts");
+    let m = stack.wait_receipt(&alice, &id, "102", "delivered").await;
+    assert_eq!(recipient(&m, "102")["state"], "delivered");
+
+    // Exactly once: a later message is the marker that everything before it was handled.
+    let marker = stack
+        .send(&alice, "104", sine_wav(660.0, 1.0, 16_000))
+        .await;
+    stack
+        .wait_receipt(&alice, &marker, "104", "delivered")
+        .await;
+    assert_eq!(count_to(&stack.emails(), "bob@example.org"), 1);
+    stack.stop().await;
+    tokio::task::spawn_blocking(move || drop(node))
+        .await
+        .unwrap();
+}
+
+/// On the embedded defaults e-mail goes to `<data_dir>/outbox` as `.eml` files, and the link
+/// in them works like a sent one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_defaults_write_email_to_the_outbox_folder() {
+    let stack = Stack::start_with(Mode::Embedded, |c| {
+        c.notifier.smtp_url = hark_core::config::Secret::new("");
+    })
+    .await;
+    let alice = stack.login("101").await;
+    let id = stack
+        .send(&alice, "102", sine_wav(440.0, 1.0, 16_000))
+        .await;
+    let outbox = stack.app.config.data_dir.join("outbox");
+    let emails = support::wait_emails(&outbox, |e| e.len() == 1).await;
+    assert_eq!(emails[0].to, "bob@example.org");
+    assert!(stack.emails().is_empty(), "nothing went to SMTP");
+    let audio = stack
+        .http
+        .get(format!("{}/audio", emails[0].link()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(audio.status(), 200);
+    stack.wait_receipt(&alice, &id, "102", "heard").await;
+    stack.stop().await;
+}
+
+/// A person opens the e-mailed link in a real browser (headless Chromium) and the message
+/// plays; the sender's receipt then says "heard".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_plays_in_a_real_browser() {
+    let stack = Stack::start(Mode::Embedded).await;
+    let alice = stack.login("101").await;
+    let id = stack
+        .send(&alice, "102", sine_wav(440.0, 1.0, 16_000))
+        .await;
+    let emails = stack.wait_emails(|e| e.len() == 1).await;
+    let link = emails[0].link();
+    let profile = tempfile::tempdir().unwrap();
+    let out = tokio::time::timeout(
+        support::WAIT,
+        tokio::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--autoplay-policy=no-user-gesture-required",
+                "--virtual-time-budget=15000",
+                "--dump-dom",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("{link}#play"))
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("chromium finishes")
+    .expect("chromium runs (installed by scripts/test.sh)");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains(r#"data-state="playing""#) || dom.contains(r#"data-state="ended""#),
+        "the page did not play: {dom}"
+    );
+    assert!(dom.contains("Voice message from Alice Archer"));
+    let m = stack.wait_receipt(&alice, &id, "102", "heard").await;
+    assert_eq!(recipient(&m, "102")["state"], "played");
+    stack.stop().await;
+}
