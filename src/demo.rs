@@ -49,10 +49,9 @@ pub async fn seed(store: &Store) -> Result<bool> {
             }
             // Everyone has everyone else as a contact, speed dials 1, 2, 3 in extension order.
             for owner in &people {
-                let mut dial = 1;
-                for other in people.iter().filter(|p| p.id != owner.id) {
+                let others = people.iter().filter(|p| p.id != owner.id);
+                for (dial, other) in (1..).zip(others) {
                     groups::add_contact(c, &owner.user_id(), &other.user_id(), Some(dial))?;
-                    dial += 1;
                 }
             }
             let team = groups::create(c, DEMO_GROUP.0, DEMO_GROUP.1, Some(&people[0].user_id()))?;

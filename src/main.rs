@@ -170,8 +170,8 @@ async fn user(cmd: UserCommand, config: &Config) -> Result<()> {
             let list = store.run(users::list).await?;
             writeln!(
                 out,
-                "{:<10} {:<24} {:<28} {}",
-                "EXTENSION", "NAME", "E-MAIL", "ROLE"
+                "{:<10} {:<24} {:<28} ROLE",
+                "EXTENSION", "NAME", "E-MAIL"
             )?;
             for u in list {
                 writeln!(
