@@ -222,6 +222,20 @@ impl Default for IvrConfig {
     }
 }
 
+/// Top-level keys of [`Config`]; only `HARK_…` variables naming one of them are configuration
+/// (others, like `HARK_CONFIG` or a test's `HARK_TEST_…`, are not). A typo inside a section,
+/// such as `HARK_PORTAL__LISTN`, is still refused.
+const SECTIONS: [&str; 9] = [
+    "data_dir", "database", "bus", "blobs", "links", "portal", "router", "notifier", "ivr",
+];
+
+fn env_overrides() -> Env {
+    Env::prefixed("HARK_").split("__").filter(|key| {
+        let first = key.as_str().split('.').next().unwrap_or_default();
+        SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(first))
+    })
+}
+
 impl Config {
     /// Defaults, then the TOML file if given (it must exist), then `HARK_…` variables.
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
@@ -229,7 +243,7 @@ impl Config {
         if let Some(path) = file {
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(Env::prefixed("HARK_").split("__"));
+        figment = figment.merge(env_overrides());
         figment
             .extract()
             .map_err(|e| ConfigError::Invalid(Box::new(e)))
@@ -327,6 +341,27 @@ mod tests {
             in_example, in_code,
             "hark.example.toml and Config have different keys"
         );
+    }
+
+    #[test]
+    fn only_config_sections_are_read_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HARK_CONFIG", "/somewhere/hark.toml");
+            jail.set_env("HARK_TEST_PG_URL", "postgres://x");
+            jail.set_env("HARK_PORTAL__LISTEN", "127.0.0.1:9999");
+            jail.set_env("HARK_BUS__PREFETCH", "3");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.portal.listen.port(), 9999);
+            assert_eq!(c.bus.prefetch, 3);
+            jail.set_env("HARK_PORTAL__LISTN", "127.0.0.1:1");
+            assert!(
+                Config::load(None)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("listn")
+            );
+            Ok(())
+        });
     }
 
     #[test]
