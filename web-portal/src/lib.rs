@@ -37,6 +37,9 @@ pub(crate) struct AppState {
     pub deps: Deps,
     pub config: PortalConfig,
     pub signer: LinkSigner,
+    /// An argon2id hash of a random secret: logins for unknown extensions verify against it,
+    /// so they take as long as real ones and timing does not reveal which extensions exist.
+    pub dummy_hash: String,
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
@@ -59,10 +62,16 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), PortalError> {
+    let nonce = hark_core::ids::EventId::new().into_string();
+    let dummy_hash = tokio::task::spawn_blocking(move || hark_core::password::hash(&nonce))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let state = web::Data::new(AppState {
         deps,
         config,
         signer,
+        dummy_hash,
     });
     listener.set_nonblocking(true)?;
     let server = HttpServer::new(move || {

@@ -246,7 +246,10 @@ fn rollback(conn: &mut DbConnection) {
     }
 }
 
-/// The current time as stored (UTC, no zone).
+/// The current time as stored (UTC, no zone), at microsecond precision: PostgreSQL keeps
+/// microseconds, so a value the code holds equals the value it reads back on both backends.
 pub fn now() -> chrono::NaiveDateTime {
-    chrono::Utc::now().naive_utc()
+    use chrono::{DurationRound, TimeDelta};
+    let t = chrono::Utc::now().naive_utc();
+    t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t)
 }

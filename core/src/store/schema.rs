@@ -1,6 +1,6 @@
 //! The diesel schema, one for both backends. Keep in step with `migrations/{sqlite,postgres}`;
-//! `store::tests` runs the migrations and exercises every table on SQLite, and the end-to-end
-//! tests do the same on PostgreSQL.
+//! `core/tests/store_schema.rs` migrates a fresh SQLite file and a fresh PostgreSQL database
+//! and writes and reads every table through this schema.
 
 diesel::table! {
     users (id) {
