@@ -163,14 +163,18 @@ async fn bad_input_is_refused_and_loses_nothing(mode: Mode) {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let r = stack
-        .http
-        .post(format!("{}/api/v1/login", stack.base))
-        .json(&serde_json::json!({"extension": "101", "password": "wrong"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
+    for (extension, password) in [("101", "wrong"), ("555", hark::demo::DEMO_PASSWORD)] {
+        let r = stack
+            .http
+            .post(format!("{}/api/v1/login", stack.base))
+            .json(&serde_json::json!({"extension": extension, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{extension}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(error(&v), "wrong extension or password");
+    }
     let r = stack
         .upload("made-up-token", "102", sine_wav(440.0, 1.0, 16_000))
         .await;
