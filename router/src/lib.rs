@@ -19,6 +19,7 @@
 mod outcome;
 pub mod plan;
 mod played;
+pub mod plugins;
 mod recorded;
 mod scheduler;
 

@@ -1,0 +1,197 @@
+//! One `plan` call: the router's facts in, a checked verdict out.
+
+use super::{LoadedPlugin, PluginError, PluginHost, bindings::hark::delivery::types as wit};
+use std::{sync::Arc, time::Instant};
+
+/// Channels a plan may name. The notifier grows into them; a plan naming anything else is
+/// invalid, so a plugin's typo never becomes a silent non-delivery.
+pub const PLAN_CHANNELS: [&str; 4] = ["email", "popup", "stream", "callback"];
+/// Longest plan, and latest start, a plugin may ask for.
+const MAX_ATTEMPTS: usize = 32;
+const MAX_START_AFTER_SECS: u32 = 30 * 24 * 3600;
+
+/// Everything a plugin is told about one recipient of one message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanInput {
+    pub message_id: String,
+    pub sender_extension: String,
+    pub sender_name: String,
+    pub origin: String,
+    pub duration_ms: u32,
+    pub urgent: bool,
+    pub recording: bool,
+    pub recipient_id: String,
+    pub extension: String,
+    pub timezone: String,
+    /// "available", "busy", "dnd" or "offline".
+    pub presence: String,
+    /// (id, channel, verified)
+    pub endpoints: Vec<(String, String, bool)>,
+    /// (channel, after_secs)
+    pub profile: Vec<(String, u32)>,
+    pub now_unix_ms: i64,
+    pub local_minute_of_day: u16,
+    pub local_weekday: u8,
+}
+
+/// One step of a plugin's plan, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedAttempt {
+    pub channel: String,
+    pub endpoint_id: Option<String>,
+    pub start_after_secs: u32,
+    pub give_up_after_secs: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// No opinion: ask the next plugin, or use the profile.
+    Pass,
+    Plan(Vec<PlannedAttempt>),
+}
+
+fn presence(s: &str) -> wit::PresenceStatus {
+    match s {
+        "available" => wit::PresenceStatus::Available,
+        "busy" => wit::PresenceStatus::Busy,
+        "dnd" => wit::PresenceStatus::Dnd,
+        _ => wit::PresenceStatus::Offline,
+    }
+}
+
+pub(super) fn request(input: &PlanInput, config: &str) -> wit::PlanRequest {
+    wit::PlanRequest {
+        message: wit::MessageFacts {
+            id: input.message_id.clone(),
+            sender_extension: input.sender_extension.clone(),
+            sender_name: input.sender_name.clone(),
+            origin: input.origin.clone(),
+            duration_ms: input.duration_ms,
+            urgent: input.urgent,
+            recording: input.recording,
+        },
+        recipient: wit::Recipient {
+            id: input.recipient_id.clone(),
+            extension: input.extension.clone(),
+            timezone: input.timezone.clone(),
+            presence: presence(&input.presence),
+            endpoints: input
+                .endpoints
+                .iter()
+                .map(|(id, channel, verified)| wit::Endpoint {
+                    id: id.clone(),
+                    channel: channel.clone(),
+                    verified: *verified,
+                })
+                .collect(),
+        },
+        profile: input
+            .profile
+            .iter()
+            .map(|(channel, after_secs)| wit::ProfileStep {
+                channel: channel.clone(),
+                after_secs: *after_secs,
+            })
+            .collect(),
+        now_unix_ms: input.now_unix_ms,
+        local_minute_of_day: input.local_minute_of_day,
+        local_weekday: input.local_weekday,
+        config: config.to_owned(),
+    }
+}
+
+/// Check a plan against the request: known channels, the recipient's own endpoints, sane
+/// sizes and times.
+pub(super) fn check(input: &PlanInput, decision: wit::Decision) -> Result<Verdict, PluginError> {
+    let attempts = match decision {
+        wit::Decision::Pass => return Ok(Verdict::Pass),
+        wit::Decision::Plan(a) => a,
+    };
+    let bad = |why: String| Err(PluginError::InvalidPlan(why));
+    if attempts.is_empty() {
+        return bad("an empty plan (answer pass for no opinion)".into());
+    }
+    if attempts.len() > MAX_ATTEMPTS {
+        return bad(format!(
+            "{} attempts; at most {MAX_ATTEMPTS}",
+            attempts.len()
+        ));
+    }
+    let mut out = Vec::with_capacity(attempts.len());
+    for a in attempts {
+        if !PLAN_CHANNELS.contains(&a.channel.as_str()) {
+            return bad(format!("unknown channel {:?}", a.channel));
+        }
+        if let Some(id) = &a.endpoint_id {
+            let owned = input
+                .endpoints
+                .iter()
+                .any(|(eid, channel, _)| eid == id && *channel == a.channel);
+            if !owned {
+                return bad(format!(
+                    "endpoint {id:?} is not the recipient's {} endpoint",
+                    a.channel
+                ));
+            }
+        }
+        if a.start_after_secs > MAX_START_AFTER_SECS {
+            return bad(format!("starts after {} s", a.start_after_secs));
+        }
+        out.push(PlannedAttempt {
+            channel: a.channel,
+            endpoint_id: a.endpoint_id,
+            start_after_secs: a.start_after_secs,
+            give_up_after_secs: a.give_up_after_secs,
+        });
+    }
+    Ok(Verdict::Plan(out))
+}
+
+/// Turn a wasmtime error into a reason.
+pub(super) fn classify(e: &anyhow::Error, host: &PluginHost) -> PluginError {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => PluginError::Timeout(host.limits.deadline),
+        Some(wasmtime::Trap::OutOfFuel) => PluginError::OutOfFuel,
+        Some(t) => PluginError::Trap(t.to_string()),
+        None => PluginError::Trap(format!("{e:#}")),
+    }
+}
+
+impl PluginHost {
+    /// Call `plan` synchronously: a fresh instance in a fresh store.
+    pub fn plan_blocking(
+        &self,
+        plugin: &LoadedPlugin,
+        input: &PlanInput,
+    ) -> Result<Verdict, PluginError> {
+        let mut store = self.store(&plugin.info.name)?;
+        let instance = plugin
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(&e, self))?;
+        let decision = instance
+            .call_plan(&mut store, &request(input, &plugin.config))
+            .map_err(|e| classify(&e, self))?
+            .map_err(|e| PluginError::Returned(format!("{e:?}")))?;
+        check(input, decision)
+    }
+
+    /// Call `plan` on a blocking thread, counting the outcome; a benched plugin is not called.
+    pub async fn plan(
+        self: &Arc<Self>,
+        plugin: Arc<LoadedPlugin>,
+        input: Arc<PlanInput>,
+    ) -> Result<Verdict, PluginError> {
+        if !plugin.stats.admit() {
+            return Err(PluginError::Benched);
+        }
+        let host = self.clone();
+        let p = plugin.clone();
+        let started = Instant::now();
+        let result = tokio::task::spawn_blocking(move || host.plan_blocking(&p, &input))
+            .await
+            .map_err(|e| PluginError::Host(e.to_string()))?;
+        plugin.stats.record(result.is_ok(), started.elapsed());
+        result
+    }
+}

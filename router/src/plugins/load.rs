@@ -1,0 +1,138 @@
+//! Loading a plugin: everything is checked before it can be used, so a bad upload never
+//! replaces a working version.
+
+use super::{
+    PluginError, PluginHost, bindings::DeliveryPluginPre, breaker::Stats, call, sandbox::GuestState,
+};
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+
+/// Import namespaces a plugin may use: the host's log, and the WASI interfaces a Rust guest
+/// links, which the host provides with no capabilities behind them. Sockets, HTTP and anything
+/// else are refused.
+const ALLOWED_IMPORTS: [&str; 6] = [
+    "hark:delivery/",
+    "wasi:cli/",
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:filesystem/",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+}
+
+/// A compiled, validated plugin, ready to instantiate per call.
+pub struct LoadedPlugin {
+    pub info: PluginInfo,
+    pub sha256: String,
+    pub config: String,
+    pub(super) pre: DeliveryPluginPre<GuestState>,
+    pub stats: Stats,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("info", &self.info)
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Requests the dry run sends: someone online and someone offline, urgent and not.
+fn samples() -> Vec<call::PlanInput> {
+    let base = call::PlanInput {
+        message_id: "dry-run-1".into(),
+        sender_extension: "101".into(),
+        sender_name: "Dry Run".into(),
+        origin: "phone".into(),
+        duration_ms: 12_000,
+        urgent: false,
+        recording: false,
+        recipient_id: "dry-run-recipient".into(),
+        extension: "102".into(),
+        timezone: "UTC".into(),
+        presence: "available".into(),
+        endpoints: vec![
+            ("e-mail".into(), "email".into(), true),
+            ("phone".into(), "callback".into(), true),
+        ],
+        profile: vec![("email".into(), 0), ("callback".into(), 300)],
+        now_unix_ms: 1_767_225_600_000,
+        local_minute_of_day: 10 * 60,
+        local_weekday: 3,
+    };
+    let offline_urgent = call::PlanInput {
+        message_id: "dry-run-2".into(),
+        urgent: true,
+        recording: true,
+        presence: "offline".into(),
+        local_minute_of_day: 23 * 60,
+        local_weekday: 7,
+        ..base.clone()
+    };
+    vec![base, offline_urgent]
+}
+
+impl PluginHost {
+    /// Validate and compile `bytes` with `config`: size, component, imports, exports, `info`,
+    /// `validate-config`, and a dry run on sample requests.
+    pub fn load(&self, bytes: &[u8], config: &str) -> Result<LoadedPlugin, PluginError> {
+        if bytes.len() > self.limits.max_module_bytes {
+            return Err(PluginError::TooLarge {
+                size: bytes.len(),
+                limit: self.limits.max_module_bytes,
+            });
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| PluginError::NotAComponent(format!("{e:#}")))?;
+        let ty = component.component_type();
+        for (name, _) in ty.imports(&self.engine) {
+            if !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)) {
+                return Err(PluginError::ForbiddenImport(name.to_owned()));
+            }
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
+        let pre =
+            DeliveryPluginPre::new(pre).map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
+
+        let mut store = self.store("loading")?;
+        let instance = pre
+            .instantiate(&mut store)
+            .map_err(|e| call::classify(&e, self))?;
+        let info = instance
+            .call_info(&mut store)
+            .map_err(|e| call::classify(&e, self))?;
+        let mut store = self.store(&info.name)?;
+        let instance = pre
+            .instantiate(&mut store)
+            .map_err(|e| call::classify(&e, self))?;
+        instance
+            .call_validate_config(&mut store, config)
+            .map_err(|e| call::classify(&e, self))?
+            .map_err(|e| PluginError::InvalidConfig(format!("{e:?}")))?;
+        let plugin = LoadedPlugin {
+            info: PluginInfo {
+                name: info.name,
+                version: info.version,
+                description: info.description,
+            },
+            sha256: hex::encode(Sha256::digest(bytes)),
+            config: config.to_owned(),
+            pre,
+            stats: Stats::default(),
+        };
+        for sample in samples() {
+            self.plan_blocking(&plugin, &sample)?;
+        }
+        Ok(plugin)
+    }
+}

@@ -1,0 +1,87 @@
+//! Wasm delivery plugins: load, validate and call them, safely.
+//!
+//! A plugin is a WebAssembly component for the `delivery-plugin` world in `plugins/wit/`.
+//! [`PluginHost`] narrows wasmtime to what plugins need, in the manner of spin's core crate:
+//! the component model, a pooling allocator, epoch interruption (a wall-time deadline per
+//! call), fuel (a work budget per call), a memory limit, and a linker holding only the host's
+//! `log` and WASI with no capabilities (no preopened folders, no environment, no network, and
+//! clocks frozen at zero: the host passes `now` in the request).
+//!
+//! - [`load`]: bytes → a validated, compiled [`LoadedPlugin`] (size, component, imports,
+//!   exports, `info`, `validate-config`, a dry run), or a reason it was refused.
+//! - [`call`]: one `plan` call in a fresh store, off the async runtime's worker threads, with
+//!   its result checked against the request; a trap, a timeout or an invalid plan is an error
+//!   the router counts, never a crash.
+//! - [`breaker`]: per-plugin statistics and a circuit breaker that benches a plugin after
+//!   repeated failures.
+
+pub mod breaker;
+pub mod call;
+pub mod load;
+mod sandbox;
+
+pub use call::{PlanInput, PlannedAttempt, Verdict};
+pub use load::LoadedPlugin;
+pub use sandbox::PluginHost;
+
+/// Generated from `plugins/wit/`; kept in its own module because the world re-exports WIT
+/// type names (such as `plugin-error`) that the host also uses for its own types.
+mod bindings {
+    wasmtime::component::bindgen!({
+        world: "delivery-plugin",
+        path: "../plugins/wit",
+    });
+}
+
+/// Limits applied to every plugin call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall time one call may take.
+    pub deadline: std::time::Duration,
+    /// Wasm work one call may do.
+    pub fuel: u64,
+    /// Linear memory one instance may use, in bytes.
+    pub memory_bytes: usize,
+    /// Largest accepted `.wasm` file, in bytes.
+    pub max_module_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            deadline: std::time::Duration::from_millis(50),
+            fuel: 10_000_000,
+            memory_bytes: 16 << 20,
+            max_module_bytes: 8 << 20,
+        }
+    }
+}
+
+/// Why a plugin was refused or a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("the module is {size} bytes; the limit is {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("not a valid WebAssembly component: {0}")]
+    NotAComponent(String),
+    #[error("imports {0}, which plugins may not use")]
+    ForbiddenImport(String),
+    #[error("does not implement the hark:delivery/delivery-plugin world: {0}")]
+    WrongWorld(String),
+    #[error("rejected its configuration: {0}")]
+    InvalidConfig(String),
+    #[error("ran past its {0:?} deadline")]
+    Timeout(std::time::Duration),
+    #[error("ran out of fuel")]
+    OutOfFuel,
+    #[error("trapped: {0}")]
+    Trap(String),
+    #[error("returned an error: {0}")]
+    Returned(String),
+    #[error("returned an invalid plan: {0}")]
+    InvalidPlan(String),
+    #[error("is benched after repeated failures")]
+    Benched,
+    #[error("host error: {0}")]
+    Host(String),
+}
