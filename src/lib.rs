@@ -1,6 +1,7 @@
-//! The `hark` binary's library half: building the shared dependencies from configuration and
-//! running services, so `main.rs` stays a thin CLI and integration tests start the very same
-//! wiring in-process.
+//! The `hark` binary's library half: building the shared dependencies from configuration,
+//! running services, and the admin commands, so `main.rs` stays a thin CLI and integration
+//! tests use the very same wiring in-process.
 
 pub mod app;
 pub mod demo;
+pub mod plugin_cmd;

@@ -3,6 +3,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use hark::app::{self, App, Service};
+use hark::plugin_cmd;
 use hark_core::{
     config::Config,
     password,
@@ -46,6 +47,32 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage delivery plugins (WebAssembly components).
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Validate a .wasm component and install it (or replace the installed version).
+    Add {
+        file: PathBuf,
+        /// Asked in this order, lowest first.
+        #[arg(long, default_value_t = 100)]
+        priority: i32,
+        /// The plugin's configuration (often JSON).
+        #[arg(long, default_value = "")]
+        config: String,
+        /// Install without enabling.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// List installed plugins.
+    List,
+    /// Enable a plugin by name.
+    Enable { name: String },
+    /// Disable a plugin by name.
+    Disable { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +143,28 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
             Ok(())
         }
         Command::User(cmd) => user(cmd, &config).await,
+        Command::Plugin(cmd) => {
+            let store = app::open_store(&config)?;
+            match cmd {
+                PluginCommand::Add {
+                    file,
+                    priority,
+                    config: plugin_config,
+                    disabled,
+                } => {
+                    let name =
+                        plugin_cmd::add(&store, &config, &file, plugin_config, priority, !disabled)
+                            .await?;
+                    writeln!(std::io::stdout().lock(), "installed {name}")?;
+                    Ok(())
+                }
+                PluginCommand::List => plugin_cmd::list(&store).await,
+                PluginCommand::Enable { name } => plugin_cmd::set_enabled(&store, name, true).await,
+                PluginCommand::Disable { name } => {
+                    plugin_cmd::set_enabled(&store, name, false).await
+                }
+            }
+        }
     }
 }
 

@@ -9,7 +9,7 @@ mod support;
 
 use hark_core::{
     bus::{BusMessage, Exchange},
-    events::{Command, Envelope, Event, Origin},
+    events::{Command, Envelope, Event, Notify, Origin},
     ids::{AttemptId, MessageId, UserId},
     link::ListenClaim,
     store::{messages, users},
@@ -272,11 +272,12 @@ async fn duplicate_events_do_nothing_twice(mode: Mode) {
         duration_ms: 1000,
         urgent: false,
     });
-    let command = Envelope::new(Command::NotifyEmail {
+    let command = Envelope::new(Command::NotifyEmail(Notify {
         attempt_id: attempt,
         message_id,
         recipient_id: bob,
-    });
+        endpoint: None,
+    }));
     for _ in 0..2 {
         let body = serde_json::to_vec(&recorded).unwrap();
         stack

@@ -179,12 +179,24 @@ impl Default for PortalConfig {
 pub struct RouterConfig {
     /// Channels used for a recipient who has no delivery profile.
     pub default_channels: Vec<String>,
+    /// Wall time one plugin call may take.
+    pub plugin_deadline_ms: u32,
+    /// Wasm work one plugin call may do (wasmtime fuel).
+    pub plugin_fuel: u64,
+    /// Linear memory one plugin instance may use.
+    pub plugin_memory_mib: u32,
+    /// Largest plugin accepted.
+    pub plugin_max_module_mib: u32,
 }
 
 impl Default for RouterConfig {
     fn default() -> Self {
         Self {
             default_channels: vec!["email".into()],
+            plugin_deadline_ms: 50,
+            plugin_fuel: 10_000_000,
+            plugin_memory_mib: 16,
+            plugin_max_module_mib: 8,
         }
     }
 }

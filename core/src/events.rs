@@ -114,6 +114,8 @@ pub enum Event {
         outcome: Outcome,
         detail: Option<String>,
     },
+    /// A plugin was added, changed, enabled or disabled: every router reloads its plugins.
+    PluginChanged { name: String },
     /// A receipt for the sender; also stored, so senders read it through the API.
     Receipt {
         message_id: MessageId,
@@ -131,9 +133,22 @@ impl Event {
             Event::MessageRecorded { .. } => keys::MESSAGE_RECORDED.into(),
             Event::MessagePlayed { .. } => keys::MESSAGE_PLAYED.into(),
             Event::DeliveryOutcome { .. } => keys::DELIVERY_OUTCOME.into(),
+            Event::PluginChanged { .. } => keys::PLUGIN_CHANGED.into(),
             Event::Receipt { sender_id, .. } => format!("receipt.{sender_id}"),
         }
     }
+}
+
+/// One delivery attempt for a notifier channel worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notify {
+    pub attempt_id: AttemptId,
+    pub message_id: MessageId,
+    pub recipient_id: UserId,
+    /// The recipient's endpoint the plan chose (a device id); none means the channel's
+    /// default for that person (their e-mail address, their phone).
+    #[serde(default)]
+    pub endpoint: Option<String>,
 }
 
 /// Work sent to one service on `hark.commands`.
@@ -141,18 +156,34 @@ impl Event {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Command {
     /// E-mail the recipient a signed link to the message.
-    NotifyEmail {
-        attempt_id: AttemptId,
-        message_id: MessageId,
-        recipient_id: UserId,
-    },
+    NotifyEmail(Notify),
+    /// Show a pop-up in the recipient's portal sessions.
+    NotifyPopup(Notify),
+    /// Stream the message live to the recipient's browser.
+    NotifyStream(Notify),
+    /// Call the recipient's phone and play the message.
+    NotifyCallback(Notify),
 }
 
 impl Command {
     pub fn routing_key(&self) -> &'static str {
         match self {
-            Command::NotifyEmail { .. } => keys::NOTIFY_EMAIL,
+            Command::NotifyEmail(_) => keys::NOTIFY_EMAIL,
+            Command::NotifyPopup(_) => keys::NOTIFY_POPUP,
+            Command::NotifyStream(_) => keys::NOTIFY_STREAM,
+            Command::NotifyCallback(_) => keys::NOTIFY_CALLBACK,
         }
+    }
+
+    /// The command for a channel name, if the channel exists.
+    pub fn for_channel(channel: &str, notify: Notify) -> Option<Self> {
+        Some(match channel {
+            "email" => Command::NotifyEmail(notify),
+            "popup" => Command::NotifyPopup(notify),
+            "stream" => Command::NotifyStream(notify),
+            "callback" => Command::NotifyCallback(notify),
+            _ => return None,
+        })
     }
 }
 

@@ -264,7 +264,7 @@ fn every_table(c: &mut DbConnection) -> Result<(), StoreError> {
 }
 
 async fn check(store: Store) {
-    assert_eq!(store.migrate().unwrap(), 1);
+    assert_eq!(store.migrate().unwrap(), 2);
     assert_eq!(store.migrate().unwrap(), 0, "migrations are idempotent");
     // Statement by statement: a deliberately refused insert must not abort the rest (as it
     // would inside one PostgreSQL transaction). Rollback has its own test below.

@@ -10,7 +10,7 @@ use hark_core::{
     Deps,
     bus::consume::{self, HandleError},
     config::{LinksConfig, NotifierConfig},
-    events::{Command, Envelope, Event, Outcome},
+    events::{Command, Envelope, Event, Notify, Outcome},
     ids::{AttemptId, EventId, MessageId, UserId},
     link::{LinkSigner, ListenClaim},
     store::{self, StoreError, messages, users},
@@ -177,11 +177,18 @@ fn html_escape(s: &str) -> String {
 #[async_trait::async_trait]
 impl consume::Handler<Command> for EmailWorker {
     async fn handle(&self, envelope: Envelope<Command>) -> Result<(), HandleError> {
-        let Command::NotifyEmail {
+        let Command::NotifyEmail(Notify {
             attempt_id,
             message_id,
             recipient_id,
-        } = envelope.body;
+            ..
+        }) = envelope.body
+        else {
+            return Err(HandleError::Poison(format!(
+                "the e-mail worker got a {} command",
+                envelope.body.routing_key()
+            )));
+        };
         let event = envelope.id;
         let (e2, m2, r2) = (event.clone(), message_id.clone(), recipient_id.clone());
         let loaded = self

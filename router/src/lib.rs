@@ -12,15 +12,19 @@
 //! - [`played`]: the first play marks the recipient played, cancels what is left of the plan
 //!   and produces a `heard` receipt.
 //!
-//! [`scheduler`] fires attempts whose start was delayed. Every handler runs in one
-//! transaction with its outbox writes and its processed-event mark, so a redelivered event
-//! changes nothing. Wasm plugins join the planning step in a later change.
+//! Plans come first from the enabled Wasm [`plugins`] in priority order ([`registry`]), else
+//! from the profile ([`decide`]). [`scheduler`] fires attempts whose start was delayed. Every
+//! handler runs in one transaction with its outbox writes and its processed-event mark, so a
+//! redelivered event changes nothing. Each router also has its own queue for
+//! `plugin.changed`, so every instance reloads its plugins when an admin changes them.
 
+mod decide;
 mod outcome;
 pub mod plan;
 mod played;
 pub mod plugins;
 mod recorded;
+pub mod registry;
 mod scheduler;
 
 use hark_core::{
@@ -39,11 +43,16 @@ pub(crate) const CONSUMER: &str = "router";
 pub enum RouterError {
     #[error(transparent)]
     Bus(#[from] BusError),
+    #[error("plugin host: {0}")]
+    Plugins(#[from] plugins::PluginError),
+    #[error(transparent)]
+    Store(#[from] hark_core::store::StoreError),
 }
 
 struct EventHandler {
     deps: Deps,
     config: RouterConfig,
+    registry: Arc<registry::Registry>,
 }
 
 #[async_trait::async_trait]
@@ -55,7 +64,17 @@ impl consume::Handler<Event> for EventHandler {
                 message_id,
                 recipients,
                 ..
-            } => recorded::handle(&self.deps, &self.config, id, message_id, recipients).await?,
+            } => {
+                recorded::handle(
+                    &self.deps,
+                    &self.config,
+                    &self.registry,
+                    id,
+                    message_id,
+                    recipients,
+                )
+                .await?
+            }
             Event::DeliveryOutcome {
                 attempt_id,
                 outcome,
@@ -68,10 +87,27 @@ impl consume::Handler<Event> for EventHandler {
                 via,
             } => played::handle(&self.deps, id, message_id, recipient_id, via).await?,
             // Not ours (the queue is bound to other keys); acknowledge and move on.
-            Event::Receipt { .. } => false,
+            Event::Receipt { .. } | Event::PluginChanged { .. } => false,
         };
         if wrote {
             self.deps.outbox.notify();
+        }
+        Ok(())
+    }
+}
+
+/// Reload plugins whenever any router (or `hark plugin`) announces a change.
+struct PluginWatcher {
+    deps: Deps,
+    registry: Arc<registry::Registry>,
+}
+
+#[async_trait::async_trait]
+impl consume::Handler<Event> for PluginWatcher {
+    async fn handle(&self, envelope: Envelope<Event>) -> Result<(), consume::HandleError> {
+        if let Event::PluginChanged { name } = envelope.body {
+            tracing::info!(plugin = %name, "plugins changed; reloading");
+            self.registry.reload(&self.deps.store).await?;
         }
         Ok(())
     }
@@ -84,16 +120,46 @@ pub async fn run(
     prefetch: u16,
     shutdown: CancellationToken,
 ) -> Result<(), RouterError> {
+    let host = Arc::new(plugins::PluginHost::new(plugins::Limits::from(&config))?);
+    let registry = Arc::new(registry::Registry::new(host));
+    // This instance's own queue, declared before loading, so no change is missed in between.
+    let changes =
+        bus::QueueSpec::transient(format!("router.plugins.{}", hark_core::ids::EventId::new()))
+            .bind(
+                bus::Exchange::Events,
+                hark_core::events::keys::PLUGIN_CHANGED,
+            );
+    deps.bus.declare(&changes).await?;
+    registry.reload(&deps.store).await?;
+    let watcher = {
+        let (bus, name, stop) = (deps.bus.clone(), changes.name.clone(), shutdown.clone());
+        let handler = Arc::new(PluginWatcher {
+            deps: deps.clone(),
+            registry: registry.clone(),
+        });
+        tokio::spawn(async move { consume::run(bus, &name, 1, handler, stop).await })
+    };
+
     let queue = bus::router_queue();
     deps.bus.declare(&queue).await?;
-    let scheduler = tokio::spawn(scheduler::run(deps.clone(), shutdown.clone()));
+    let scheduler = tokio::spawn(scheduler::run(
+        deps.clone(),
+        registry.clone(),
+        shutdown.clone(),
+    ));
     let handler = Arc::new(EventHandler {
         deps: deps.clone(),
         config,
+        registry,
     });
     let result = consume::run(deps.bus.clone(), &queue.name, prefetch, handler, shutdown).await;
     if let Err(e) = scheduler.await {
         tracing::error!(error = %e, "router scheduler task failed");
+    }
+    match watcher.await {
+        Ok(Err(e)) => tracing::error!(error = %e, "plugin watcher stopped"),
+        Err(e) => tracing::error!(error = %e, "plugin watcher task failed"),
+        Ok(Ok(())) => {}
     }
     result.map_err(RouterError::from)
 }

@@ -15,10 +15,16 @@ pub struct Step {
     pub channel: String,
     #[serde(default)]
     pub after_secs: u32,
+    /// The recipient's endpoint to use; none means the channel's default for them.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Stop trying this step after so long (a callback that rings out, say).
+    #[serde(default)]
+    pub give_up_after_secs: Option<u32>,
 }
 
-/// Channels this router can dispatch today.
-pub const KNOWN_CHANNELS: [&str; 1] = ["email"];
+/// Channels this router can dispatch: each has its command queue (`notify.<channel>`).
+pub const KNOWN_CHANNELS: [&str; 4] = crate::plugins::call::PLAN_CHANNELS;
 
 #[derive(Debug, thiserror::Error)]
 #[error("delivery profile channels are not valid JSON steps: {0}")]
@@ -58,6 +64,8 @@ fn default_steps(defaults: &[String]) -> Vec<Step> {
         .map(|c| Step {
             channel: c.clone(),
             after_secs: 0,
+            endpoint: None,
+            give_up_after_secs: None,
         })
         .collect()
 }
@@ -70,6 +78,8 @@ mod tests {
         Step {
             channel: "email".into(),
             after_secs,
+            endpoint: None,
+            give_up_after_secs: None,
         }
     }
 
@@ -87,6 +97,7 @@ mod tests {
     #[test]
     fn unknown_channels_are_skipped_and_bad_profiles_fall_back() {
         let p = r#"[{"channel":"carrier-pigeon"},{"channel":"email","after_secs":5}]"#;
+        // (popup, stream and callback are known channels; see KNOWN_CHANNELS.)
         assert_eq!(plan(Some(p), &[]), vec![email(5)]);
         assert_eq!(plan(Some("{not json"), &["email".into()]), vec![email(0)]);
         assert_eq!(plan(Some(r#"[{"channel":"fax"}]"#), &[]), vec![]);

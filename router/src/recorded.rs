@@ -1,12 +1,12 @@
 //! `message.recorded`: plan and start delivery to every recipient.
 
-use crate::{CONSUMER, plan};
+use crate::{CONSUMER, decide, plan::Step, registry::Registry};
 use chrono::Duration;
 use hark_core::{
     Deps,
     bus::consume::{self, HandleError},
     config::RouterConfig,
-    events::{Command, Envelope, ReceiptKind},
+    events::{Command, Envelope, Notify, ReceiptKind},
     ids::{EventId, MessageId, UserId},
     store::{self, DbConnection, StoreError, messages},
 };
@@ -14,17 +14,30 @@ use hark_core::{
 pub(crate) async fn handle(
     deps: &Deps,
     config: &RouterConfig,
+    registry: &Registry,
     event: EventId,
     message_id: MessageId,
     recipients: Vec<UserId>,
 ) -> Result<bool, HandleError> {
-    let defaults = config.default_channels.clone();
+    // Read, then decide (plugins run outside any transaction), then write once.
+    let (mid, rs) = (message_id.clone(), recipients);
+    let facts = deps
+        .store
+        .run(move |c| decide::load_facts(c, &mid, &rs))
+        .await?;
+    let now = chrono::Utc::now();
+    let mut plans = Vec::with_capacity(facts.recipients.len());
+    for r in &facts.recipients {
+        let (steps, by) = decide::decide(registry, &facts, r, &config.default_channels, now).await;
+        if let Some(plugin) = &by {
+            tracing::debug!(%plugin, recipient = %r.user.extension, "plan from plugin");
+        }
+        plans.push((r.user.user_id(), steps));
+    }
+    let sender = facts.sender.user_id();
     let done = consume::once(&deps.store, CONSUMER, event, move |c| {
-        let message =
-            messages::find_by_id(c, &message_id)?.ok_or(StoreError::NotFound("message"))?;
-        let sender = UserId::from(message.sender_id.as_str());
-        for recipient in &recipients {
-            start_recipient(c, &message_id, &sender, recipient, &defaults)?;
+        for (recipient, steps) in &plans {
+            start_recipient(c, &message_id, &sender, recipient, steps)?;
         }
         Ok(())
     })
@@ -37,16 +50,8 @@ fn start_recipient(
     message: &MessageId,
     sender: &UserId,
     recipient: &UserId,
-    defaults: &[String],
+    steps: &[Step],
 ) -> Result<(), StoreError> {
-    use diesel::prelude::*;
-    use hark_core::store::schema::delivery_profiles;
-    let profile: Option<String> = delivery_profiles::table
-        .find(recipient.as_str())
-        .select(delivery_profiles::channels)
-        .first(c)
-        .optional()?;
-    let steps = plan::plan(profile.as_deref(), defaults);
     if steps.is_empty() {
         // Nothing can reach this person: say so now rather than leave the sender waiting.
         if messages::mark_failed(c, message, recipient)? {
@@ -64,14 +69,23 @@ fn start_recipient(
                 message: message.clone(),
                 recipient: recipient.clone(),
                 channel: step.channel.clone(),
-                endpoint: None,
+                endpoint: step.endpoint.clone(),
                 due_at,
-                give_up_at: None,
+                give_up_at: step
+                    .give_up_after_secs
+                    .map(|s| due_at + Duration::seconds(i64::from(s))),
                 state: if immediate { "dispatched" } else { "pending" },
             },
         )?;
         if immediate {
-            dispatch(c, &step.channel, attempt, message, recipient)?;
+            dispatch(
+                c,
+                &step.channel,
+                attempt,
+                message,
+                recipient,
+                step.endpoint.clone(),
+            )?;
         }
     }
     Ok(())
@@ -84,18 +98,18 @@ pub(crate) fn dispatch(
     attempt_id: hark_core::ids::AttemptId,
     message: &MessageId,
     recipient: &UserId,
+    endpoint: Option<String>,
 ) -> Result<(), StoreError> {
-    let command = match channel {
-        "email" => Command::NotifyEmail {
-            attempt_id,
-            message_id: message.clone(),
-            recipient_id: recipient.clone(),
-        },
-        other => {
-            return Err(StoreError::Corrupt(format!(
-                "attempt for unknown channel {other}"
-            )));
-        }
+    let notify = Notify {
+        attempt_id,
+        message_id: message.clone(),
+        recipient_id: recipient.clone(),
+        endpoint,
+    };
+    let Some(command) = Command::for_channel(channel, notify) else {
+        return Err(StoreError::Corrupt(format!(
+            "attempt for unknown channel {channel}"
+        )));
     };
     store::outbox::enqueue_command(c, &Envelope::new(command))?;
     Ok(())

@@ -1,26 +1,31 @@
-//! Fires attempts whose start was delayed by the plan.
+//! Fires attempts whose start was delayed by the plan (and, on the same tick, stores plugin
+//! call counts).
 //!
 //! Each tick moves due `pending` attempts to `dispatched` and queues their commands in the same
 //! transaction. The state change is a conditional update, so when several routers share a
 //! database each attempt is dispatched by exactly one of them.
 
-use crate::recorded::dispatch;
+use crate::{recorded::dispatch, registry::Registry};
 use diesel::prelude::*;
 use hark_core::{
     Deps,
     ids::{AttemptId, MessageId, UserId},
     store::{self, StoreError, schema::delivery_attempts},
 };
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 
 const TICK: Duration = Duration::from_secs(1);
 
-pub(crate) async fn run(deps: Deps, shutdown: CancellationToken) {
+pub(crate) async fn run(deps: Deps, registry: Arc<Registry>, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => break,
+        }
+        // Plugin call counts go to the store for `hark plugin list` and the admin pages.
+        if let Err(e) = registry.flush_stats(&deps.store).await {
+            tracing::warn!(error = %e, "could not store plugin statistics");
         }
         match fire_due(&deps).await {
             Ok(0) => {}
@@ -31,25 +36,30 @@ pub(crate) async fn run(deps: Deps, shutdown: CancellationToken) {
             Err(e) => tracing::warn!(error = %e, "scheduler tick failed"),
         }
     }
+    if let Err(e) = registry.flush_stats(&deps.store).await {
+        tracing::warn!(error = %e, "could not store plugin statistics");
+    }
 }
 
 async fn fire_due(deps: &Deps) -> Result<usize, StoreError> {
     deps.store
         .transaction(|c| {
-            let due: Vec<(String, String, String, String)> = delivery_attempts::table
-                .filter(delivery_attempts::state.eq("pending"))
-                .filter(delivery_attempts::due_at.le(store::now()))
-                .order(delivery_attempts::due_at.asc())
-                .limit(100)
-                .select((
-                    delivery_attempts::id,
-                    delivery_attempts::message_id,
-                    delivery_attempts::recipient_id,
-                    delivery_attempts::channel,
-                ))
-                .load(c)?;
+            let due: Vec<(String, String, String, String, Option<String>)> =
+                delivery_attempts::table
+                    .filter(delivery_attempts::state.eq("pending"))
+                    .filter(delivery_attempts::due_at.le(store::now()))
+                    .order(delivery_attempts::due_at.asc())
+                    .limit(100)
+                    .select((
+                        delivery_attempts::id,
+                        delivery_attempts::message_id,
+                        delivery_attempts::recipient_id,
+                        delivery_attempts::channel,
+                        delivery_attempts::endpoint,
+                    ))
+                    .load(c)?;
             let mut fired = 0;
-            for (id, message, recipient, channel) in due {
+            for (id, message, recipient, channel, endpoint) in due {
                 let claimed = diesel::update(
                     delivery_attempts::table
                         .find(&id)
@@ -67,6 +77,7 @@ async fn fire_due(deps: &Deps) -> Result<usize, StoreError> {
                         AttemptId::from(id),
                         &MessageId::from(message),
                         &UserId::from(recipient),
+                        endpoint,
                     )?;
                     fired += 1;
                 }

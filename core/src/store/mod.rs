@@ -9,6 +9,7 @@
 pub mod groups;
 pub mod messages;
 pub mod outbox;
+pub mod plugins;
 pub mod processed;
 pub mod receipts;
 pub mod schema;

@@ -142,6 +142,9 @@ diesel::table! {
         calls -> BigInt,
         failures -> BigInt,
         created_at -> Timestamp,
+        config -> Text,
+        updated_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
     }
 }
 

@@ -19,6 +19,8 @@ pub struct Stats {
     nanos: AtomicU64,
     in_a_row: AtomicU32,
     benched_until: Mutex<Option<Instant>>,
+    flushed_calls: AtomicU64,
+    flushed_failures: AtomicU64,
 }
 
 /// A copy of the counters, for admin pages and tests.
@@ -62,6 +64,15 @@ impl Stats {
         if self.in_a_row.fetch_add(1, Ordering::Relaxed) + 1 >= TRIP_AFTER {
             *self.bench() = Some(Instant::now() + BENCH_FOR);
         }
+    }
+
+    /// Calls and failures since the last time this was asked (for adding to stored totals).
+    pub fn take_unflushed(&self) -> (u64, u64) {
+        let calls = self.calls.load(Ordering::Relaxed);
+        let failures = self.failures.load(Ordering::Relaxed);
+        let c = calls - self.flushed_calls.swap(calls, Ordering::Relaxed);
+        let f = failures - self.flushed_failures.swap(failures, Ordering::Relaxed);
+        (c, f)
     }
 
     pub fn snapshot(&self) -> Snapshot {

@@ -57,6 +57,18 @@ impl Default for Limits {
     }
 }
 
+impl From<&hark_core::config::RouterConfig> for Limits {
+    fn from(c: &hark_core::config::RouterConfig) -> Self {
+        let mib = |m: u32| usize::try_from(m).unwrap_or(usize::MAX / (1 << 20)) << 20;
+        Self {
+            deadline: std::time::Duration::from_millis(u64::from(c.plugin_deadline_ms)),
+            fuel: c.plugin_fuel,
+            memory_bytes: mib(c.plugin_memory_mib),
+            max_module_bytes: mib(c.plugin_max_module_mib),
+        }
+    }
+}
+
 /// Why a plugin was refused or a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {

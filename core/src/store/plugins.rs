@@ -1,0 +1,146 @@
+//! Installed delivery plugins: one row per name with its current version, bytes, config,
+//! priority (lower runs first) and whether it is enabled. Replacing a plugin rewrites its row in
+//! one statement, so readers see the old version or the new one, never a mix.
+
+use super::{DbConnection, StoreError, now, schema::plugins};
+use diesel::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = plugins)]
+pub struct Plugin {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    pub wasm: Vec<u8>,
+    pub enabled: bool,
+    pub priority: i32,
+    pub calls: i64,
+    pub failures: i64,
+    pub created_at: chrono::NaiveDateTime,
+    pub config: String,
+    pub updated_at: Option<chrono::NaiveDateTime>,
+    pub last_error: Option<String>,
+}
+
+/// A validated plugin to install or replace.
+#[derive(Clone, Debug)]
+pub struct PluginUpsertForm {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    pub wasm: Vec<u8>,
+    pub config: String,
+    pub priority: i32,
+    pub enabled: bool,
+}
+
+/// Install, or replace the row of the same name. Returns true when anything changed.
+pub fn upsert(conn: &mut DbConnection, form: &PluginUpsertForm) -> Result<bool, StoreError> {
+    let at = now();
+    match find_by_name(conn, &form.name)? {
+        Some(old)
+            if old.sha256 == form.sha256
+                && old.config == form.config
+                && old.priority == form.priority
+                && old.enabled == form.enabled =>
+        {
+            Ok(false)
+        }
+        Some(old) => {
+            diesel::update(plugins::table.find(&old.id))
+                .set((
+                    plugins::version.eq(&form.version),
+                    plugins::sha256.eq(&form.sha256),
+                    plugins::wasm.eq(&form.wasm),
+                    plugins::config.eq(&form.config),
+                    plugins::priority.eq(form.priority),
+                    plugins::enabled.eq(form.enabled),
+                    plugins::updated_at.eq(Some(at)),
+                    plugins::last_error.eq(None::<String>),
+                ))
+                .execute(conn)?;
+            Ok(true)
+        }
+        None => {
+            diesel::insert_into(plugins::table)
+                .values((
+                    plugins::id.eq(crate::ids::EventId::new().as_str()),
+                    plugins::name.eq(&form.name),
+                    plugins::version.eq(&form.version),
+                    plugins::sha256.eq(&form.sha256),
+                    plugins::wasm.eq(&form.wasm),
+                    plugins::config.eq(&form.config),
+                    plugins::priority.eq(form.priority),
+                    plugins::enabled.eq(form.enabled),
+                    plugins::created_at.eq(at),
+                    plugins::updated_at.eq(Some(at)),
+                ))
+                .execute(conn)?;
+            Ok(true)
+        }
+    }
+}
+
+pub fn find_by_name(conn: &mut DbConnection, name: &str) -> Result<Option<Plugin>, StoreError> {
+    Ok(plugins::table
+        .filter(plugins::name.eq(name))
+        .select(Plugin::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Every plugin, in the order the router asks them (priority, then name).
+pub fn list(conn: &mut DbConnection) -> Result<Vec<Plugin>, StoreError> {
+    Ok(plugins::table
+        .order((plugins::priority.asc(), plugins::name.asc()))
+        .select(Plugin::as_select())
+        .load(conn)?)
+}
+
+pub fn list_enabled(conn: &mut DbConnection) -> Result<Vec<Plugin>, StoreError> {
+    Ok(plugins::table
+        .filter(plugins::enabled.eq(true))
+        .order((plugins::priority.asc(), plugins::name.asc()))
+        .select(Plugin::as_select())
+        .load(conn)?)
+}
+
+/// Enable or disable by name; false when there is no such plugin.
+pub fn set_enabled(conn: &mut DbConnection, name: &str, enabled: bool) -> Result<bool, StoreError> {
+    let n = diesel::update(plugins::table.filter(plugins::name.eq(name)))
+        .set((
+            plugins::enabled.eq(enabled),
+            plugins::updated_at.eq(Some(now())),
+        ))
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Remember why a stored plugin could not be loaded (shown to admins).
+pub fn set_last_error(
+    conn: &mut DbConnection,
+    name: &str,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    diesel::update(plugins::table.filter(plugins::name.eq(name)))
+        .set(plugins::last_error.eq(error))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Add a router's call counts to the stored totals.
+pub fn add_stats(
+    conn: &mut DbConnection,
+    name: &str,
+    calls: i64,
+    failures: i64,
+) -> Result<(), StoreError> {
+    diesel::update(plugins::table.filter(plugins::name.eq(name)))
+        .set((
+            plugins::calls.eq(plugins::calls + calls),
+            plugins::failures.eq(plugins::failures + failures),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,4 @@
+DROP INDEX plugins_name;
+ALTER TABLE plugins DROP COLUMN last_error;
+ALTER TABLE plugins DROP COLUMN updated_at;
+ALTER TABLE plugins DROP COLUMN config;

@@ -1,0 +1,165 @@
+//! Who decides a recipient's plan: the enabled plugins in priority order — the first that
+//! answers with a plan wins — else the recipient's own profile (or the configured default).
+//! A plugin that fails (trap, timeout, invalid plan, benched) is skipped: delivery fails open
+//! to the profile, never closed.
+
+use crate::{
+    plan::{self, Step},
+    plugins::{PlanInput, Verdict},
+    registry::Registry,
+};
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use diesel::prelude::*;
+use hark_core::{
+    ids::{MessageId, UserId},
+    store::{
+        DbConnection, StoreError, messages,
+        schema::{delivery_profiles, devices, presence},
+        users::{self, User},
+    },
+};
+use std::sync::Arc;
+
+/// A presence heartbeat older than this means offline.
+const PRESENCE_FRESH_SECS: i64 = 120;
+
+/// What the router knows about one recipient when it plans.
+#[derive(Clone, Debug)]
+pub(crate) struct RecipientFacts {
+    pub user: User,
+    pub profile: Option<String>,
+    pub presence: String,
+    /// (id, channel, verified)
+    pub endpoints: Vec<(String, String, bool)>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Facts {
+    pub message: messages::Message,
+    pub sender: User,
+    pub recipients: Vec<RecipientFacts>,
+}
+
+/// Device kinds to the channel that reaches them.
+fn channel_of(kind: &str) -> Option<&'static str> {
+    match kind {
+        "email" => Some("email"),
+        "phone" | "sip" => Some("callback"),
+        "browser" => Some("popup"),
+        _ => None,
+    }
+}
+
+pub(crate) fn load_facts(
+    c: &mut DbConnection,
+    message_id: &MessageId,
+    recipients: &[UserId],
+) -> Result<Facts, StoreError> {
+    let message = messages::find_by_id(c, message_id)?.ok_or(StoreError::NotFound("message"))?;
+    let sender = users::find_by_id(c, &UserId::from(message.sender_id.as_str()))?
+        .ok_or(StoreError::NotFound("sender"))?;
+    let fresh_after = hark_core::store::now() - chrono::Duration::seconds(PRESENCE_FRESH_SECS);
+    let mut out = Vec::with_capacity(recipients.len());
+    for id in recipients {
+        let user = users::find_by_id(c, id)?.ok_or(StoreError::NotFound("recipient"))?;
+        let profile: Option<String> = delivery_profiles::table
+            .find(id.as_str())
+            .select(delivery_profiles::channels)
+            .first(c)
+            .optional()?;
+        let presence = presence::table
+            .find(id.as_str())
+            .filter(presence::heartbeat_at.gt(fresh_after))
+            .select(presence::status)
+            .first::<String>(c)
+            .optional()?
+            .unwrap_or_else(|| "offline".into());
+        let mut endpoints = Vec::new();
+        if user.email.as_deref().is_some_and(|e| !e.is_empty()) {
+            endpoints.push(("email".to_owned(), "email".to_owned(), true));
+        }
+        if user.phone_uri.as_deref().is_some_and(|p| !p.is_empty()) {
+            endpoints.push(("phone".to_owned(), "callback".to_owned(), true));
+        }
+        let rows: Vec<(String, String, Option<chrono::NaiveDateTime>)> = devices::table
+            .filter(devices::user_id.eq(id.as_str()))
+            .select((devices::id, devices::kind, devices::verified_at))
+            .load(c)?;
+        for (device, kind, verified_at) in rows {
+            if let Some(channel) = channel_of(&kind) {
+                endpoints.push((device, channel.to_owned(), verified_at.is_some()));
+            }
+        }
+        out.push(RecipientFacts {
+            user,
+            profile,
+            presence,
+            endpoints,
+        });
+    }
+    Ok(Facts {
+        message,
+        sender,
+        recipients: out,
+    })
+}
+
+/// The plan for one recipient, and which plugin made it (none: the profile).
+pub(crate) async fn decide(
+    registry: &Registry,
+    facts: &Facts,
+    r: &RecipientFacts,
+    defaults: &[String],
+    now: DateTime<Utc>,
+) -> (Vec<Step>, Option<String>) {
+    let profile = plan::plan(r.profile.as_deref(), defaults);
+    let active = registry.active();
+    if active.is_empty() {
+        return (profile, None);
+    }
+    let tz: chrono_tz::Tz = r.user.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let local = now.with_timezone(&tz);
+    let input = Arc::new(PlanInput {
+        message_id: facts.message.id.clone(),
+        sender_extension: facts.sender.extension.clone(),
+        sender_name: facts.sender.display_name.clone(),
+        origin: facts.message.origin.clone(),
+        duration_ms: u32::try_from(facts.message.duration_ms).unwrap_or(0),
+        urgent: facts.message.urgent,
+        recording: facts.message.state == "recording",
+        recipient_id: r.user.id.clone(),
+        extension: r.user.extension.clone(),
+        timezone: tz.name().to_owned(),
+        presence: r.presence.clone(),
+        endpoints: r.endpoints.clone(),
+        profile: profile
+            .iter()
+            .map(|s| (s.channel.clone(), s.after_secs))
+            .collect(),
+        now_unix_ms: now.timestamp_millis(),
+        local_minute_of_day: u16::try_from(local.hour() * 60 + local.minute()).unwrap_or(0),
+        local_weekday: u8::try_from(local.weekday().number_from_monday()).unwrap_or(1),
+    });
+    for plugin in active.iter() {
+        match registry.host().plan(plugin.clone(), input.clone()).await {
+            Ok(Verdict::Pass) => continue,
+            Ok(Verdict::Plan(attempts)) => {
+                let steps = attempts
+                    .into_iter()
+                    .map(|a| Step {
+                        channel: a.channel,
+                        after_secs: a.start_after_secs,
+                        endpoint: a.endpoint_id,
+                        give_up_after_secs: a.give_up_after_secs,
+                    })
+                    .collect();
+                return (steps, Some(plugin.info.name.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(plugin = %plugin.info.name, error = %e, message = %facts.message.id,
+                    "plugin skipped; falling back");
+            }
+        }
+    }
+    (profile, None)
+}
