@@ -113,8 +113,9 @@ impl App {
         match service {
             Service::Router => {
                 let config = self.config.router.clone();
+                let dir = Some(self.config.plugins_dir());
                 set.spawn(async move {
-                    let r = hark_router::run(config, deps, prefetch, shutdown).await;
+                    let r = hark_router::run(config, deps, prefetch, dir, shutdown).await;
                     (service, r.map_err(Into::into))
                 });
             }

@@ -213,6 +213,130 @@ async fn swapping_plugins_under_load_loses_no_message(mode: Mode) {
     stack.stop().await;
 }
 
+/// Give `extension` a delivery profile (steps as JSON).
+async fn set_profile(stack: &Stack, extension: &'static str, channels: &'static str) {
+    use hark_core::store::schema::delivery_profiles;
+    stack
+        .app
+        .deps
+        .store
+        .run(move |c| {
+            let user =
+                hark_core::store::users::find_by_extension(c, extension)?.expect("a demo user");
+            diesel::insert_into(delivery_profiles::table)
+                .values((
+                    delivery_profiles::user_id.eq(&user.id),
+                    delivery_profiles::channels.eq(channels),
+                    delivery_profiles::updated_at.eq(hark_core::store::now()),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+async fn plugins_dropped_into_the_folder_come_and_go(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    let dir = stack.app.config.plugins_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("presence.config"), r#"{"email_after_secs": 30}"#).unwrap();
+    std::fs::copy(fixtures::PRESENCE_FIRST, dir.join("presence.wasm")).unwrap();
+    let store = stack.app.deps.store.clone();
+    let installed = eventually("the dropped-in plugin to be installed", || async {
+        let rows = store.run(stored::list).await.unwrap();
+        rows.into_iter()
+            .find(|p| p.name == "presence-first" && p.enabled)
+    })
+    .await;
+    assert_eq!(installed.config, r#"{"email_after_secs": 30}"#);
+    assert_eq!(installed.priority, 100);
+
+    // A file that fails validation never replaces what runs: overwrite the same file with a
+    // forbidden component, then drop a valid one as a marker that the folder was scanned.
+    std::fs::copy(fixtures::SOCKETS, dir.join("presence.wasm")).unwrap();
+    std::fs::copy(fixtures::TEMPLATE, dir.join("template.wasm")).unwrap();
+    eventually("the marker plugin", || async {
+        let rows = store.run(stored::list).await.unwrap();
+        rows.iter().any(|p| p.name == "template").then_some(())
+    })
+    .await;
+    let rows = store.run(stored::list).await.unwrap();
+    let current = rows.iter().find(|p| p.name == "presence-first").unwrap();
+    assert_eq!(current.sha256, installed.sha256);
+    assert!(current.enabled);
+    assert!(!rows.iter().any(|p| p.name == "sockets"));
+
+    // Removing a file disables its plugin.
+    std::fs::remove_file(dir.join("template.wasm")).unwrap();
+    eventually("the removed plugin to be disabled", || async {
+        let rows = store.run(stored::list).await.unwrap();
+        rows.iter()
+            .any(|p| p.name == "template" && !p.enabled)
+            .then_some(())
+    })
+    .await;
+    stack.stop().await;
+}
+
+async fn unanswered_attempts_give_up_and_the_sender_is_told(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    give_bob_a_phone(&stack).await;
+    // A callback nobody answers (no IVR yet takes the command): give up after a second.
+    set_profile(
+        &stack,
+        "102",
+        r#"[{"channel": "callback", "give_up_after_secs": 1}]"#,
+    )
+    .await;
+    let alice = stack.login("101").await;
+    let id = send(&stack, &alice, false).await;
+    let m = stack.wait_receipt(&alice, &id, "102", "failed").await;
+    assert_eq!(support::recipient(&m, "102")["state"], "failed", "{m}");
+    stack.stop().await;
+}
+
+async fn two_routers_never_fire_an_attempt_twice(mode: Mode) {
+    let mut stack = Stack::start(mode).await;
+    stack.start_more(&[hark::app::Service::Router]).await;
+    // Two e-mails per message: one at once, one a second later (fired by the schedulers).
+    const TWO_STEPS: &str = r#"[{"channel": "email"}, {"channel": "email", "after_secs": 1}]"#;
+    set_profile(&stack, "102", TWO_STEPS).await;
+    let alice = stack.login("101").await;
+    const N: usize = 12;
+    let mut ids = Vec::new();
+    for _ in 0..N {
+        ids.push(send(&stack, &alice, false).await);
+    }
+    stack
+        .wait_emails(|e| e.iter().filter(|m| m.to == "bob@example.org").count() >= 2 * N)
+        .await;
+    // Every attempt settled once; a marker sent after them, delayed like them, arrives after
+    // anything a duplicate dispatch could have produced. (router/tests/scheduler.rs races the
+    // claim itself.)
+    set_profile(&stack, "103", TWO_STEPS).await;
+    let marker = stack
+        .send(&alice, "103", sine_wav(523.0, 1.0, 16_000))
+        .await;
+    stack
+        .wait_receipt(&alice, &marker, "103", "delivered")
+        .await;
+    stack
+        .wait_emails(|e| e.iter().filter(|m| m.to == "carol@example.org").count() == 2)
+        .await;
+    let bob = stack
+        .emails()
+        .into_iter()
+        .filter(|m| m.to == "bob@example.org")
+        .count();
+    assert_eq!(bob, 2 * N);
+    for id in &ids {
+        let a = attempts(&stack, id).await;
+        assert_eq!(a.len(), 2, "{id}: {a:?}");
+    }
+    stack.stop().await;
+}
+
 macro_rules! both_modes {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -233,4 +357,7 @@ macro_rules! both_modes {
 both_modes!(
     plugins_decide_deliveries,
     swapping_plugins_under_load_loses_no_message,
+    plugins_dropped_into_the_folder_come_and_go,
+    unanswered_attempts_give_up_and_the_sender_is_told,
+    two_routers_never_fire_an_attempt_twice,
 );

@@ -187,6 +187,8 @@ pub struct RouterConfig {
     pub plugin_memory_mib: u32,
     /// Largest plugin accepted.
     pub plugin_max_module_mib: u32,
+    /// Folder watched for `.wasm` plugins to install. Empty: `<data_dir>/plugins`.
+    pub plugins_dir: String,
 }
 
 impl Default for RouterConfig {
@@ -197,6 +199,7 @@ impl Default for RouterConfig {
             plugin_fuel: 10_000_000,
             plugin_memory_mib: 16,
             plugin_max_module_mib: 8,
+            plugins_dir: String::new(),
         }
     }
 }
@@ -285,6 +288,15 @@ impl Config {
             format!("http://{}", self.portal.listen)
         } else {
             self.links.public_url.trim_end_matches('/').to_owned()
+        }
+    }
+
+    /// The plugin drop-in folder, with the default filled in.
+    pub fn plugins_dir(&self) -> PathBuf {
+        if self.router.plugins_dir.is_empty() {
+            self.data_dir.join("plugins")
+        } else {
+            PathBuf::from(&self.router.plugins_dir)
         }
     }
 

@@ -5,6 +5,9 @@
 //! limits, fuel, deadline), instantiation from the `InstancePre`, `plan`, and the host's check
 //! of the result.
 
+// A benchmark reports its figures on standard output.
+#![allow(clippy::print_stdout)]
+
 use hark_router::plugins::{Limits, PlanInput, PluginHost};
 use lapin::{
     BasicProperties, Connection, ConnectionProperties,
@@ -75,9 +78,13 @@ async fn bare_rabbitmq_rate(url: &str) -> f64 {
         .await
         .expect("confirms");
     let queue = format!("bench.{}", std::process::id());
-    ch.queue_declare(queue.clone().into(), QueueDeclareOptions::durable(), FieldTable::default())
-        .await
-        .expect("queue");
+    ch.queue_declare(
+        queue.clone().into(),
+        QueueDeclareOptions::durable(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue");
     let body = vec![b'x'; 300];
     let started = Instant::now();
     for _ in 0..PUBLISHES {
@@ -94,7 +101,9 @@ async fn bare_rabbitmq_rate(url: &str) -> f64 {
         .expect("confirm");
     }
     let rate = PUBLISHES as f64 / started.elapsed().as_secs_f64();
-    let _ = ch.queue_delete(queue.into(), QueueDeleteOptions::default()).await;
+    let _ = ch
+        .queue_delete(queue.into(), QueueDeleteOptions::default())
+        .await;
     rate
 }
 
@@ -120,5 +129,7 @@ fn main() {
         .build()
         .expect("runtime");
     let rate = runtime.block_on(bare_rabbitmq_rate(&url));
-    println!("reference: bare RabbitMQ persistent publish with confirm, one at a time: {rate:.0} msg/s");
+    println!(
+        "reference: bare RabbitMQ persistent publish with confirm, one at a time: {rate:.0} msg/s"
+    );
 }

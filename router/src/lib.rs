@@ -19,13 +19,14 @@
 //! `plugin.changed`, so every instance reloads its plugins when an admin changes them.
 
 mod decide;
+mod dropin;
 mod outcome;
 pub mod plan;
 mod played;
 pub mod plugins;
 mod recorded;
 pub mod registry;
-mod scheduler;
+pub mod scheduler;
 
 use hark_core::{
     Deps,
@@ -118,6 +119,7 @@ pub async fn run(
     config: RouterConfig,
     deps: Deps,
     prefetch: u16,
+    plugins_dir: Option<std::path::PathBuf>,
     shutdown: CancellationToken,
 ) -> Result<(), RouterError> {
     let host = Arc::new(plugins::PluginHost::new(plugins::Limits::from(&config))?);
@@ -140,6 +142,15 @@ pub async fn run(
         tokio::spawn(async move { consume::run(bus, &name, 1, handler, stop).await })
     };
 
+    let dropin = plugins_dir.map(|dir| {
+        tokio::spawn(dropin::run(
+            dir,
+            deps.clone(),
+            registry.clone(),
+            shutdown.clone(),
+        ))
+    });
+
     let queue = bus::router_queue();
     deps.bus.declare(&queue).await?;
     let scheduler = tokio::spawn(scheduler::run(
@@ -153,6 +164,12 @@ pub async fn run(
         registry,
     });
     let result = consume::run(deps.bus.clone(), &queue.name, prefetch, handler, shutdown).await;
+    if let Some(Err(e)) = match dropin {
+        Some(task) => Some(task.await),
+        None => None,
+    } {
+        tracing::error!(error = %e, "plugin folder task failed");
+    }
     if let Err(e) = scheduler.await {
         tracing::error!(error = %e, "router scheduler task failed");
     }

@@ -46,26 +46,39 @@ pub(crate) async fn handle(
                 }
             }
             Outcome::Failed => {
-                let open = messages::list_attempts(c, &message_id)?
-                    .into_iter()
-                    .filter(|a| a.recipient_id == attempt.recipient_id)
-                    .any(|a| a.state == "pending" || a.state == "dispatched");
-                if !open && messages::mark_failed(c, &message_id, &recipient)? {
-                    receipt(
-                        c,
-                        &message_id,
-                        &recipient,
-                        &sender,
-                        ReceiptKind::Failed,
-                        Some(&attempt.channel),
-                    )?;
-                }
+                fail_if_exhausted(c, &message_id, &recipient, &sender, &attempt.channel)?;
             }
         }
         Ok(())
     })
     .await?;
     Ok(done.is_some())
+}
+
+/// After an attempt failed: if none of the recipient's attempts is still open, the recipient
+/// is failed and the sender told so.
+pub(crate) fn fail_if_exhausted(
+    c: &mut DbConnection,
+    message_id: &MessageId,
+    recipient: &UserId,
+    sender: &UserId,
+    channel: &str,
+) -> Result<(), StoreError> {
+    let open = messages::list_attempts(c, message_id)?
+        .into_iter()
+        .filter(|a| a.recipient_id == recipient.as_str())
+        .any(|a| a.state == "pending" || a.state == "dispatched");
+    if !open && messages::mark_failed(c, message_id, recipient)? {
+        receipt(
+            c,
+            message_id,
+            recipient,
+            sender,
+            ReceiptKind::Failed,
+            Some(channel),
+        )?;
+    }
+    Ok(())
 }
 
 /// Store a receipt and announce it on `receipt.<sender>`, once per kind.

@@ -5,12 +5,12 @@
 //! transaction. The state change is a conditional update, so when several routers share a
 //! database each attempt is dispatched by exactly one of them.
 
-use crate::{recorded::dispatch, registry::Registry};
+use crate::{outcome::fail_if_exhausted, recorded::dispatch, registry::Registry};
 use diesel::prelude::*;
 use hark_core::{
     Deps,
     ids::{AttemptId, MessageId, UserId},
-    store::{self, StoreError, schema::delivery_attempts},
+    store::{self, StoreError, messages, schema::delivery_attempts},
 };
 use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
@@ -27,6 +27,14 @@ pub(crate) async fn run(deps: Deps, registry: Arc<Registry>, shutdown: Cancellat
         if let Err(e) = registry.flush_stats(&deps.store).await {
             tracing::warn!(error = %e, "could not store plugin statistics");
         }
+        match give_up_overdue(&deps).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::debug!(gave_up = n, "attempts past their give-up time");
+                deps.outbox.notify();
+            }
+            Err(e) => tracing::warn!(error = %e, "give-up pass failed"),
+        }
         match fire_due(&deps).await {
             Ok(0) => {}
             Ok(n) => {
@@ -41,7 +49,49 @@ pub(crate) async fn run(deps: Deps, registry: Arc<Registry>, shutdown: Cancellat
     }
 }
 
-async fn fire_due(deps: &Deps) -> Result<usize, StoreError> {
+/// Dispatched attempts with no outcome by their give-up time have failed (a callback that rang
+/// out unanswered, say). Conditional on the state, so one router settles each.
+async fn give_up_overdue(deps: &Deps) -> Result<usize, StoreError> {
+    deps.store
+        .transaction(|c| {
+            let overdue: Vec<(String, String, String, String)> = delivery_attempts::table
+                .filter(delivery_attempts::state.eq("dispatched"))
+                .filter(delivery_attempts::give_up_at.le(store::now()))
+                .limit(100)
+                .select((
+                    delivery_attempts::id,
+                    delivery_attempts::message_id,
+                    delivery_attempts::recipient_id,
+                    delivery_attempts::channel,
+                ))
+                .load(c)?;
+            let mut n = 0;
+            for (id, message, recipient, channel) in overdue {
+                let attempt = AttemptId::from(id);
+                if !messages::finish_attempt(c, &attempt, "failed", Some("gave up"))? {
+                    continue;
+                }
+                n += 1;
+                let message = MessageId::from(message);
+                let Some(m) = messages::find_by_id(c, &message)? else {
+                    continue;
+                };
+                fail_if_exhausted(
+                    c,
+                    &message,
+                    &UserId::from(recipient),
+                    &UserId::from(m.sender_id.as_str()),
+                    &channel,
+                )?;
+            }
+            Ok(n)
+        })
+        .await
+}
+
+/// Dispatch due `pending` attempts; returns how many this call claimed. Public for the test
+/// that races two of them.
+pub async fn fire_due(deps: &Deps) -> Result<usize, StoreError> {
     deps.store
         .transaction(|c| {
             let due: Vec<(String, String, String, String, Option<String>)> =

@@ -228,6 +228,7 @@ pub struct Stack {
     _data: tempfile::TempDir,
     pg: Option<PgDb>,
     amqp: Option<(String, String)>,
+    more: Vec<Running>,
 }
 
 impl Stack {
@@ -288,11 +289,19 @@ impl Stack {
             _data: data,
             pg,
             amqp,
+            more: Vec::new(),
         })
     }
 
     /// Stop gracefully and remove the test's queues.
     pub async fn stop(mut self) {
+        for r in std::mem::take(&mut self.more) {
+            r.shutdown.cancel();
+            tokio::time::timeout(WAIT, r.wait())
+                .await
+                .expect("extra services stop in time")
+                .expect("extra services stop cleanly");
+        }
         if let Some(r) = self.running.take() {
             r.shutdown.cancel();
             tokio::time::timeout(WAIT, r.wait())
@@ -307,6 +316,20 @@ impl Stack {
                 .delete_namespace(&hark_core::bus::standard_topology())
                 .await;
         }
+    }
+
+    /// Start another set of services (say, a second router) on the same database and bus, as
+    /// a second process would; stopped with the stack.
+    pub async fn start_more(&mut self, services: &[Service]) {
+        let config = self.app.config.clone();
+        let app = if matches!(config.bus.url.expose(), u if u.starts_with("memory:")) {
+            // One process shares the in-process bus: reuse this app's dependencies.
+            self.app.clone()
+        } else {
+            App::build(config).await.expect("second app")
+        };
+        let running = app::start(&app, services, None).expect("more services start");
+        self.more.push(running);
     }
 
     pub fn emails(&self) -> Vec<Email> {
@@ -381,7 +404,7 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        if let Some(r) = &self.running {
+        for r in self.running.iter().chain(&self.more) {
             r.shutdown.cancel();
         }
     }
