@@ -6,3 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 lscpu | grep -E "Model name|^CPU\(s\)"
 cargo bench -p hark-router --bench plan_latency
+cargo bench --bench routing

@@ -217,6 +217,39 @@ async fn prefetch_bounds_unacked(mut h: Harness) {
     h.cleanup().await;
 }
 
+async fn batches_keep_order_and_report_each(mut h: Harness) {
+    h.declare(QueueSpec::durable("q").bind(Exchange::Events, "k"))
+        .await;
+    let batch: Vec<BusMessage> = (0..50).map(|n| msg("k", n)).collect();
+    let results = h.bus.publish_batch(Exchange::Events, batch).await;
+    assert_eq!(results.len(), 50);
+    assert!(results.iter().all(Result::is_ok));
+    let mut c = h.bus.consume("q", 100).await.unwrap();
+    for n in 0..50 {
+        let d = next(&mut c).await;
+        assert_eq!(d.message, msg("k", n));
+        d.ack().await.unwrap();
+    }
+    drop(c);
+    // Commands with no queue: every one reported, none silently dropped.
+    let results = h
+        .bus
+        .publish_batch(
+            Exchange::Commands,
+            vec![msg("nobody.1", 1), msg("nobody.2", 2)],
+        )
+        .await;
+    assert_eq!(results.len(), 2);
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(BusError::Unroutable { .. }))),
+        "{results:?}"
+    );
+    wait_depth(h.bus.as_ref(), "q", 0).await;
+    h.cleanup().await;
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -241,4 +274,5 @@ contract!(
     unacked_deliveries_come_back,
     rejected_and_exhausted_go_to_dead_letters,
     prefetch_bounds_unacked,
+    batches_keep_order_and_report_each,
 );

@@ -50,30 +50,64 @@ fn channel_of(kind: &str) -> Option<&'static str> {
     }
 }
 
+/// Everything about every recipient in four queries, whatever their number.
 pub(crate) fn load_facts(
     c: &mut DbConnection,
     message_id: &MessageId,
     recipients: &[UserId],
 ) -> Result<Facts, StoreError> {
+    use hark_core::store::schema::users as users_t;
+    use std::collections::HashMap;
     let message = messages::find_by_id(c, message_id)?.ok_or(StoreError::NotFound("message"))?;
     let sender = users::find_by_id(c, &UserId::from(message.sender_id.as_str()))?
         .ok_or(StoreError::NotFound("sender"))?;
+    let ids: Vec<&str> = recipients.iter().map(UserId::as_str).collect();
+    let mut people: HashMap<String, User> = users_t::table
+        .filter(users_t::id.eq_any(&ids))
+        .select(User::as_select())
+        .load(c)?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
+    let mut profiles: HashMap<String, String> = delivery_profiles::table
+        .filter(delivery_profiles::user_id.eq_any(&ids))
+        .select((delivery_profiles::user_id, delivery_profiles::channels))
+        .load(c)?
+        .into_iter()
+        .collect();
     let fresh_after = hark_core::store::now() - chrono::Duration::seconds(PRESENCE_FRESH_SECS);
+    let mut present: HashMap<String, String> = presence::table
+        .filter(presence::user_id.eq_any(&ids))
+        .filter(presence::heartbeat_at.gt(fresh_after))
+        .select((presence::user_id, presence::status))
+        .load(c)?
+        .into_iter()
+        .collect();
+    let mut device_rows: HashMap<String, Vec<(String, String, bool)>> = HashMap::new();
+    let rows: Vec<(String, String, String, Option<chrono::NaiveDateTime>)> = devices::table
+        .filter(devices::user_id.eq_any(&ids))
+        .order(devices::created_at.asc())
+        .select((
+            devices::user_id,
+            devices::id,
+            devices::kind,
+            devices::verified_at,
+        ))
+        .load(c)?;
+    for (user, device, kind, verified_at) in rows {
+        if let Some(channel) = channel_of(&kind) {
+            device_rows.entry(user).or_default().push((
+                device,
+                channel.to_owned(),
+                verified_at.is_some(),
+            ));
+        }
+    }
     let mut out = Vec::with_capacity(recipients.len());
     for id in recipients {
-        let user = users::find_by_id(c, id)?.ok_or(StoreError::NotFound("recipient"))?;
-        let profile: Option<String> = delivery_profiles::table
-            .find(id.as_str())
-            .select(delivery_profiles::channels)
-            .first(c)
-            .optional()?;
-        let presence = presence::table
-            .find(id.as_str())
-            .filter(presence::heartbeat_at.gt(fresh_after))
-            .select(presence::status)
-            .first::<String>(c)
-            .optional()?
-            .unwrap_or_else(|| "offline".into());
+        let user = people
+            .remove(id.as_str())
+            .ok_or(StoreError::NotFound("recipient"))?;
         let mut endpoints = Vec::new();
         if user.email.as_deref().is_some_and(|e| !e.is_empty()) {
             endpoints.push(("email".to_owned(), "email".to_owned(), true));
@@ -81,20 +115,14 @@ pub(crate) fn load_facts(
         if user.phone_uri.as_deref().is_some_and(|p| !p.is_empty()) {
             endpoints.push(("phone".to_owned(), "callback".to_owned(), true));
         }
-        let rows: Vec<(String, String, Option<chrono::NaiveDateTime>)> = devices::table
-            .filter(devices::user_id.eq(id.as_str()))
-            .select((devices::id, devices::kind, devices::verified_at))
-            .load(c)?;
-        for (device, kind, verified_at) in rows {
-            if let Some(channel) = channel_of(&kind) {
-                endpoints.push((device, channel.to_owned(), verified_at.is_some()));
-            }
-        }
+        endpoints.extend(device_rows.remove(id.as_str()).unwrap_or_default());
         out.push(RecipientFacts {
-            user,
-            profile,
-            presence,
+            profile: profiles.remove(id.as_str()),
+            presence: present
+                .remove(id.as_str())
+                .unwrap_or_else(|| "offline".into()),
             endpoints,
+            user,
         });
     }
     Ok(Facts {

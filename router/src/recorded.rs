@@ -36,24 +36,36 @@ pub(crate) async fn handle(
     }
     let sender = facts.sender.user_id();
     let done = consume::once(&deps.store, CONSUMER, event, move |c| {
+        let mut attempts = Vec::new();
         for (recipient, steps) in &plans {
-            start_recipient(c, &message_id, &sender, recipient, steps)?;
+            start_recipient(c, &message_id, &sender, recipient, steps, &mut attempts)?;
         }
-        Ok(())
+        // Every attempt, and the commands for those due now, in two statements.
+        let ids = messages::create_attempts(c, &attempts)?;
+        let commands = attempts
+            .into_iter()
+            .zip(ids)
+            .filter(|(a, _)| a.state == "dispatched")
+            .map(|(a, id)| command(&a.channel, id, &a.message, &a.recipient, a.endpoint))
+            .collect::<Result<Vec<_>, _>>()?;
+        store::outbox::enqueue_commands(c, &commands)
     })
     .await?;
     Ok(done.is_some())
 }
 
+/// Add one recipient's attempts to `out`, or fail the recipient at once when nothing can
+/// reach them.
 fn start_recipient(
     c: &mut DbConnection,
     message: &MessageId,
     sender: &UserId,
     recipient: &UserId,
     steps: &[Step],
+    out: &mut Vec<messages::AttemptInsertForm>,
 ) -> Result<(), StoreError> {
     if steps.is_empty() {
-        // Nothing can reach this person: say so now rather than leave the sender waiting.
+        // Say so now rather than leave the sender waiting.
         if messages::mark_failed(c, message, recipient)? {
             crate::outcome::receipt(c, message, recipient, sender, ReceiptKind::Failed, None)?;
         }
@@ -62,33 +74,42 @@ fn start_recipient(
     let now = store::now();
     for step in steps {
         let due_at = now + Duration::seconds(i64::from(step.after_secs));
-        let immediate = step.after_secs == 0;
-        let attempt = messages::create_attempt(
-            c,
-            &messages::AttemptInsertForm {
-                message: message.clone(),
-                recipient: recipient.clone(),
-                channel: step.channel.clone(),
-                endpoint: step.endpoint.clone(),
-                due_at,
-                give_up_at: step
-                    .give_up_after_secs
-                    .map(|s| due_at + Duration::seconds(i64::from(s))),
-                state: if immediate { "dispatched" } else { "pending" },
+        out.push(messages::AttemptInsertForm {
+            message: message.clone(),
+            recipient: recipient.clone(),
+            channel: step.channel.clone(),
+            endpoint: step.endpoint.clone(),
+            due_at,
+            give_up_at: step
+                .give_up_after_secs
+                .map(|s| due_at + Duration::seconds(i64::from(s))),
+            state: if step.after_secs == 0 {
+                "dispatched"
+            } else {
+                "pending"
             },
-        )?;
-        if immediate {
-            dispatch(
-                c,
-                &step.channel,
-                attempt,
-                message,
-                recipient,
-                step.endpoint.clone(),
-            )?;
-        }
+        });
     }
     Ok(())
+}
+
+/// The command that makes a notifier try one attempt.
+fn command(
+    channel: &str,
+    attempt_id: hark_core::ids::AttemptId,
+    message: &MessageId,
+    recipient: &UserId,
+    endpoint: Option<String>,
+) -> Result<Envelope<Command>, StoreError> {
+    let notify = Notify {
+        attempt_id,
+        message_id: message.clone(),
+        recipient_id: recipient.clone(),
+        endpoint,
+    };
+    Command::for_channel(channel, notify)
+        .map(Envelope::new)
+        .ok_or_else(|| StoreError::Corrupt(format!("attempt for unknown channel {channel}")))
 }
 
 /// Queue the command that makes a notifier try one attempt.
@@ -100,17 +121,6 @@ pub(crate) fn dispatch(
     recipient: &UserId,
     endpoint: Option<String>,
 ) -> Result<(), StoreError> {
-    let notify = Notify {
-        attempt_id,
-        message_id: message.clone(),
-        recipient_id: recipient.clone(),
-        endpoint,
-    };
-    let Some(command) = Command::for_channel(channel, notify) else {
-        return Err(StoreError::Corrupt(format!(
-            "attempt for unknown channel {channel}"
-        )));
-    };
-    store::outbox::enqueue_command(c, &Envelope::new(command))?;
-    Ok(())
+    let command = command(channel, attempt_id, message, recipient, endpoint)?;
+    store::outbox::enqueue_command(c, &command)
 }

@@ -150,6 +150,48 @@ impl AmqpBus {
         shown
     }
 
+    /// Send one message; the returned confirm may be awaited after the channel is released.
+    async fn send(
+        &self,
+        ch: &Channel,
+        exchange: Exchange,
+        message: &BusMessage,
+    ) -> Result<lapin::PublisherConfirm, lapin::Error> {
+        let props = BasicProperties::default()
+            .with_message_id(message.id.clone().into())
+            .with_content_type("application/json".into())
+            .with_delivery_mode(if exchange.is_durable() { 2 } else { 1 });
+        ch.basic_publish(
+            self.exchange_name(exchange).into(),
+            message.routing_key.clone().into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            &message.body,
+            props,
+        )
+        .await
+    }
+
+    fn settle(
+        &self,
+        exchange: Exchange,
+        routing_key: &str,
+        confirmation: Confirmation,
+    ) -> Result<(), BusError> {
+        match confirmation {
+            Confirmation::Nack(_) => Err(BusError::Nacked),
+            Confirmation::Ack(Some(_returned)) if exchange == Exchange::Commands => {
+                Err(BusError::Unroutable {
+                    exchange: self.exchange_name(exchange),
+                    routing_key: routing_key.to_owned(),
+                })
+            }
+            Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
+        }
+    }
+
     async fn try_publish(
         &self,
         ch: &Channel,
@@ -246,16 +288,46 @@ impl Bus for AmqpBus {
             Ok(c) => c,
             Err(e) => return Err(self.recover(&ch, e).await),
         };
-        match confirmation {
-            Confirmation::Nack(_) => Err(BusError::Nacked),
-            Confirmation::Ack(Some(_returned)) if exchange == Exchange::Commands => {
-                Err(BusError::Unroutable {
-                    exchange: self.exchange_name(exchange),
-                    routing_key: message.routing_key,
-                })
+        self.settle(exchange, &message.routing_key, confirmation)
+    }
+
+    async fn publish_batch(
+        &self,
+        exchange: Exchange,
+        messages: Vec<BusMessage>,
+    ) -> Vec<Result<(), BusError>> {
+        // Send all in order while holding the channel, then await the confirms together.
+        let mut pending = Vec::with_capacity(messages.len());
+        {
+            let ch = self.channel.lock().await;
+            for m in &messages {
+                match self.send(&ch, exchange, m).await {
+                    Ok(confirm) => pending.push(Ok(confirm)),
+                    Err(e) => {
+                        // The channel is gone: the rest cannot go now either.
+                        let err = self.recover(&ch, e).await;
+                        pending.push(Err(err));
+                        break;
+                    }
+                }
             }
-            Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
         }
+        let mut out = Vec::with_capacity(messages.len());
+        for (m, p) in messages.iter().zip(pending) {
+            out.push(match p {
+                Ok(confirm) => match confirm.await {
+                    Ok(c) => self.settle(exchange, &m.routing_key, c),
+                    Err(e) => Err(BusError::from(e)),
+                },
+                Err(e) => Err(e),
+            });
+        }
+        while out.len() < messages.len() {
+            out.push(Err(BusError::Connection(
+                "not sent: the channel failed".into(),
+            )));
+        }
+        out
     }
 
     async fn consume(&self, queue: &str, prefetch: u16) -> Result<Consumer, BusError> {

@@ -61,34 +61,58 @@ pub async fn relay_once(store: &Store, bus: &dyn Bus) -> Result<usize, StoreErro
         .await?;
     let mut published = 0;
     let mut failed: Option<(String, i32)> = None;
-    for row in &rows {
+    // Consecutive rows for one exchange go out as one pipelined batch, in order.
+    let mut i = 0;
+    while i < rows.len() {
         if let Some((error, attempts)) = &failed {
             // Keep order: everything after a failure waits for the same retry.
-            defer(store, row.seq, error, *attempts).await?;
+            defer(store, rows[i].seq, error, *attempts).await?;
+            i += 1;
             continue;
         }
-        let Some(exchange) = Exchange::parse(&row.exchange) else {
-            tracing::error!(seq = row.seq, exchange = %row.exchange, "outbox row names an unknown exchange");
-            defer(store, row.seq, "unknown exchange", 20).await?;
+        let Some(exchange) = Exchange::parse(&rows[i].exchange) else {
+            tracing::error!(seq = rows[i].seq, exchange = %rows[i].exchange, "outbox row names an unknown exchange");
+            defer(store, rows[i].seq, "unknown exchange", 20).await?;
+            i += 1;
             continue;
         };
-        let message = BusMessage {
-            id: row.event_id.clone(),
-            routing_key: row.routing_key.clone(),
-            body: row.payload.clone().into_bytes(),
-        };
-        match bus.publish(exchange, message).await {
-            Ok(()) => {
-                let seq = row.seq;
-                store.run(move |c| store::outbox::delete(c, seq)).await?;
-                published += 1;
-            }
-            Err(e) => {
-                tracing::warn!(seq = row.seq, key = %row.routing_key, error = %e, "publish failed; will retry");
-                defer(store, row.seq, &e.to_string(), row.attempts).await?;
-                failed = Some((e.to_string(), row.attempts));
+        let end = rows[i..]
+            .iter()
+            .position(|r| r.exchange != rows[i].exchange)
+            .map_or(rows.len(), |n| i + n);
+        let batch = &rows[i..end];
+        let messages = batch
+            .iter()
+            .map(|row| BusMessage {
+                id: row.event_id.clone(),
+                routing_key: row.routing_key.clone(),
+                body: row.payload.clone().into_bytes(),
+            })
+            .collect();
+        let results = bus.publish_batch(exchange, messages).await;
+        let mut done = Vec::new();
+        for (row, result) in batch.iter().zip(results) {
+            match (result, &failed) {
+                (Ok(()), None) => done.push(row.seq),
+                // Confirmed, but behind a failure: it will be published again (consumers are
+                // idempotent), which keeps the relay's order simple.
+                (Ok(()), Some((error, attempts))) => {
+                    defer(store, row.seq, error, *attempts).await?;
+                }
+                (Err(e), _) => {
+                    tracing::warn!(seq = row.seq, key = %row.routing_key, error = %e, "publish failed; will retry");
+                    defer(store, row.seq, &e.to_string(), row.attempts).await?;
+                    failed.get_or_insert((e.to_string(), row.attempts));
+                }
             }
         }
+        published += done.len();
+        if !done.is_empty() {
+            store
+                .run(move |c| store::outbox::delete_many(c, &done))
+                .await?;
+        }
+        i = end;
     }
     Ok(published)
 }

@@ -259,6 +259,51 @@ pub fn create_attempt(
     Ok(id)
 }
 
+/// Store several attempts in one statement; their ids, in order.
+pub fn create_attempts(
+    conn: &mut DbConnection,
+    forms: &[AttemptInsertForm],
+) -> Result<Vec<AttemptId>, StoreError> {
+    let at = now();
+    let ids: Vec<AttemptId> = forms.iter().map(|_| AttemptId::new()).collect();
+    let rows: Vec<_> = forms
+        .iter()
+        .zip(&ids)
+        .map(|(form, id)| {
+            (
+                delivery_attempts::id.eq(id.as_str()),
+                delivery_attempts::message_id.eq(form.message.as_str()),
+                delivery_attempts::recipient_id.eq(form.recipient.as_str()),
+                delivery_attempts::channel.eq(form.channel.as_str()),
+                delivery_attempts::endpoint.eq(form.endpoint.as_deref()),
+                delivery_attempts::due_at.eq(form.due_at),
+                delivery_attempts::give_up_at.eq(form.give_up_at),
+                delivery_attempts::state.eq(form.state),
+                delivery_attempts::created_at.eq(at),
+                delivery_attempts::updated_at.eq(at),
+            )
+        })
+        .collect();
+    match conn {
+        // One multi-row statement on PostgreSQL; diesel's multi-backend connection cannot
+        // express batch inserts, so this talks to the inner connection.
+        DbConnection::Postgresql(pg) if !rows.is_empty() => {
+            diesel::insert_into(delivery_attempts::table)
+                .values(&rows)
+                .execute(pg)?;
+        }
+        DbConnection::Postgresql(_) => {}
+        DbConnection::Sqlite(sqlite) => {
+            for row in rows {
+                diesel::insert_into(delivery_attempts::table)
+                    .values(row)
+                    .execute(sqlite)?;
+            }
+        }
+    }
+    Ok(ids)
+}
+
 pub fn find_attempt(
     conn: &mut DbConnection,
     id: &AttemptId,

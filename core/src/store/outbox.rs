@@ -74,6 +74,42 @@ pub fn enqueue_command(
     )
 }
 
+/// Queue several commands for `hark.commands` (one statement on PostgreSQL).
+pub fn enqueue_commands(
+    conn: &mut DbConnection,
+    commands: &[Envelope<Command>],
+) -> Result<(), StoreError> {
+    let at = now();
+    let mut rows = Vec::with_capacity(commands.len());
+    for command in commands {
+        rows.push((
+            outbox::event_id.eq(command.id.as_str()),
+            outbox::exchange.eq(Exchange::Commands.base_name()),
+            outbox::routing_key.eq(command.body.routing_key()),
+            outbox::payload.eq(to_json(command)?),
+            outbox::created_at.eq(at),
+            outbox::attempts.eq(0),
+            outbox::next_attempt_at.eq(at),
+        ));
+    }
+    match conn {
+        DbConnection::Postgresql(pg) if !rows.is_empty() => {
+            diesel::insert_into(outbox::table)
+                .values(&rows)
+                .execute(pg)?;
+        }
+        DbConnection::Postgresql(_) => {}
+        DbConnection::Sqlite(sqlite) => {
+            for row in rows {
+                diesel::insert_into(outbox::table)
+                    .values(row)
+                    .execute(sqlite)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Lease up to `limit` due rows until `lease_until`, oldest first. On PostgreSQL rows another
 /// relay holds are skipped (`FOR UPDATE SKIP LOCKED`); SQLite has one writer at a time.
 pub fn claim_due(
@@ -111,6 +147,12 @@ pub fn claim_due(
 /// The broker confirmed it: forget the row.
 pub fn delete(conn: &mut DbConnection, seq: i64) -> Result<(), StoreError> {
     diesel::delete(outbox::table.find(seq)).execute(conn)?;
+    Ok(())
+}
+
+/// The broker confirmed these: forget them.
+pub fn delete_many(conn: &mut DbConnection, seqs: &[i64]) -> Result<(), StoreError> {
+    diesel::delete(outbox::table.filter(outbox::seq.eq_any(seqs))).execute(conn)?;
     Ok(())
 }
 
