@@ -190,6 +190,15 @@ pub struct Running {
 }
 
 impl Running {
+    /// Stop at once, without draining, as a crash would: in-flight work is cut off, unacked
+    /// deliveries go back to the broker, leased outbox rows wait for their lease to end.
+    pub async fn abort(mut self) {
+        self.services.abort_all();
+        self.relay.abort_all();
+        while self.services.join_next().await.is_some() {}
+        while self.relay.join_next().await.is_some() {}
+    }
+
     /// Wait until a service stops on its own (an error) or `shutdown` fires; then stop the
     /// rest gracefully, relay last, and report the first error.
     pub async fn wait(mut self) -> Result<()> {

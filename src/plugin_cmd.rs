@@ -83,19 +83,25 @@ pub async fn list(store: &Store) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:<20} {:<10} {:>8} {:<8} {:>8} {:>8}  SHA-256 / LAST ERROR",
-        "NAME", "VERSION", "PRIORITY", "ENABLED", "CALLS", "ERRORS"
+        "{:<20} {:<10} {:>8} {:<8} {:>8} {:>8} {:>9}  SHA-256 / LAST ERROR",
+        "NAME", "VERSION", "PRIORITY", "ENABLED", "CALLS", "ERRORS", "MEAN µs"
     )?;
     for p in rows {
+        let mean = if p.calls > 0 {
+            format!("{:.1}", p.total_micros as f64 / p.calls as f64)
+        } else {
+            "-".into()
+        };
         writeln!(
             out,
-            "{:<20} {:<10} {:>8} {:<8} {:>8} {:>8}  {}",
+            "{:<20} {:<10} {:>8} {:<8} {:>8} {:>8} {:>9}  {}",
             p.name,
             p.version,
             p.priority,
             if p.enabled { "yes" } else { "no" },
             p.calls,
             p.failures,
+            mean,
             p.last_error.unwrap_or_else(|| p.sha256[..16].to_owned())
         )?;
     }

@@ -337,6 +337,242 @@ async fn two_routers_never_fire_an_attempt_twice(mode: Mode) {
     stack.stop().await;
 }
 
+async fn publish(stack: &Stack, event: hark_core::events::Event) {
+    let e = hark_core::events::Envelope::new(event);
+    stack
+        .app
+        .deps
+        .bus
+        .publish(
+            hark_core::bus::Exchange::Events,
+            hark_core::bus::BusMessage {
+                id: e.id.to_string(),
+                routing_key: e.body.routing_key(),
+                body: serde_json::to_vec(&e).unwrap(),
+            },
+        )
+        .await
+        .unwrap();
+}
+
+async fn user_id(stack: &Stack, ext: &'static str) -> hark_core::ids::UserId {
+    stack
+        .app
+        .deps
+        .store
+        .run(move |c| hark_core::store::users::find_by_extension(c, ext))
+        .await
+        .unwrap()
+        .unwrap()
+        .user_id()
+}
+
+async fn set_online(stack: &Stack, ext: &'static str) {
+    use hark_core::store::schema::presence;
+    let id = user_id(stack, ext).await;
+    stack
+        .app
+        .deps
+        .store
+        .run(move |c| {
+            diesel::insert_into(presence::table)
+                .values((
+                    presence::user_id.eq(id.as_str()),
+                    presence::node.eq("test"),
+                    presence::status.eq("available"),
+                    presence::heartbeat_at.eq(hark_core::store::now()),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+async fn live_delivery_begins_at_the_beep(mode: Mode) {
+    use hark_core::events::{Event, Origin};
+    let stack = Stack::start(mode).await;
+    install(&stack, fixtures::PRESENCE_FIRST, "", 10)
+        .await
+        .unwrap();
+    // Bob is online, so presence-first's plan (live first) differs from the profile's.
+    set_online(&stack, "102").await;
+    wait_loaded_any(&stack).await;
+    let (a, b) = (user_id(&stack, "101").await, user_id(&stack, "102").await);
+    let id = MessageId::new();
+    let (mid, from, to) = (id.clone(), a.clone(), b.clone());
+    stack
+        .app
+        .deps
+        .store
+        .run(move |c| messages::create_recording(c, &mid, &from, Origin::Phone, false, &[to]))
+        .await
+        .unwrap();
+    publish(
+        &stack,
+        Event::MessageStarted {
+            message_id: id.clone(),
+            sender_id: a.clone(),
+            recipients: vec![b.clone()],
+            urgent: false,
+        },
+    )
+    .await;
+    // Bob, online, is streamed the message while it is being spoken.
+    assert_eq!(
+        attempts(&stack, id.as_str()).await,
+        [("stream".into(), None, 0)]
+    );
+
+    // The recording ends: the rest of the plan (e-mail later) follows, with no second live
+    // channel for someone already listening.
+    let key = stack
+        .app
+        .deps
+        .blobs
+        .put(sine_wav(440.0, 1.0, 16_000))
+        .await
+        .unwrap();
+    let mid = id.clone();
+    stack
+        .app
+        .deps
+        .store
+        .run(move |c| messages::complete_recording(c, &mid, &key, 1000))
+        .await
+        .unwrap();
+    publish(
+        &stack,
+        Event::MessageRecorded {
+            message_id: id.clone(),
+            sender_id: a,
+            recipients: vec![b],
+            origin: Origin::Phone,
+            duration_ms: 1000,
+            urgent: false,
+        },
+    )
+    .await;
+    let all = eventually("the rest of the plan", || async {
+        let a = attempts(&stack, id.as_str()).await;
+        (a.len() > 1).then_some(a)
+    })
+    .await;
+    assert_eq!(
+        all,
+        [("stream".into(), None, 0), ("email".into(), None, 60)]
+    );
+    stack.stop().await;
+}
+
+/// Wait until the router plans with the installed plugin: a probe message to Bob (online) gets
+/// more than the profile's single e-mail.
+async fn wait_loaded_any(stack: &Stack) {
+    let store = stack.app.deps.store.clone();
+    eventually("a stored plugin", || async {
+        let rows = store.run(stored::list).await.unwrap();
+        (!rows.is_empty()).then_some(())
+    })
+    .await;
+    let alice = stack.login("101").await;
+    eventually("the router to use the plugin", || async {
+        let id = send(stack, &alice, false).await;
+        let a = attempts(stack, &id).await;
+        (a.len() > 1).then_some(())
+    })
+    .await;
+}
+
+async fn coming_online_releases_waiting_messages(mode: Mode) {
+    use hark_core::events::{Event, Outcome, PresenceStatus};
+    let stack = Stack::start(mode).await;
+    let alice = stack.login("101").await;
+    let id = send(&stack, &alice, false).await;
+    stack.wait_receipt(&alice, &id, "102", "delivered").await;
+    let bob = user_id(&stack, "102").await;
+    for _ in 0..2 {
+        publish(
+            &stack,
+            Event::PresenceChanged {
+                user_id: bob.clone(),
+                status: PresenceStatus::Available,
+            },
+        )
+        .await;
+    }
+    // Events are handled in order: once a later message is delivered, both were handled.
+    let marker = stack
+        .send(&alice, "103", sine_wav(523.0, 1.0, 16_000))
+        .await;
+    stack
+        .wait_receipt(&alice, &marker, "103", "delivered")
+        .await;
+    let a = attempts(&stack, &id).await;
+    let popups = a.iter().filter(|s| s.0 == "popup").count();
+    assert_eq!(popups, 1, "{a:?}");
+
+    // Bob turns it down: the sender hears "declined".
+    let mid = MessageId::from(id.as_str());
+    let popup = stack
+        .app
+        .deps
+        .store
+        .run(move |c| messages::list_attempts(c, &mid))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.channel == "popup")
+        .unwrap();
+    publish(
+        &stack,
+        Event::DeliveryOutcome {
+            attempt_id: hark_core::ids::AttemptId::from(popup.id.as_str()),
+            message_id: MessageId::from(id.as_str()),
+            recipient_id: bob,
+            channel: "popup".into(),
+            outcome: Outcome::Declined,
+            detail: None,
+        },
+    )
+    .await;
+    let m = stack.wait_receipt(&alice, &id, "102", "declined").await;
+    assert_eq!(support::recipient(&m, "102")["state"], "declined", "{m}");
+    stack.stop().await;
+}
+
+async fn a_router_killed_mid_batch_loses_nothing(mode: Mode) {
+    let mut stack = Stack::start(mode).await;
+    stack.start_more(&[hark::app::Service::Router]).await;
+    let alice = stack.login("101").await;
+    const N: usize = 30;
+    let mut ids = Vec::new();
+    for i in 0..N {
+        // Group 200: Bob, Carol and Dan.
+        ids.push(
+            stack
+                .send(&alice, "200", sine_wav(440.0, 1.0, 16_000))
+                .await,
+        );
+        if i == N / 3 {
+            stack.crash_more().await;
+        }
+    }
+    let emails = stack.wait_emails(|e| e.len() >= 3 * N).await;
+    for id in &ids {
+        let a = attempts(&stack, id).await;
+        assert_eq!(a.len(), 3, "{id}: {a:?}");
+    }
+    // A marker after everything: nothing more was sent than one e-mail per recipient.
+    let marker = stack
+        .send(&alice, "104", sine_wav(523.0, 1.0, 16_000))
+        .await;
+    stack
+        .wait_receipt(&alice, &marker, "104", "delivered")
+        .await;
+    assert_eq!(stack.emails().len(), 3 * N + 1, "{}", emails.len());
+    stack.stop().await;
+}
+
 macro_rules! both_modes {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -360,4 +596,7 @@ both_modes!(
     plugins_dropped_into_the_folder_come_and_go,
     unanswered_attempts_give_up_and_the_sender_is_told,
     two_routers_never_fire_an_attempt_twice,
+    live_delivery_begins_at_the_beep,
+    coming_online_releases_waiting_messages,
+    a_router_killed_mid_batch_loses_nothing,
 );

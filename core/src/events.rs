@@ -59,6 +59,8 @@ pub enum Outcome {
     Delivered,
     /// Could not be delivered; the detail says why.
     Failed,
+    /// Reached the recipient, who turned it down.
+    Declined,
 }
 
 /// What a receipt tells the sender.
@@ -71,8 +73,8 @@ pub enum ReceiptKind {
     Heard,
     /// Every attempt failed.
     Failed,
-    /// The recipient declined it.
-    Rejected,
+    /// The recipient declined it (on a callback call, say).
+    Declined,
 }
 
 impl ReceiptKind {
@@ -81,15 +83,33 @@ impl ReceiptKind {
             ReceiptKind::Delivered => "delivered",
             ReceiptKind::Heard => "heard",
             ReceiptKind::Failed => "failed",
-            ReceiptKind::Rejected => "rejected",
+            ReceiptKind::Declined => "declined",
         }
     }
+}
+
+/// Presence as the portal and IVR report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceStatus {
+    Available,
+    Busy,
+    Dnd,
+    Offline,
 }
 
 /// Facts published on `hark.events`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
+    /// A caller passed the beep: the message exists (state `recording`) and live delivery may
+    /// begin while it is still being spoken.
+    MessageStarted {
+        message_id: MessageId,
+        sender_id: UserId,
+        recipients: Vec<UserId>,
+        urgent: bool,
+    },
     /// A message is complete and stored; the router plans its delivery.
     MessageRecorded {
         message_id: MessageId,
@@ -114,6 +134,11 @@ pub enum Event {
         outcome: Outcome,
         detail: Option<String>,
     },
+    /// Someone's presence changed; coming online releases messages waiting for them.
+    PresenceChanged {
+        user_id: UserId,
+        status: PresenceStatus,
+    },
     /// A plugin was added, changed, enabled or disabled: every router reloads its plugins.
     PluginChanged { name: String },
     /// A receipt for the sender; also stored, so senders read it through the API.
@@ -130,7 +155,9 @@ impl Event {
     /// The routing key on `hark.events`.
     pub fn routing_key(&self) -> String {
         match self {
+            Event::MessageStarted { .. } => keys::MESSAGE_STARTED.into(),
             Event::MessageRecorded { .. } => keys::MESSAGE_RECORDED.into(),
+            Event::PresenceChanged { .. } => keys::PRESENCE_CHANGED.into(),
             Event::MessagePlayed { .. } => keys::MESSAGE_PLAYED.into(),
             Event::DeliveryOutcome { .. } => keys::DELIVERY_OUTCOME.into(),
             Event::PluginChanged { .. } => keys::PLUGIN_CHANGED.into(),

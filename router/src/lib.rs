@@ -20,6 +20,8 @@
 
 mod decide;
 mod dropin;
+mod forward;
+mod live;
 mod outcome;
 pub mod plan;
 mod played;
@@ -75,6 +77,24 @@ impl consume::Handler<Event> for EventHandler {
                     recipients,
                 )
                 .await?
+            }
+            Event::MessageStarted {
+                message_id,
+                recipients,
+                ..
+            } => {
+                live::handle(
+                    &self.deps,
+                    &self.config,
+                    &self.registry,
+                    id,
+                    message_id,
+                    recipients,
+                )
+                .await?
+            }
+            Event::PresenceChanged { user_id, status } => {
+                forward::handle(&self.deps, id, user_id, status).await?
             }
             Event::DeliveryOutcome {
                 attempt_id,

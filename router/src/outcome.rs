@@ -27,7 +27,7 @@ pub(crate) async fn handle(
         let sender = UserId::from(message.sender_id.as_str());
         let state = match outcome {
             Outcome::Delivered => "succeeded",
-            Outcome::Failed => "failed",
+            Outcome::Failed | Outcome::Declined => "failed",
         };
         if !messages::finish_attempt(c, &attempt_id, state, detail.as_deref())? {
             return Ok(()); // Already settled by an earlier report.
@@ -47,6 +47,20 @@ pub(crate) async fn handle(
             }
             Outcome::Failed => {
                 fail_if_exhausted(c, &message_id, &recipient, &sender, &attempt.channel)?;
+            }
+            Outcome::Declined => {
+                // The recipient said no: stop trying and tell the sender.
+                if messages::mark_declined(c, &message_id, &recipient)? {
+                    messages::cancel_pending(c, &message_id, &recipient)?;
+                    receipt(
+                        c,
+                        &message_id,
+                        &recipient,
+                        &sender,
+                        ReceiptKind::Declined,
+                        Some(&attempt.channel),
+                    )?;
+                }
             }
         }
         Ok(())

@@ -36,9 +36,27 @@ pub(crate) async fn handle(
     }
     let sender = facts.sender.user_id();
     let done = consume::once(&deps.store, CONSUMER, event, move |c| {
+        // Whoever is already hearing it live (from message.started) needs no live channel now.
+        let streaming: Vec<String> = messages::list_attempts(c, &message_id)?
+            .into_iter()
+            .filter(|a| a.channel == "stream")
+            .map(|a| a.recipient_id)
+            .collect();
         let mut attempts = Vec::new();
         for (recipient, steps) in &plans {
-            start_recipient(c, &message_id, &sender, recipient, steps, &mut attempts)?;
+            let steps: Vec<Step> = if streaming.iter().any(|r| r == recipient.as_str()) {
+                steps
+                    .iter()
+                    .filter(|s| s.channel != "stream" && s.channel != "popup")
+                    .cloned()
+                    .collect()
+            } else {
+                steps.clone()
+            };
+            if steps.is_empty() && streaming.iter().any(|r| r == recipient.as_str()) {
+                continue; // Live delivery covers them.
+            }
+            start_recipient(c, &message_id, &sender, recipient, &steps, &mut attempts)?;
         }
         // Every attempt, and the commands for those due now, in two statements.
         let ids = messages::create_attempts(c, &attempts)?;
@@ -94,7 +112,7 @@ fn start_recipient(
 }
 
 /// The command that makes a notifier try one attempt.
-fn command(
+pub(crate) fn command(
     channel: &str,
     attempt_id: hark_core::ids::AttemptId,
     message: &MessageId,

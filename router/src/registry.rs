@@ -43,23 +43,23 @@ impl Registry {
 
     /// Add the calls and failures counted since the last flush to the stored totals.
     pub async fn flush_stats(&self, store: &Store) -> Result<(), StoreError> {
-        let deltas: Vec<(String, i64, i64)> = self
+        let deltas: Vec<(String, i64, i64, i64)> = self
             .active()
             .iter()
             .map(|p| {
-                let (calls, failures) = p.stats.take_unflushed();
+                let (calls, failures, nanos) = p.stats.take_unflushed();
                 let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-                (p.info.name.clone(), n(calls), n(failures))
+                (p.info.name.clone(), n(calls), n(failures), n(nanos / 1000))
             })
-            .filter(|(_, calls, _)| *calls > 0)
+            .filter(|(_, calls, _, _)| *calls > 0)
             .collect();
         if deltas.is_empty() {
             return Ok(());
         }
         store
             .run(move |c| {
-                for (name, calls, failures) in &deltas {
-                    plugins::add_stats(c, name, *calls, *failures)?;
+                for (name, calls, failures, micros) in &deltas {
+                    plugins::add_stats(c, name, *calls, *failures, *micros)?;
                 }
                 Ok(())
             })

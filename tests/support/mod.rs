@@ -332,6 +332,13 @@ impl Stack {
         self.more.push(running);
     }
 
+    /// Kill the most recently started extra services, as a crash would.
+    pub async fn crash_more(&mut self) {
+        if let Some(r) = self.more.pop() {
+            r.abort().await;
+        }
+    }
+
     pub fn emails(&self) -> Vec<Email> {
         read_emails(self.smtp.dir.path())
     }

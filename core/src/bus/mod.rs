@@ -139,7 +139,9 @@ pub fn standard_topology() -> Vec<QueueSpec> {
 pub fn router_queue() -> QueueSpec {
     use crate::events::keys;
     QueueSpec::durable("router.events")
+        .bind(Exchange::Events, keys::MESSAGE_STARTED)
         .bind(Exchange::Events, keys::MESSAGE_RECORDED)
+        .bind(Exchange::Events, keys::PRESENCE_CHANGED)
         .bind(Exchange::Events, keys::MESSAGE_PLAYED)
         .bind(Exchange::Events, keys::DELIVERY_OUTCOME)
 }

@@ -1,7 +1,7 @@
 //! Messages, their recipients (one row each, with its delivery state) and delivery attempts.
 //!
 //! Recipient states only move forward: `queued` → `streaming` → `delivered` → `played`, or to
-//! `failed` / `rejected`; a late or repeated report never moves a played message back.
+//! `failed` / `declined`; a late or repeated report never moves a played message back.
 
 use super::{
     DbConnection, StoreError, now,
@@ -101,6 +101,77 @@ pub fn create_complete(
             .execute(conn)?;
     }
     Ok(m)
+}
+
+/// A message whose recording has begun (the IVR, at the beep): no audio yet.
+pub fn create_recording(
+    conn: &mut DbConnection,
+    id: &MessageId,
+    sender: &UserId,
+    origin: Origin,
+    urgent: bool,
+    recipients: &[UserId],
+) -> Result<(), StoreError> {
+    let at = now();
+    diesel::insert_into(messages::table)
+        .values((
+            messages::id.eq(id.as_str()),
+            messages::sender_id.eq(sender.as_str()),
+            messages::origin.eq(origin.as_str()),
+            messages::state.eq("recording"),
+            messages::urgent.eq(urgent),
+            messages::created_at.eq(at),
+        ))
+        .execute(conn)?;
+    for r in recipients {
+        diesel::insert_into(message_recipients::table)
+            .values((
+                message_recipients::message_id.eq(id.as_str()),
+                message_recipients::recipient_id.eq(r.as_str()),
+                message_recipients::state.eq("queued"),
+                message_recipients::created_at.eq(at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The recording is finished and stored.
+pub fn complete_recording(
+    conn: &mut DbConnection,
+    id: &MessageId,
+    blob_key: &str,
+    duration_ms: u32,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        messages::table
+            .find(id.as_str())
+            .filter(messages::state.eq("recording")),
+    )
+    .set((
+        messages::state.eq("complete"),
+        messages::blob_key.eq(blob_key),
+        messages::duration_ms.eq(i32::try_from(duration_ms).unwrap_or(i32::MAX)),
+        messages::completed_at.eq(now()),
+    ))
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Mark declined unless it was already played. True if it changed.
+pub fn mark_declined(
+    conn: &mut DbConnection,
+    id: &MessageId,
+    recipient: &UserId,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        message_recipients::table
+            .find((id.as_str(), recipient.as_str()))
+            .filter(message_recipients::state.ne_all(["played", "declined"])),
+    )
+    .set(message_recipients::state.eq("declined"))
+    .execute(conn)?;
+    Ok(n > 0)
 }
 
 pub fn find_by_id(conn: &mut DbConnection, id: &MessageId) -> Result<Option<Message>, StoreError> {

@@ -21,6 +21,8 @@ pub struct Plugin {
     pub config: String,
     pub updated_at: Option<chrono::NaiveDateTime>,
     pub last_error: Option<String>,
+    /// Time spent in calls, for the mean latency.
+    pub total_micros: i64,
 }
 
 /// A validated plugin to install or replace.
@@ -129,17 +131,19 @@ pub fn set_last_error(
     Ok(())
 }
 
-/// Add a router's call counts to the stored totals.
+/// Add a router's call counts and call time to the stored totals.
 pub fn add_stats(
     conn: &mut DbConnection,
     name: &str,
     calls: i64,
     failures: i64,
+    micros: i64,
 ) -> Result<(), StoreError> {
     diesel::update(plugins::table.filter(plugins::name.eq(name)))
         .set((
             plugins::calls.eq(plugins::calls + calls),
             plugins::failures.eq(plugins::failures + failures),
+            plugins::total_micros.eq(plugins::total_micros + micros),
         ))
         .execute(conn)?;
     Ok(())

@@ -145,6 +145,7 @@ diesel::table! {
         config -> Text,
         updated_at -> Nullable<Timestamp>,
         last_error -> Nullable<Text>,
+        total_micros -> BigInt,
     }
 }
 

@@ -83,7 +83,7 @@ CREATE TABLE attachments (
 CREATE TABLE message_recipients (
     message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
     recipient_id TEXT NOT NULL REFERENCES users(id),
-    state TEXT NOT NULL CHECK (state IN ('queued', 'streaming', 'delivered', 'played', 'failed', 'rejected')),
+    state TEXT NOT NULL CHECK (state IN ('queued', 'streaming', 'delivered', 'played', 'failed', 'declined')),
     channel TEXT,
     created_at TIMESTAMP NOT NULL,
     delivered_at TIMESTAMP,
@@ -112,7 +112,7 @@ CREATE TABLE receipts (
     message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
     recipient_id TEXT NOT NULL REFERENCES users(id),
     sender_id TEXT NOT NULL REFERENCES users(id),
-    kind TEXT NOT NULL CHECK (kind IN ('delivered', 'heard', 'failed', 'rejected')),
+    kind TEXT NOT NULL CHECK (kind IN ('delivered', 'heard', 'failed', 'declined')),
     channel TEXT,
     created_at TIMESTAMP NOT NULL,
     UNIQUE (message_id, recipient_id, kind)

@@ -21,6 +21,7 @@ pub struct Stats {
     benched_until: Mutex<Option<Instant>>,
     flushed_calls: AtomicU64,
     flushed_failures: AtomicU64,
+    flushed_nanos: AtomicU64,
 }
 
 /// A copy of the counters, for admin pages and tests.
@@ -66,13 +67,18 @@ impl Stats {
         }
     }
 
-    /// Calls and failures since the last time this was asked (for adding to stored totals).
-    pub fn take_unflushed(&self) -> (u64, u64) {
-        let calls = self.calls.load(Ordering::Relaxed);
-        let failures = self.failures.load(Ordering::Relaxed);
-        let c = calls - self.flushed_calls.swap(calls, Ordering::Relaxed);
-        let f = failures - self.flushed_failures.swap(failures, Ordering::Relaxed);
-        (c, f)
+    /// Calls, failures and nanoseconds in calls since the last time this was asked (for
+    /// adding to stored totals).
+    pub fn take_unflushed(&self) -> (u64, u64, u64) {
+        let delta = |total: &AtomicU64, flushed: &AtomicU64| {
+            let now = total.load(Ordering::Relaxed);
+            now.saturating_sub(flushed.swap(now, Ordering::Relaxed))
+        };
+        (
+            delta(&self.calls, &self.flushed_calls),
+            delta(&self.failures, &self.flushed_failures),
+            delta(&self.nanos, &self.flushed_nanos),
+        )
     }
 
     pub fn snapshot(&self) -> Snapshot {

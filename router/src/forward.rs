@@ -1,0 +1,72 @@
+//! Store and forward: someone who comes online gets what is waiting for them at once.
+//!
+//! On `presence.changed` to `available`, every message of the last week addressed to that
+//! person and not yet played gets an immediate pop-up attempt (once per message: a recipient
+//! who flaps on and off is not nagged), alongside whatever the plan still has pending.
+
+use crate::CONSUMER;
+use diesel::prelude::*;
+use hark_core::{
+    Deps,
+    bus::consume::{self, HandleError},
+    events::PresenceStatus,
+    ids::{EventId, MessageId, UserId},
+    store::{
+        self, messages,
+        schema::{delivery_attempts, message_recipients},
+    },
+};
+
+const WINDOW_DAYS: i64 = 7;
+const MAX_MESSAGES: i64 = 100;
+
+pub(crate) async fn handle(
+    deps: &Deps,
+    event: EventId,
+    user: UserId,
+    status: PresenceStatus,
+) -> Result<bool, HandleError> {
+    if status != PresenceStatus::Available {
+        return Ok(false);
+    }
+    let done = consume::once(&deps.store, CONSUMER, event, move |c| {
+        let since = store::now() - chrono::Duration::days(WINDOW_DAYS);
+        let waiting: Vec<String> = message_recipients::table
+            .filter(message_recipients::recipient_id.eq(user.as_str()))
+            .filter(message_recipients::state.eq_any(["queued", "delivered"]))
+            .filter(message_recipients::created_at.gt(since))
+            .order(message_recipients::created_at.asc())
+            .limit(MAX_MESSAGES)
+            .select(message_recipients::message_id)
+            .load(c)?;
+        let mut popups = Vec::new();
+        for message in waiting {
+            let already: i64 = delivery_attempts::table
+                .filter(delivery_attempts::message_id.eq(&message))
+                .filter(delivery_attempts::recipient_id.eq(user.as_str()))
+                .filter(delivery_attempts::channel.eq("popup"))
+                .count()
+                .get_result(c)?;
+            if already == 0 {
+                popups.push(messages::AttemptInsertForm {
+                    message: MessageId::from(message),
+                    recipient: user.clone(),
+                    channel: "popup".into(),
+                    endpoint: None,
+                    due_at: store::now(),
+                    give_up_at: None,
+                    state: "dispatched",
+                });
+            }
+        }
+        let ids = messages::create_attempts(c, &popups)?;
+        let commands = popups
+            .into_iter()
+            .zip(ids)
+            .map(|(a, id)| crate::recorded::command(&a.channel, id, &a.message, &a.recipient, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        store::outbox::enqueue_commands(c, &commands)
+    })
+    .await?;
+    Ok(done.is_some())
+}

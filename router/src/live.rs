@@ -1,0 +1,69 @@
+//! `message.started`: live delivery while the message is still being spoken.
+//!
+//! The plan is made as for a finished message, but with `recording` set; its `stream` steps
+//! that start at once go out now, for recipients who are online. Everything else waits for
+//! `message.recorded` ([`crate::recorded`]), which skips the live channels for anyone already
+//! streaming, so nobody gets the same message as a stream and a pop-up.
+
+use crate::{CONSUMER, decide, registry::Registry};
+use hark_core::{
+    Deps,
+    bus::consume::{self, HandleError},
+    config::RouterConfig,
+    ids::{EventId, MessageId, UserId},
+    store::{self, messages},
+};
+
+pub(crate) async fn handle(
+    deps: &Deps,
+    config: &RouterConfig,
+    registry: &Registry,
+    event: EventId,
+    message_id: MessageId,
+    recipients: Vec<UserId>,
+) -> Result<bool, HandleError> {
+    let (mid, rs) = (message_id.clone(), recipients);
+    let facts = deps
+        .store
+        .run(move |c| decide::load_facts(c, &mid, &rs))
+        .await?;
+    if facts.message.state != "recording" {
+        return Ok(false); // Already finished: message.recorded plans it.
+    }
+    let now = chrono::Utc::now();
+    let mut live = Vec::new();
+    for r in facts
+        .recipients
+        .iter()
+        .filter(|r| r.presence == "available")
+    {
+        let (steps, _) = decide::decide(registry, &facts, r, &config.default_channels, now).await;
+        for s in steps
+            .into_iter()
+            .filter(|s| s.channel == "stream" && s.after_secs == 0)
+        {
+            live.push(messages::AttemptInsertForm {
+                message: message_id.clone(),
+                recipient: r.user.user_id(),
+                channel: s.channel,
+                endpoint: s.endpoint,
+                due_at: store::now(),
+                give_up_at: None,
+                state: "dispatched",
+            });
+        }
+    }
+    let done = consume::once(&deps.store, CONSUMER, event, move |c| {
+        let ids = messages::create_attempts(c, &live)?;
+        let commands = live
+            .into_iter()
+            .zip(ids)
+            .map(|(a, id)| {
+                crate::recorded::command(&a.channel, id, &a.message, &a.recipient, a.endpoint)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        store::outbox::enqueue_commands(c, &commands)
+    })
+    .await?;
+    Ok(done.is_some())
+}
