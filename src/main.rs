@@ -60,9 +60,9 @@ enum PluginCommand {
         /// Asked in this order, lowest first.
         #[arg(long, default_value_t = 100)]
         priority: i32,
-        /// The plugin's configuration (often JSON).
+        /// The plugin's configuration (often JSON). (`--config` names Hark's own file.)
         #[arg(long, default_value = "")]
-        config: String,
+        plugin_config: String,
         /// Install without enabling.
         #[arg(long)]
         disabled: bool,
@@ -149,7 +149,7 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
                 PluginCommand::Add {
                     file,
                     priority,
-                    config: plugin_config,
+                    plugin_config,
                     disabled,
                 } => {
                     let name =

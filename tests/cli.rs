@@ -200,3 +200,79 @@ async fn single_services_refuse_the_in_process_bus() {
         assert!(err.contains("amqp://"), "{service}: {err}");
     }
 }
+
+#[tokio::test]
+async fn plugins_are_validated_installed_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hark.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n",
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = hark(
+        &[
+            "plugin",
+            "add",
+            hark_test_plugins::URGENT_ESCALATION,
+            "--priority",
+            "5",
+            "--plugin-config",
+            r#"{"times": 2}"#,
+        ],
+        &config,
+        None,
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("installed urgent-escalation"));
+
+    // Refused: a forbidden import, and a config the plugin rejects. Nothing changes.
+    let out = hark(
+        &["plugin", "add", hark_test_plugins::SOCKETS],
+        &config,
+        None,
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wasi:sockets"));
+    let out = hark(
+        &[
+            "plugin",
+            "add",
+            hark_test_plugins::URGENT_ESCALATION,
+            "--plugin-config",
+            r#"{"times": 99}"#,
+        ],
+        &config,
+        None,
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("times must be 1 to 10"));
+
+    let out = hark(&["plugin", "disable", "urgent-escalation"], &config, None).await;
+    assert!(out.status.success());
+    let out = hark(&["plugin", "list"], &config, None).await;
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with("urgent-escalation"))
+        .unwrap_or_else(|| panic!("{listing}"));
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        &cols[..4],
+        ["urgent-escalation", "1.0.0", "5", "no"],
+        "{line}"
+    );
+    assert_eq!(listing.lines().count(), 2, "{listing}");
+    let out = hark(&["plugin", "enable", "nonesuch"], &config, None).await;
+    assert!(!out.status.success());
+}
