@@ -573,24 +573,7 @@ async fn a_router_killed_mid_batch_loses_nothing(mode: Mode) {
     stack.stop().await;
 }
 
-macro_rules! both_modes {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                super::$case(super::Mode::Embedded).await;
-            })*
-        }
-        mod distributed {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                super::$case(super::Mode::distributed()).await;
-            })*
-        }
-    };
-}
-
-both_modes!(
+support::both_modes!(
     plugins_decide_deliveries,
     swapping_plugins_under_load_loses_no_message,
     plugins_dropped_into_the_folder_come_and_go,

@@ -349,24 +349,7 @@ async fn groups_reach_every_member_but_the_sender(mode: Mode) {
     stack.stop().await;
 }
 
-macro_rules! both_modes {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                super::$case(super::Mode::Embedded).await;
-            })*
-        }
-        mod distributed {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                super::$case(super::Mode::distributed()).await;
-            })*
-        }
-    };
-}
-
-both_modes!(
+support::both_modes!(
     first_message_end_to_end,
     bad_input_is_refused_and_loses_nothing,
     duplicate_events_do_nothing_twice,

@@ -26,6 +26,26 @@ use std::{
 };
 use tokio::io::AsyncBufReadExt;
 
+/// Run each named scenario `fn(Mode)` as two tests: `embedded::NAME` (SQLite, in-process bus)
+/// and `distributed::NAME` (PostgreSQL, RabbitMQ).
+macro_rules! both_modes {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$case(super::support::Mode::Embedded).await;
+            })*
+        }
+        mod distributed {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$case(super::support::Mode::distributed()).await;
+            })*
+        }
+    };
+}
+pub(crate) use both_modes;
+
 /// How long any single expected event may take.
 pub const WAIT: Duration = Duration::from_secs(45);
 

@@ -198,22 +198,7 @@ impl AmqpBus {
         exchange: Exchange,
         message: &BusMessage,
     ) -> Result<Confirmation, lapin::Error> {
-        let props = BasicProperties::default()
-            .with_message_id(message.id.clone().into())
-            .with_content_type("application/json".into())
-            .with_delivery_mode(if exchange.is_durable() { 2 } else { 1 });
-        ch.basic_publish(
-            self.exchange_name(exchange).into(),
-            message.routing_key.clone().into(),
-            BasicPublishOptions {
-                mandatory: true,
-                ..Default::default()
-            },
-            &message.body,
-            props,
-        )
-        .await?
-        .await
+        self.send(ch, exchange, message).await?.await
     }
 }
 
