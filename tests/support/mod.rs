@@ -27,7 +27,9 @@ use std::{
 use tokio::io::AsyncBufReadExt;
 
 /// Run each named scenario `fn(Mode)` as two tests: `embedded::NAME` (SQLite, in-process bus)
-/// and `distributed::NAME` (PostgreSQL, RabbitMQ).
+/// and `distributed::NAME` (PostgreSQL, RabbitMQ). (Unused in some test binaries, like the
+/// rest of this module.)
+#[allow(unused_macros)]
 macro_rules! both_modes {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -44,6 +46,7 @@ macro_rules! both_modes {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use both_modes;
 
 /// How long any single expected event may take.
