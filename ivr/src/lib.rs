@@ -1,8 +1,11 @@
 //! The IVR: Hark's SIP endpoint (inbound menus and recording, outbound callback calls).
 //!
-//! Not built yet: the SIP user agent, RTP media, DTMF, prompts and menus arrive with the IVR
-//! issue. Until then [`run`] refuses to start with a clear error instead of pretending to
-//! answer calls, and `hark serve` runs without a phone side.
+//! Not built yet: the SIP user agent, prompts and menus arrive with the IVR issue; the media
+//! layer below them ([`media`]: G.711, RTP, jitter buffer, DTMF) is here and tested. Until the
+//! rest lands [`run`] refuses to start with a clear error instead of pretending to answer
+//! calls, and `hark serve` runs without a phone side.
+
+pub mod media;
 
 use hark_core::{Deps, config::IvrConfig};
 use tokio_util::sync::CancellationToken;
