@@ -61,6 +61,24 @@ pub fn parse_event(payload: &[u8]) -> Option<TelephoneEvent> {
     })
 }
 
+/// The RFC 4733 event code of a key.
+pub fn digit_event(digit: char) -> Option<u8> {
+    "0123456789*#ABCD"
+        .find(digit.to_ascii_uppercase())
+        .and_then(|i| u8::try_from(i).ok())
+}
+
+/// A `telephone-event` payload: `volume` in -dBm0 (0–63), `duration` in timestamp units.
+pub fn encode_event(event: u8, end: bool, volume: u8, duration: u16) -> [u8; 4] {
+    let d = duration.to_be_bytes();
+    [
+        event,
+        if end { 0x80 } else { 0 } | (volume & 0x3F),
+        d[0],
+        d[1],
+    ]
+}
+
 /// Turns a stream of `telephone-event` packets into digits: each event (RTP timestamp) once,
 /// at its first packet, so the caller hears the menu react at once.
 #[derive(Debug, Default)]
@@ -324,6 +342,22 @@ mod tests {
         assert_eq!(got, "5#");
         assert_eq!(tr.on_packet(9, &[1, 2]), None, "short payload");
         assert_eq!(tr.on_packet(10, &[99, 0, 0, 0]), None, "not a key");
+    }
+
+    #[test]
+    fn events_encode_as_they_parse() {
+        let p = encode_event(digit_event('#').unwrap(), true, 10, 800);
+        assert_eq!(
+            parse_event(&p),
+            Some(TelephoneEvent {
+                event: 11,
+                end: true,
+                volume: 10,
+                duration: 800
+            })
+        );
+        assert_eq!(digit_event('x'), None);
+        assert_eq!(digit_event('d'), Some(15));
     }
 
     #[test]
