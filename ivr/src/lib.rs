@@ -1,12 +1,13 @@
 //! The IVR: Hark's SIP endpoint (inbound menus and recording, outbound callback calls).
 //!
 //! Not built yet: the SIP user agent, prompts and menus arrive with the IVR issue; the layers
-//! below them — [`media`] (G.711, RTP, jitter buffer, DTMF) and [`sdp`] (offer/answer) — are
-//! here and tested. Until the
+//! below them — [`media`] (G.711, RTP, jitter buffer, DTMF, the per-call RTP session), [`sdp`]
+//! (offer/answer) and [`prompts`] (the spoken prompts) — are here and tested. Until the
 //! rest lands [`run`] refuses to start with a clear error instead of pretending to answer
 //! calls, and `hark serve` runs without a phone side.
 
 pub mod media;
+pub mod prompts;
 pub mod sdp;
 
 use hark_core::{Deps, config::IvrConfig};
