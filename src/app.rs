@@ -75,6 +75,11 @@ impl App {
             "link.key",
             "links.secret",
         )?;
+        // A short (or empty, say a key file cut off by a crash) HMAC key would make e-mailed
+        // links forgeable: refuse to start with one.
+        if link_key.len() < 32 {
+            bail!("links.secret must be at least 32 characters (64 hex digits recommended)");
+        }
         let bus = bus::connect(&config.bus)
             .await
             .context("connecting to the bus")?;

@@ -276,3 +276,24 @@ async fn plugins_are_validated_installed_and_listed() {
     let out = hark(&["plugin", "enable", "nonesuch"], &config, None).await;
     assert!(!out.status.success());
 }
+
+#[tokio::test]
+async fn a_short_link_secret_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hark.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[links]\nsecret = \"too-short\"\n[portal]\nlisten = \"127.0.0.1:0\"\n",
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = hark(&["serve"], &config, None).await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("at least 32 characters"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

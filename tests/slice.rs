@@ -104,6 +104,23 @@ async fn first_message_end_to_end(mode: Mode) {
         .await
         .unwrap();
     assert_eq!(again.status(), 206);
+    let tail = stack
+        .http
+        .get(format!("{link}/audio"))
+        .header("range", "bytes=-100")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tail.status(), 206);
+    assert_eq!(tail.bytes().await.unwrap().len(), 100);
+    let beyond = stack
+        .http
+        .get(format!("{link}/audio"))
+        .header("range", "bytes=999999999-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(beyond.status(), 416);
     let marker = stack
         .send(&alice, "103", sine_wav(523.0, 1.0, 16_000))
         .await;

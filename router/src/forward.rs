@@ -13,7 +13,7 @@ use hark_core::{
     ids::{EventId, MessageId, UserId},
     store::{
         self, messages,
-        schema::{delivery_attempts, message_recipients},
+        schema::{delivery_attempts, message_recipients, messages as messages_t},
     },
 };
 
@@ -31,10 +31,13 @@ pub(crate) async fn handle(
     }
     let done = consume::once(&deps.store, CONSUMER, event, move |c| {
         let since = store::now() - chrono::Duration::days(WINDOW_DAYS);
+        // Finished messages only: one still being recorded has no audio to pop up yet.
         let waiting: Vec<String> = message_recipients::table
+            .inner_join(messages_t::table)
             .filter(message_recipients::recipient_id.eq(user.as_str()))
             .filter(message_recipients::state.eq_any(["queued", "delivered"]))
             .filter(message_recipients::created_at.gt(since))
+            .filter(messages_t::state.eq("complete"))
             .order(message_recipients::created_at.asc())
             .limit(MAX_MESSAGES)
             .select(message_recipients::message_id)

@@ -6,6 +6,10 @@
 //! streaming, so nobody gets the same message as a stream and a pop-up.
 
 use crate::{CONSUMER, decide, registry::Registry};
+
+/// Longest a live stream attempt stays open without an outcome (a message is at most a few
+/// minutes long).
+const STREAM_GIVE_UP_SECS: i64 = 15 * 60;
 use hark_core::{
     Deps,
     bus::consume::{self, HandleError},
@@ -48,12 +52,21 @@ pub(crate) async fn handle(
                 channel: s.channel,
                 endpoint: s.endpoint,
                 due_at: store::now(),
-                give_up_at: None,
+                // A live stream that never reports back must not hold the recipient open.
+                give_up_at: Some(store::now() + chrono::Duration::seconds(STREAM_GIVE_UP_SECS)),
                 state: "dispatched",
             });
         }
     }
     let done = consume::once(&deps.store, CONSUMER, event, move |c| {
+        // Take turns with message.recorded, and re-check under the lock: if the recording
+        // finished meanwhile, that handler plans everything.
+        messages::lock_message(c, &message_id)?;
+        let still_recording =
+            messages::find_by_id(c, &message_id)?.is_some_and(|m| m.state == "recording");
+        if !still_recording {
+            return Ok(());
+        }
         let ids = messages::create_attempts(c, &live)?;
         let commands = live
             .into_iter()

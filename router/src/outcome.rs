@@ -78,6 +78,9 @@ pub(crate) fn fail_if_exhausted(
     sender: &UserId,
     channel: &str,
 ) -> Result<(), StoreError> {
+    // Two transactions settling this recipient's last two attempts at once must not both see
+    // the other's attempt still open: on PostgreSQL they queue on the recipient row.
+    messages::lock_recipient(c, message_id, recipient)?;
     let open = messages::list_attempts(c, message_id)?
         .into_iter()
         .filter(|a| a.recipient_id == recipient.as_str())

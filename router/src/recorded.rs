@@ -36,10 +36,14 @@ pub(crate) async fn handle(
     }
     let sender = facts.sender.user_id();
     let done = consume::once(&deps.store, CONSUMER, event, move |c| {
-        // Whoever is already hearing it live (from message.started) needs no live channel now.
+        messages::lock_message(c, &message_id)?;
+        // Whoever is hearing it live (from message.started) needs no live channel now; a
+        // stream that failed does not count.
         let streaming: Vec<String> = messages::list_attempts(c, &message_id)?
             .into_iter()
-            .filter(|a| a.channel == "stream")
+            .filter(|a| {
+                a.channel == "stream" && (a.state == "dispatched" || a.state == "succeeded")
+            })
             .map(|a| a.recipient_id)
             .collect();
         let mut attempts = Vec::new();

@@ -5,7 +5,8 @@
 //! gets 403 and no audio. Opening the page does not count as hearing the message (mail
 //! scanners open links); fetching the audio from its start does, and announces
 //! `message.played`, from which the router makes the sender's "heard" receipt (once, however
-//! often it is played). Range requests are served so players can seek. Responses are never
+//! often it is played; once the recipient is marked played, replays add nothing). Range
+//! requests are served so players can seek; an unsatisfiable range gets 416. Responses are never
 //! cached and send no Referer, since the address itself is the credential.
 
 use crate::{AppState, error::ApiError};
@@ -121,21 +122,52 @@ pub(crate) async fn page(state: web::Data<AppState>, token: web::Path<String>) -
     }
 }
 
-/// `bytes=START-[END]`; anything else (multiple ranges, suffix ranges) is served whole.
-fn parse_range(req: &HttpRequest, len: usize) -> Option<(usize, usize)> {
-    let v = req.headers().get(header::RANGE)?.to_str().ok()?;
-    let spec = v.strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (a, b) = spec.split_once('-')?;
-    let start: usize = a.trim().parse().ok()?;
-    let end: usize = if b.trim().is_empty() {
-        len.checked_sub(1)?
-    } else {
-        b.trim().parse::<usize>().ok()?.min(len.checked_sub(1)?)
+/// What a `Range` header asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Range {
+    Whole,
+    Part(usize, usize),
+    Unsatisfiable,
+}
+
+/// `bytes=START-[END]` or `bytes=-SUFFIX`; several ranges, or another unit, are served whole
+/// (RFC 9110 lets a server ignore them).
+fn parse_range(req: &HttpRequest, len: usize) -> Range {
+    let Some(spec) = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+    else {
+        return Range::Whole;
     };
-    (start <= end && start < len).then_some((start, end))
+    if spec.contains(',') {
+        return Range::Whole;
+    }
+    let Some((a, b)) = spec.split_once('-') else {
+        return Range::Unsatisfiable;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let parsed = if a.is_empty() {
+        // The last N bytes.
+        b.parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0 && len > 0)
+            .map(|n| (len.saturating_sub(n), len - 1))
+    } else {
+        a.parse::<usize>().ok().and_then(|start| {
+            let end = if b.is_empty() {
+                len.checked_sub(1)?
+            } else {
+                b.parse::<usize>().ok()?.min(len.checked_sub(1)?)
+            };
+            Some((start, end))
+        })
+    };
+    match parsed {
+        Some((start, end)) if start <= end && start < len => Range::Part(start, end),
+        _ => Range::Unsatisfiable,
+    }
 }
 
 #[get("/listen/{token}/audio")]
@@ -160,20 +192,28 @@ async fn serve_audio(
     req: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (mid, rid) = (claim.message_id.clone(), claim.recipient_id.clone());
-    let message = state
+    let (message, recipient_state) = state
         .deps
         .store
         .run(move |c| {
             let m = messages::find_by_id(c, &mid)?;
-            let is_recipient = messages::find_recipient(c, &mid, &rid)?.is_some();
-            Ok(m.filter(|_| is_recipient))
+            let r = messages::find_recipient(c, &mid, &rid)?;
+            Ok(m.zip(r.map(|r| r.state)))
         })
         .await?
         .ok_or(ApiError::NotFound)?;
     let key = message.blob_key.clone().ok_or(ApiError::NotFound)?;
     let wav = state.deps.blobs.get(&key).await?;
-    let range = parse_range(req, wav.len());
-    if range.is_none_or(|(start, _)| start == 0) {
+    let total = wav.len();
+    let range = parse_range(req, total);
+    if range == Range::Unsatisfiable {
+        return Ok(private(HttpResponse::RangeNotSatisfiable())
+            .insert_header((header::CONTENT_RANGE, format!("bytes */{total}")))
+            .finish());
+    }
+    // Playing from the start is hearing it; only the first time is news for the sender.
+    let from_start = matches!(range, Range::Whole | Range::Part(0, _));
+    if from_start && recipient_state != "played" {
         let played = Envelope::new(Event::MessagePlayed {
             message_id: claim.message_id,
             recipient_id: claim.recipient_id,
@@ -186,9 +226,8 @@ async fn serve_audio(
             .await?;
         state.deps.outbox.notify();
     }
-    let total = wav.len();
     let (mut b, body) = match range {
-        Some((start, end)) => {
+        Range::Part(start, end) => {
             let mut b = private(HttpResponse::PartialContent());
             b.insert_header((
                 header::CONTENT_RANGE,
@@ -196,7 +235,7 @@ async fn serve_audio(
             ));
             (b, wav[start..=end].to_vec())
         }
-        None => (private(HttpResponse::Ok()), wav),
+        _ => (private(HttpResponse::Ok()), wav),
     };
     Ok(b.insert_header((header::ACCEPT_RANGES, "bytes"))
         .content_type(message.content_type)

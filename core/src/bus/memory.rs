@@ -160,6 +160,7 @@ impl Bus for MemoryBus {
                 })
                 .map(|b| b.queue.clone())
                 .collect();
+            t.sort();
             t.dedup();
             t
         };

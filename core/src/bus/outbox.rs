@@ -92,14 +92,11 @@ pub async fn relay_once(store: &Store, bus: &dyn Bus) -> Result<usize, StoreErro
         let results = bus.publish_batch(exchange, messages).await;
         let mut done = Vec::new();
         for (row, result) in batch.iter().zip(results) {
-            match (result, &failed) {
-                (Ok(()), None) => done.push(row.seq),
-                // Confirmed, but behind a failure: it will be published again (consumers are
-                // idempotent), which keeps the relay's order simple.
-                (Ok(()), Some((error, attempts))) => {
-                    defer(store, row.seq, error, *attempts).await?;
-                }
-                (Err(e), _) => {
+            match result {
+                // Confirmed means the broker has it, even behind a failed neighbour in the
+                // same pipeline: never publish it again.
+                Ok(()) => done.push(row.seq),
+                Err(e) => {
                     tracing::warn!(seq = row.seq, key = %row.routing_key, error = %e, "publish failed; will retry");
                     defer(store, row.seq, &e.to_string(), row.attempts).await?;
                     failed.get_or_insert((e.to_string(), row.attempts));

@@ -158,6 +158,37 @@ pub fn complete_recording(
     Ok(n > 0)
 }
 
+/// Lock one recipient row until the transaction ends (PostgreSQL; SQLite transactions already
+/// run one at a time).
+pub fn lock_recipient(
+    conn: &mut DbConnection,
+    id: &MessageId,
+    recipient: &UserId,
+) -> Result<(), StoreError> {
+    if let DbConnection::Postgresql(pg) = conn {
+        use diesel::sql_types::Text;
+        diesel::sql_query(
+            "SELECT 1 FROM message_recipients WHERE message_id = $1 AND recipient_id = $2 FOR UPDATE",
+        )
+        .bind::<Text, _>(id.as_str())
+        .bind::<Text, _>(recipient.as_str())
+        .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Lock one message row until the transaction ends (PostgreSQL), so handlers of the same
+/// message's events take turns.
+pub fn lock_message(conn: &mut DbConnection, id: &MessageId) -> Result<(), StoreError> {
+    if let DbConnection::Postgresql(pg) = conn {
+        use diesel::sql_types::Text;
+        diesel::sql_query("SELECT 1 FROM messages WHERE id = $1 FOR UPDATE")
+            .bind::<Text, _>(id.as_str())
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
 /// Mark declined unless it was already played. True if it changed.
 pub fn mark_declined(
     conn: &mut DbConnection,
