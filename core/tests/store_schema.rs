@@ -260,6 +260,16 @@ fn every_table(c: &mut DbConnection) -> Result<(), StoreError> {
     assert!(store::processed::mark(c, "t", &e.id)?);
     assert!(!store::processed::mark(c, "t", &e.id)?);
     assert!(store::processed::is_processed(c, "t", &e.id)?);
+    assert_eq!(
+        store::processed::prune(c, now - chrono::Duration::days(1))?,
+        0,
+        "recent kept"
+    );
+    assert_eq!(
+        store::processed::prune(c, store::now() + chrono::Duration::seconds(1))?,
+        1
+    );
+    assert!(!store::processed::is_processed(c, "t", &e.id)?);
     Ok(())
 }
 

@@ -6,7 +6,8 @@
 //! stops the batch, so one relay keeps the table's order. A relay that dies mid-batch leaves
 //! leased rows that become due again when the lease ends: another relay publishes them, and
 //! consumers' idempotency makes the repeat harmless. Every process that writes to the outbox
-//! runs a relay; it also polls, so rows left by a crashed peer are never stranded.
+//! runs a relay; it also polls, so rows left by a crashed peer are never stranded. The relay
+//! also forgets handled event ids older than two weeks, so `processed_events` stays bounded.
 
 use super::{Bus, BusMessage, Exchange};
 use crate::store::{self, Store, StoreError};
@@ -15,6 +16,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 const BATCH: i64 = 100;
+/// How long handled event ids are remembered, and how often old ones are pruned.
+const REMEMBER: chrono::Duration = chrono::Duration::days(14);
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 const LEASE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(500);
 
@@ -35,7 +39,17 @@ pub async fn run_relay(
     signal: OutboxSignal,
     shutdown: CancellationToken,
 ) {
+    let mut pruned_at = tokio::time::Instant::now();
     loop {
+        if pruned_at.elapsed() >= PRUNE_EVERY {
+            pruned_at = tokio::time::Instant::now();
+            let before = store::now() - REMEMBER;
+            match store.run(move |c| store::processed::prune(c, before)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(pruned = n, "forgot old handled event ids"),
+                Err(e) => tracing::warn!(error = %e, "pruning handled event ids failed"),
+            }
+        }
         match relay_once(&store, bus.as_ref()).await {
             // A full batch means more may be waiting: go again at once.
             Ok(n) if n as i64 == BATCH => continue,

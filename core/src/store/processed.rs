@@ -38,3 +38,12 @@ pub fn is_processed(
         .get_result::<i64>(conn)?
         > 0)
 }
+
+/// Forget handled events older than `before`: a redelivery that late is not plausible, and
+/// the table would otherwise grow forever. Returns how many rows went.
+pub fn prune(conn: &mut DbConnection, before: chrono::NaiveDateTime) -> Result<usize, StoreError> {
+    Ok(
+        diesel::delete(processed_events::table.filter(processed_events::processed_at.lt(before)))
+            .execute(conn)?,
+    )
+}
