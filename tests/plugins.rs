@@ -151,16 +151,7 @@ async fn plugins_decide_deliveries(mode: Mode) {
     assert_eq!(names, ["trap", "urgent-escalation"]);
 
     // Every message so far reached Bob by e-mail.
-    let sent: serde_json::Value = stack
-        .http
-        .get(format!("{}/api/v1/messages/sent", stack.base))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sent = stack.sent(&alice).await;
     let n = sent["messages"].as_array().unwrap().len();
     stack
         .wait_emails(|e| e.iter().filter(|m| m.to == "bob@example.org").count() == n)
@@ -355,21 +346,9 @@ async fn publish(stack: &Stack, event: hark_core::events::Event) {
         .unwrap();
 }
 
-async fn user_id(stack: &Stack, ext: &'static str) -> hark_core::ids::UserId {
-    stack
-        .app
-        .deps
-        .store
-        .run(move |c| hark_core::store::users::find_by_extension(c, ext))
-        .await
-        .unwrap()
-        .unwrap()
-        .user_id()
-}
-
 async fn set_online(stack: &Stack, ext: &'static str) {
     use hark_core::store::schema::presence;
-    let id = user_id(stack, ext).await;
+    let id = stack.user_id(ext).await;
     stack
         .app
         .deps
@@ -398,7 +377,7 @@ async fn live_delivery_begins_at_the_beep(mode: Mode) {
     // Bob is online, so presence-first's plan (live first) differs from the profile's.
     set_online(&stack, "102").await;
     wait_loaded_any(&stack).await;
-    let (a, b) = (user_id(&stack, "101").await, user_id(&stack, "102").await);
+    let (a, b) = (stack.user_id("101").await, stack.user_id("102").await);
     let id = MessageId::new();
     let (mid, from, to) = (id.clone(), a.clone(), b.clone());
     stack
@@ -489,7 +468,7 @@ async fn coming_online_releases_waiting_messages(mode: Mode) {
     let alice = stack.login("101").await;
     let id = send(&stack, &alice, false).await;
     stack.wait_receipt(&alice, &id, "102", "delivered").await;
-    let bob = user_id(&stack, "102").await;
+    let bob = stack.user_id("102").await;
     for _ in 0..2 {
         publish(
             &stack,

@@ -10,9 +10,9 @@ mod support;
 use hark_core::{
     bus::{BusMessage, Exchange},
     events::{Command, Envelope, Event, Notify, Origin},
-    ids::{AttemptId, MessageId, UserId},
+    ids::{AttemptId, MessageId},
     link::ListenClaim,
-    store::{messages, users},
+    store::messages,
 };
 use serde_json::Value;
 use support::{
@@ -22,18 +22,6 @@ use support::{
 };
 
 const TONES: [f32; 5] = [350.0, 440.0, 523.0, 660.0, 880.0];
-
-async fn user_id(stack: &Stack, ext: &'static str) -> UserId {
-    stack
-        .app
-        .deps
-        .store
-        .run(move |c| users::find_by_extension(c, ext))
-        .await
-        .unwrap()
-        .expect("demo user")
-        .user_id()
-}
 
 fn count_to(emails: &[support::Email], to: &str) -> usize {
     emails.iter().filter(|e| e.to == to).count()
@@ -198,16 +186,7 @@ async fn bad_input_is_refused_and_loses_nothing(mode: Mode) {
     assert_eq!(r.status(), 401);
 
     // None of that stored or sent anything.
-    let sent: Value = stack
-        .http
-        .get(format!("{}/api/v1/messages/sent", stack.base))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sent = stack.sent(&alice).await;
     assert_eq!(sent["messages"], serde_json::json!([]));
 
     // A good message still goes through, once.
@@ -226,7 +205,7 @@ async fn bad_input_is_refused_and_loses_nothing(mode: Mode) {
     let i = chars.len() / 3;
     chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
     let tampered = format!("{prefix}/{}", chars.into_iter().collect::<String>());
-    let bob = user_id(&stack, "102").await;
+    let bob = stack.user_id("102").await;
     let expired = format!(
         "{}/listen/{}",
         stack.base,
@@ -266,7 +245,7 @@ async fn duplicate_events_do_nothing_twice(mode: Mode) {
     stack
         .wait_emails(|e| count_to(e, "bob@example.org") == 1)
         .await;
-    let (alice_id, bob) = (user_id(&stack, "101").await, user_id(&stack, "102").await);
+    let (alice_id, bob) = (stack.user_id("101").await, stack.user_id("102").await);
     let message_id = MessageId::from(id.as_str());
     let mid = message_id.clone();
     let attempt: AttemptId = stack

@@ -407,6 +407,31 @@ impl Stack {
         v["id"].as_str().expect("an id").to_owned()
     }
 
+    /// `GET /api/v1/messages/sent` as `token`'s user.
+    pub async fn sent(&self, token: &str) -> Value {
+        self.http
+            .get(format!("{}/api/v1/messages/sent", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("sent request")
+            .json()
+            .await
+            .expect("sent JSON")
+    }
+
+    /// The id of the user with this extension.
+    pub async fn user_id(&self, extension: &'static str) -> hark_core::ids::UserId {
+        self.app
+            .deps
+            .store
+            .run(move |c| hark_core::store::users::find_by_extension(c, extension))
+            .await
+            .expect("store reachable")
+            .expect("a demo user")
+            .user_id()
+    }
+
     pub async fn message(&self, token: &str, id: &str) -> Value {
         self.http
             .get(format!("{}/api/v1/messages/{id}", self.base))
