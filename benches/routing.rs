@@ -153,7 +153,9 @@ async fn routed_per_second() -> f64 {
         .await
         .expect("seed");
 
-    let running = app::start(&app, &[Service::Router], None).expect("router");
+    let running = app::start(&app, &[Service::Router], None)
+        .await
+        .expect("router");
     let events: Vec<BusMessage> = ids
         .into_iter()
         .map(|(message_id, sender_id, recipients)| {

@@ -111,6 +111,7 @@ impl App {
         set: &mut JoinSet<(Service, Result<()>)>,
         shutdown: &CancellationToken,
         listener: Option<TcpListener>,
+        ivr: Option<hark_ivr::Server>,
     ) -> Result<()> {
         let deps = self.deps.clone();
         let shutdown = shutdown.clone();
@@ -150,9 +151,11 @@ impl App {
                 });
             }
             Service::Ivr => {
-                let config = self.config.ivr.clone();
+                let Some(ivr) = ivr else {
+                    bail!("the IVR must be bound first");
+                };
                 set.spawn(async move {
-                    let r = hark_ivr::run(config, deps, shutdown).await;
+                    let r = ivr.run(prefetch, shutdown).await;
                     (service, r.map_err(Into::into))
                 });
             }
@@ -192,6 +195,8 @@ pub struct Running {
     services: JoinSet<(Service, Result<()>)>,
     relay: JoinSet<(Service, Result<()>)>,
     pub portal_addr: Option<std::net::SocketAddr>,
+    /// Where the IVR takes SIP (UDP and TCP), when it runs here.
+    pub ivr_addr: Option<std::net::SocketAddr>,
 }
 
 impl Running {
@@ -252,13 +257,18 @@ fn finished(
 }
 
 /// Start `services` (plus the outbox relay) on `app`. The portal binds
-/// `config.portal.listen` unless a listener is given.
-pub fn start(app: &App, services: &[Service], listener: Option<TcpListener>) -> Result<Running> {
+/// `config.portal.listen` unless a listener is given; the IVR binds `config.ivr.sip_listen`.
+pub async fn start(
+    app: &App,
+    services: &[Service],
+    listener: Option<TcpListener>,
+) -> Result<Running> {
     let shutdown = CancellationToken::new();
     let relay_shutdown = CancellationToken::new();
     let mut set = JoinSet::new();
     let mut relay = JoinSet::new();
     let mut portal_addr = None;
+    let mut ivr_addr = None;
     let mut listener = listener;
     for &service in services {
         let l = if service == Service::Portal {
@@ -273,14 +283,24 @@ pub fn start(app: &App, services: &[Service], listener: Option<TcpListener>) -> 
         } else {
             None
         };
-        app.spawn(service, &mut set, &shutdown, l)?;
+        let ivr = if service == Service::Ivr {
+            let server = hark_ivr::Server::bind(app.config.ivr.clone(), app.deps.clone())
+                .await
+                .context("starting the IVR")?;
+            ivr_addr = Some(server.sip_addr());
+            Some(server)
+        } else {
+            None
+        };
+        app.spawn(service, &mut set, &shutdown, l, ivr)?;
     }
-    app.spawn(Service::Relay, &mut relay, &relay_shutdown, None)?;
+    app.spawn(Service::Relay, &mut relay, &relay_shutdown, None, None)?;
     Ok(Running {
         shutdown,
         relay_shutdown,
         services: set,
         relay,
         portal_addr,
+        ivr_addr,
     })
 }

@@ -129,8 +129,16 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
                     "seeded demo users 101-104 and group 200"
                 );
             }
-            tracing::warn!("the IVR (SIP) is not in this build yet; serving without a phone side");
-            serve(&app, &[Service::Router, Service::Notifier, Service::Portal]).await
+            serve(
+                &app,
+                &[
+                    Service::Router,
+                    Service::Notifier,
+                    Service::Portal,
+                    Service::Ivr,
+                ],
+            )
+            .await
         }
         Command::Ivr => distributed(config, Service::Ivr).await,
         Command::Router => distributed(config, Service::Router).await,
@@ -182,9 +190,12 @@ async fn distributed(config: Config, service: Service) -> Result<()> {
 }
 
 async fn serve(app: &App, services: &[Service]) -> Result<()> {
-    let running = app::start(app, services, None)?;
+    let running = app::start(app, services, None).await?;
     if let Some(addr) = running.portal_addr {
         tracing::info!("portal listening on http://{addr}");
+    }
+    if let Some(addr) = running.ivr_addr {
+        tracing::info!("IVR taking calls at sip:{addr} (UDP and TCP)");
     }
     let shutdown = running.shutdown.clone();
     tokio::spawn(async move {

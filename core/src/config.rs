@@ -226,13 +226,59 @@ impl Default for NotifierConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IvrConfig {
+    /// SIP over UDP and TCP, both on this address.
     pub sip_listen: SocketAddr,
+    /// The address put in SDP for RTP; unset means `sip_listen`'s.
+    pub media_ip: Option<std::net::IpAddr>,
+    /// RTP ports, one even port per call.
+    pub rtp_port_min: u16,
+    pub rtp_port_max: u16,
+    /// Calls at once; beyond it new calls get 503 with `Retry-After`.
+    pub max_calls: u32,
+    pub retry_after_secs: u32,
+    /// Wrong PINs in a row before the PIN is locked, and for how long.
+    pub pin_attempts: u32,
+    pub pin_lockout_mins: u32,
+    /// A recording stops after this much silence, or at this length.
+    pub silence_secs: u32,
+    pub max_record_secs: u32,
+    /// Seconds to wait for the first key of an answer, and between keys.
+    pub digit_timeout_secs: u32,
+    /// Dialled before an extension or group number, goes straight to the beep
+    /// (`*102`, at the main menu or as the number called).
+    pub direct_dial_prefix: String,
+    /// Outbound calls (callbacks) go through this proxy or trunk (`sip:host:port`); unset
+    /// means straight to the callee's URI.
+    pub outbound_proxy: Option<String>,
+    /// Digest credentials for the outbound proxy, if it asks.
+    pub trunk_username: String,
+    pub trunk_password: Secret,
+    /// Seconds a callee's phone may ring before the attempt counts as no answer.
+    pub ring_timeout_secs: u32,
+    /// Prometheus metrics (`/metrics`) on this address; unset means none.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for IvrConfig {
     fn default() -> Self {
         Self {
             sip_listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            media_ip: None,
+            rtp_port_min: 20_000,
+            rtp_port_max: 29_999,
+            max_calls: 2_000,
+            retry_after_secs: 5,
+            pin_attempts: 3,
+            pin_lockout_mins: 15,
+            silence_secs: 5,
+            max_record_secs: 60,
+            digit_timeout_secs: 5,
+            direct_dial_prefix: "*".into(),
+            outbound_proxy: None,
+            trunk_username: String::new(),
+            trunk_password: Secret::new(""),
+            ring_timeout_secs: 30,
+            metrics_listen: None,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod config;
 pub mod events;
 pub mod ids;
 pub mod link;
+pub mod live;
 pub mod password;
 pub mod store;
 

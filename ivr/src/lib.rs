@@ -1,29 +1,192 @@
-//! The IVR: Hark's SIP endpoint (inbound menus and recording, outbound callback calls).
+//! The IVR: Hark's SIP endpoint. Callers log in with their PIN and use touch-tone menus to
+//! hear who is online, record and send messages, listen to theirs and to their receipts;
+//! callback calls ring people to play them a message.
 //!
-//! Not built yet: the SIP user agent, prompts and menus arrive with the IVR issue; the layers
-//! below them — [`media`] (G.711, RTP, jitter buffer, DTMF, the per-call RTP session), [`sdp`]
-//! (offer/answer) and [`prompts`] (the spoken prompts) — are here and tested. Until the
-//! rest lands [`run`] refuses to start with a clear error instead of pretending to answer
-//! calls, and `hark serve` runs without a phone side.
+//! Layers, bottom up (as in ezk): [`media`] (G.711, RTP, jitter buffer, DTMF, one call's RTP
+//! session) and [`sdp`] are pure or per-call; [`sip`] is signalling on ezk; [`line`] is a
+//! call as the menus use it (play with barge-in, keys, record); [`recording`] turns what a
+//! caller says into a message (live fragments while they speak, an encrypted blob when they
+//! stop); [`menu`] is the caller flow; [`call`] ties one call together; [`callback`] places
+//! outbound calls for the notifier's callback channel.
 
+pub mod call;
+pub mod callback;
+pub mod line;
 pub mod media;
+pub mod menu;
+pub mod metrics;
 pub mod prompts;
+pub mod recording;
 pub mod sdp;
+pub mod sip;
+pub mod voice;
 
 use hark_core::{Deps, config::IvrConfig};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IvrError {
-    #[error("the IVR (SIP endpoint on {0}) is not available in this build yet")]
-    NotAvailable(std::net::SocketAddr),
+    #[error("binding SIP on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("prompts: {0}")]
+    Prompts(#[from] prompts::PromptError),
+    #[error("config: {0}")]
+    Config(String),
+    #[error("bus: {0}")]
+    Bus(#[from] hark_core::bus::BusError),
+    #[error("metrics listener: {0}")]
+    Metrics(std::io::Error),
 }
 
-/// Run the IVR until `shutdown`.
+/// What every call shares.
+#[derive(Debug)]
+pub struct Ivr {
+    pub config: IvrConfig,
+    pub deps: Deps,
+    pub voice: voice::Voice,
+    pub metrics: Arc<metrics::Metrics>,
+    /// The address in SDP.
+    pub media_ip: IpAddr,
+    /// Where SIP is bound (the port is real even when the config said 0).
+    pub sip_addr: SocketAddr,
+    active: Arc<AtomicU32>,
+}
+
+impl Ivr {
+    /// Count a new call, unless that would pass `max_calls`.
+    pub fn admit(&self) -> Option<sip::endpoint::CallPermit> {
+        let max = self.config.max_calls;
+        self.active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| sip::endpoint::CallPermit(self.active.clone()))
+    }
+}
+
+/// A bound IVR, not yet serving.
+pub struct Server {
+    ivr: Arc<Ivr>,
+    endpoint: ezk_sip_core::Endpoint,
+    metrics_listener: Option<std::net::TcpListener>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("sip_addr", &self.ivr.sip_addr).finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Bind SIP (UDP and TCP) and, if configured, the metrics listener.
+    pub async fn bind(config: IvrConfig, deps: Deps) -> Result<Self, IvrError> {
+        if config.rtp_port_min > config.rtp_port_max {
+            return Err(IvrError::Config(format!(
+                "rtp_port_min {} is above rtp_port_max {}",
+                config.rtp_port_min, config.rtp_port_max
+            )));
+        }
+        let voice = voice::Voice::load()?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(std::net::TcpListener::bind(addr).map_err(IvrError::Metrics)?),
+            None => None,
+        };
+        let addr = config.sip_listen;
+        // The endpoint must exist before the IVR knows its bound port; its intake finds the
+        // IVR through this slot, filled in just after.
+        let slot = Arc::new(std::sync::OnceLock::new());
+        let (endpoint, bound) = sip::endpoint::build(addr, slot.clone())
+            .await
+            .map_err(|source| IvrError::Bind { addr, source })?;
+        let ivr = Arc::new(Ivr {
+            media_ip: config.media_ip.unwrap_or(bound.ip()),
+            config,
+            deps,
+            voice,
+            metrics: Arc::new(metrics::Metrics::default()),
+            sip_addr: bound,
+            active: Arc::new(AtomicU32::new(0)),
+        });
+        let _ = slot.set(Arc::downgrade(&ivr));
+        Ok(Self {
+            ivr,
+            endpoint,
+            metrics_listener,
+        })
+    }
+
+    pub fn sip_addr(&self) -> SocketAddr {
+        self.ivr.sip_addr
+    }
+
+    /// Serve calls and callback commands until `shutdown`.
+    pub async fn run(self, prefetch: u16, shutdown: CancellationToken) -> Result<(), IvrError> {
+        tracing::info!(sip = %self.ivr.sip_addr, "IVR listening (UDP and TCP)");
+        let metrics = match self.metrics_listener {
+            Some(l) => Some(metrics_server(l, self.ivr.metrics.clone(), shutdown.clone())?),
+            None => None,
+        };
+        let callbacks = callback::run(self.ivr.clone(), self.endpoint.clone(), prefetch, shutdown.clone());
+        let result = callbacks.await;
+        if let Some(m) = metrics {
+            m.abort();
+        }
+        drop(self.endpoint);
+        result
+    }
+}
+
+/// Bind and serve until `shutdown` (what `hark ivr` and `hark serve` run).
 pub async fn run(
     config: IvrConfig,
-    _deps: Deps,
-    _shutdown: CancellationToken,
+    deps: Deps,
+    prefetch: u16,
+    shutdown: CancellationToken,
 ) -> Result<(), IvrError> {
-    Err(IvrError::NotAvailable(config.sip_listen))
+    Server::bind(config, deps).await?.run(prefetch, shutdown).await
+}
+
+fn metrics_server(
+    listener: std::net::TcpListener,
+    metrics: Arc<metrics::Metrics>,
+    shutdown: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, IvrError> {
+    listener.set_nonblocking(true).map_err(IvrError::Metrics)?;
+    let server = actix_web::HttpServer::new(move || {
+        let metrics = metrics.clone();
+        actix_web::App::new().route(
+            "/metrics",
+            actix_web::web::get().to(move || {
+                let body = metrics.render();
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .content_type("text/plain; version=0.0.4")
+                        .body(body)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .map_err(IvrError::Metrics)?
+    .run();
+    let handle = server.handle();
+    let served = tokio::spawn(server);
+    Ok(tokio::spawn(async move {
+        shutdown.cancelled().await;
+        handle.stop(true).await;
+        let _ = served.await;
+    }))
 }

@@ -14,14 +14,11 @@ use hark_core::{
     ids::{MessageId, UserId},
     store::{
         DbConnection, StoreError, messages,
-        schema::{delivery_profiles, devices, presence},
+        schema::{delivery_profiles, devices},
         users::{self, User},
     },
 };
 use std::sync::Arc;
-
-/// A presence heartbeat older than this means offline.
-const PRESENCE_FRESH_SECS: i64 = 120;
 
 /// What the router knows about one recipient when it plans.
 #[derive(Clone, Debug)]
@@ -75,14 +72,7 @@ pub(crate) fn load_facts(
         .load(c)?
         .into_iter()
         .collect();
-    let fresh_after = hark_core::store::now() - chrono::Duration::seconds(PRESENCE_FRESH_SECS);
-    let mut present: HashMap<String, String> = presence::table
-        .filter(presence::user_id.eq_any(&ids))
-        .filter(presence::heartbeat_at.gt(fresh_after))
-        .select((presence::user_id, presence::status))
-        .load(c)?
-        .into_iter()
-        .collect();
+    let mut present = hark_core::store::presence::statuses(c, &ids)?;
     let mut device_rows: HashMap<String, Vec<(String, String, bool)>> = HashMap::new();
     let rows: Vec<(String, String, String, Option<chrono::NaiveDateTime>)> = devices::table
         .filter(devices::user_id.eq_any(&ids))

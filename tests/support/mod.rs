@@ -280,6 +280,10 @@ impl Stack {
         };
         config.notifier.smtp_url = hark_core::config::Secret::new(smtp.url());
         config.links.public_url = format!("http://{addr}");
+        // SIP on a free port; calls in tests get short waits so they end in seconds.
+        config.ivr.sip_listen = "127.0.0.1:0".parse()?;
+        config.ivr.silence_secs = 3;
+        config.ivr.digit_timeout_secs = 3;
         let mut pg = None;
         let mut amqp = None;
         if let Mode::Distributed { amqp_url } = &mode {
@@ -298,9 +302,15 @@ impl Stack {
         hark::demo::seed(&app.deps.store).await?;
         let running = app::start(
             &app,
-            &[Service::Router, Service::Notifier, Service::Portal],
+            &[
+                Service::Router,
+                Service::Notifier,
+                Service::Portal,
+                Service::Ivr,
+            ],
             Some(listener),
-        )?;
+        )
+        .await?;
         Ok(Self {
             app,
             running: Some(running),
@@ -314,6 +324,14 @@ impl Stack {
             amqp,
             more: Vec::new(),
         })
+    }
+
+    /// Where the IVR takes SIP.
+    pub fn ivr_addr(&self) -> std::net::SocketAddr {
+        self.running
+            .as_ref()
+            .and_then(|r| r.ivr_addr)
+            .expect("the stack runs the IVR")
     }
 
     /// Stop gracefully and remove the test's queues.
@@ -351,7 +369,9 @@ impl Stack {
         } else {
             App::build(config).await.expect("second app")
         };
-        let running = app::start(&app, services, None).expect("more services start");
+        let running = app::start(&app, services, None)
+            .await
+            .expect("more services start");
         self.more.push(running);
     }
 

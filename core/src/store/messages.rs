@@ -45,6 +45,7 @@ pub struct Recipient {
     pub created_at: NaiveDateTime,
     pub delivered_at: Option<NaiveDateTime>,
     pub played_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<NaiveDateTime>,
 }
 
 /// A complete message, stored in one go (uploads and finished recordings).
@@ -136,8 +137,32 @@ pub fn create_recording(
     Ok(())
 }
 
-/// The recording is finished and stored.
+/// The recording is finished and stored, and goes out (from `recording`, or from `review`
+/// when the caller chose to send it).
 pub fn complete_recording(
+    conn: &mut DbConnection,
+    id: &MessageId,
+    blob_key: &str,
+    duration_ms: u32,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        messages::table
+            .find(id.as_str())
+            .filter(messages::state.eq_any(["recording", "review"])),
+    )
+    .set((
+        messages::state.eq("complete"),
+        messages::blob_key.eq(blob_key),
+        messages::duration_ms.eq(i32::try_from(duration_ms).unwrap_or(i32::MAX)),
+        messages::completed_at.eq(now()),
+    ))
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// The recording is finished and stored, but the caller is still deciding whether to send
+/// it: it stays out of everyone's inbox. Should the call end now, it is sent as it is.
+pub fn hold_for_review(
     conn: &mut DbConnection,
     id: &MessageId,
     blob_key: &str,
@@ -149,13 +174,43 @@ pub fn complete_recording(
             .filter(messages::state.eq("recording")),
     )
     .set((
-        messages::state.eq("complete"),
+        messages::state.eq("review"),
         messages::blob_key.eq(blob_key),
         messages::duration_ms.eq(i32::try_from(duration_ms).unwrap_or(i32::MAX)),
-        messages::completed_at.eq(now()),
     ))
     .execute(conn)?;
     Ok(n > 0)
+}
+
+/// The sender withdrew a message before sending it (cancel or re-record): it goes nowhere,
+/// and any live stream already under way is cancelled. Returns the blob to remove, if any.
+pub fn cancel(conn: &mut DbConnection, id: &MessageId) -> Result<Option<String>, StoreError> {
+    let blob: Option<Option<String>> = messages::table
+        .find(id.as_str())
+        .filter(messages::state.eq_any(["recording", "review"]))
+        .select(messages::blob_key)
+        .first(conn)
+        .optional()?;
+    let Some(blob) = blob else {
+        return Ok(None);
+    };
+    diesel::update(messages::table.find(id.as_str()))
+        .set((messages::state.eq("cancelled"), messages::blob_key.eq(None::<String>)))
+        .execute(conn)?;
+    diesel::update(message_recipients::table.filter(message_recipients::message_id.eq(id.as_str())))
+        .set(message_recipients::state.eq("cancelled"))
+        .execute(conn)?;
+    diesel::update(
+        delivery_attempts::table
+            .filter(delivery_attempts::message_id.eq(id.as_str()))
+            .filter(delivery_attempts::state.eq_any(["pending", "dispatched"])),
+    )
+    .set((
+        delivery_attempts::state.eq("cancelled"),
+        delivery_attempts::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    Ok(blob)
 }
 
 /// Lock one recipient row until the transaction ends (PostgreSQL; SQLite transactions already

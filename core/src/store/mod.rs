@@ -7,9 +7,11 @@
 //! with a busy timeout and foreign keys on.
 
 pub mod groups;
+pub mod inbox;
 pub mod messages;
 pub mod outbox;
 pub mod plugins;
+pub mod presence;
 pub mod processed;
 pub mod receipts;
 pub mod schema;

@@ -62,3 +62,20 @@ pub fn list_for_message(
         .select(Receipt::as_select())
         .load(conn)?)
 }
+
+/// Receipts for messages `sender` sent, newer than `since` (all when `None`), oldest first.
+pub fn list_for_sender_since(
+    conn: &mut DbConnection,
+    sender: &UserId,
+    since: Option<chrono::NaiveDateTime>,
+) -> Result<Vec<Receipt>, StoreError> {
+    let mut q = receipts::table
+        .filter(receipts::sender_id.eq(sender.as_str()))
+        .into_boxed();
+    if let Some(since) = since {
+        q = q.filter(receipts::created_at.gt(since));
+    }
+    Ok(q.order((receipts::created_at.asc(), receipts::id.asc()))
+        .select(Receipt::as_select())
+        .load(conn)?)
+}

@@ -15,6 +15,9 @@ diesel::table! {
         timezone -> Text,
         name_blob -> Nullable<Text>,
         created_at -> Timestamp,
+        pin_failures -> Integer,
+        pin_locked_until -> Nullable<Timestamp>,
+        receipts_seen_at -> Nullable<Timestamp>,
     }
 }
 
@@ -99,6 +102,7 @@ diesel::table! {
         created_at -> Timestamp,
         delivered_at -> Nullable<Timestamp>,
         played_at -> Nullable<Timestamp>,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 

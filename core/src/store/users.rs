@@ -18,6 +18,9 @@ pub struct User {
     pub timezone: String,
     pub name_blob: Option<String>,
     pub created_at: chrono::NaiveDateTime,
+    pub pin_failures: i32,
+    pub pin_locked_until: Option<chrono::NaiveDateTime>,
+    pub receipts_seen_at: Option<chrono::NaiveDateTime>,
 }
 
 impl User {
@@ -73,6 +76,9 @@ pub fn create(conn: &mut DbConnection, form: UserInsertForm) -> Result<User, Sto
         timezone: "UTC".into(),
         name_blob: None,
         created_at: now(),
+        pin_failures: 0,
+        pin_locked_until: None,
+        receipts_seen_at: None,
     };
     diesel::insert_into(users::table)
         .values((
@@ -112,4 +118,82 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<User>, StoreError> {
         .order(users::extension.asc())
         .select(User::as_select())
         .load(conn)?)
+}
+
+/// Count a wrong PIN. Once `max` wrong PINs in a row have been entered the PIN is locked for
+/// `lock_for`, and the count starts again. Returns whether the PIN is now locked.
+pub fn record_pin_failure(
+    conn: &mut DbConnection,
+    id: &UserId,
+    max: u32,
+    lock_for: chrono::Duration,
+) -> Result<bool, StoreError> {
+    super::transaction(conn, |c| {
+        let failures: i32 = users::table
+            .find(id.as_str())
+            .select(users::pin_failures)
+            .first(c)?;
+        let failures = failures.saturating_add(1);
+        let locked = u32::try_from(failures).unwrap_or(u32::MAX) >= max;
+        let target = users::table.find(id.as_str());
+        if locked {
+            diesel::update(target)
+                .set((
+                    users::pin_failures.eq(0),
+                    users::pin_locked_until.eq(Some(now() + lock_for)),
+                ))
+                .execute(c)?;
+        } else {
+            diesel::update(target)
+                .set(users::pin_failures.eq(failures))
+                .execute(c)?;
+        }
+        Ok(locked)
+    })
+}
+
+/// A right PIN clears the count of wrong ones.
+pub fn reset_pin_failures(conn: &mut DbConnection, id: &UserId) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id.as_str()))
+        .set((
+            users::pin_failures.eq(0),
+            users::pin_locked_until.eq(None::<chrono::NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+impl User {
+    /// Whether the PIN is locked out right now.
+    pub fn pin_locked(&self) -> bool {
+        self.pin_locked_until.is_some_and(|until| until > now())
+    }
+}
+
+/// Replace the recording of the user's name (a blob key), returning the previous one.
+pub fn set_name_blob(
+    conn: &mut DbConnection,
+    id: &UserId,
+    blob: Option<&str>,
+) -> Result<Option<String>, StoreError> {
+    let previous: Option<String> = users::table
+        .find(id.as_str())
+        .select(users::name_blob)
+        .first(conn)?;
+    diesel::update(users::table.find(id.as_str()))
+        .set(users::name_blob.eq(blob))
+        .execute(conn)?;
+    Ok(previous)
+}
+
+/// Remember that the user has heard their receipts up to `at`.
+pub fn mark_receipts_seen(
+    conn: &mut DbConnection,
+    id: &UserId,
+    at: chrono::NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id.as_str()))
+        .set(users::receipts_seen_at.eq(Some(at)))
+        .execute(conn)?;
+    Ok(())
 }

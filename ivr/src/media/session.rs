@@ -68,6 +68,8 @@ pub struct Counters {
     pub lost: AtomicU64,
     pub foreign: AtomicU64,
     pub malformed: AtomicU64,
+    /// RFC 3550 interarrival jitter, in timestamp units (1/8 ms).
+    pub jitter: AtomicU64,
 }
 
 impl Counters {
@@ -292,6 +294,7 @@ async fn receive(
         }
         let arrival = u32::try_from(started.elapsed().as_millis() * 8).unwrap_or(u32::MAX);
         jitter.push(packet, arrival);
+        counters.jitter.store(jitter.jitter(), Ordering::Relaxed);
         let frames: Vec<Frame> = std::iter::from_fn(|| jitter.pop()).collect();
         if !deliver(frames, &params, &counters, &mut tones, &tx).await {
             return;

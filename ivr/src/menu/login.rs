@@ -1,0 +1,112 @@
+//! Who is calling: the caller id when it is a known extension, else the extension they key
+//! in; then their PIN. Wrong PINs count across calls; `pin_attempts` in a row lock the PIN for
+//! `pin_lockout_mins`, and a locked PIN is refused before it is even asked for, so guessing
+//! costs an attacker a call per try and then nothing works.
+
+use super::{Stop, TRIES};
+use crate::{Ivr, line::Line, voice::Part};
+use hark_core::{
+    password,
+    store::users::{self, User},
+};
+use std::{sync::Arc, time::Duration};
+
+pub async fn login(
+    ivr: &Arc<Ivr>,
+    line: &mut Line,
+    caller: Option<&str>,
+) -> Result<Option<User>, Stop> {
+    let say = |parts: &[Part<'_>]| ivr.voice.say(parts);
+    let wait = Duration::from_secs(u64::from(ivr.config.digit_timeout_secs));
+    let known = match caller.filter(|c| c.bytes().all(|b| b.is_ascii_digit())) {
+        Some(ext) => find(ivr, ext).await?,
+        None => None,
+    };
+    let user = match known {
+        Some(u) => {
+            line.play(&say(&[Part::Prompt("welcome")])).await?;
+            u
+        }
+        None => {
+            line.play(&say(&[Part::Prompt("welcome")])).await?;
+            let mut found = None;
+            for _ in 0..TRIES {
+                line.play(&say(&[Part::Prompt("enter_extension")])).await?;
+                match line.keys(8, wait, wait).await? {
+                    None => {
+                        line.play(&say(&[Part::Prompt("no_input")])).await?;
+                    }
+                    Some(ext) => match find(ivr, &ext).await? {
+                        Some(u) => {
+                            found = Some(u);
+                            break;
+                        }
+                        None => {
+                            line.play(&say(&[Part::Prompt("unknown_number")])).await?;
+                        }
+                    },
+                }
+            }
+            let Some(u) = found else {
+                line.play(&say(&[Part::Prompt("goodbye")])).await?;
+                return Ok(None);
+            };
+            u
+        }
+    };
+    for _ in 0..ivr.config.pin_attempts.max(1) {
+        // Re-read each time: another call may have locked it meanwhile.
+        let Some(fresh) = find(ivr, &user.extension).await? else {
+            return Ok(None);
+        };
+        if fresh.pin_locked() {
+            line.play(&say(&[Part::Prompt("locked")])).await?;
+            return Ok(None);
+        }
+        line.play(&say(&[Part::Prompt("enter_pin")])).await?;
+        let Some(pin) = line.keys(16, wait, wait).await? else {
+            line.play(&say(&[Part::Prompt("no_input")])).await?;
+            continue;
+        };
+        let hash = fresh.pin_hash.clone();
+        let ok = tokio::task::spawn_blocking(move || {
+            hash.is_some_and(|h| password::verify(&pin, &h))
+        })
+        .await
+        .unwrap_or(false);
+        let id = fresh.user_id();
+        if ok {
+            ivr.deps
+                .store
+                .run(move |c| users::reset_pin_failures(c, &id))
+                .await?;
+            return Ok(Some(fresh));
+        }
+        let (max, lock) = (
+            ivr.config.pin_attempts,
+            chrono::Duration::minutes(i64::from(ivr.config.pin_lockout_mins)),
+        );
+        let locked = ivr
+            .deps
+            .store
+            .run(move |c| users::record_pin_failure(c, &id, max, lock))
+            .await?;
+        tracing::info!(extension = %fresh.extension, locked, "wrong PIN");
+        if locked {
+            line.play(&say(&[Part::Prompt("locked")])).await?;
+            return Ok(None);
+        }
+        line.play(&say(&[Part::Prompt("pin_wrong")])).await?;
+    }
+    line.play(&say(&[Part::Prompt("goodbye")])).await?;
+    Ok(None)
+}
+
+async fn find(ivr: &Arc<Ivr>, ext: &str) -> Result<Option<User>, Stop> {
+    let ext = ext.to_owned();
+    Ok(ivr
+        .deps
+        .store
+        .run(move |c| users::find_by_extension(c, &ext))
+        .await?)
+}

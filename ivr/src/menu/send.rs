@@ -1,0 +1,202 @@
+//! Sending: choose recipients (extensions, speed dials, group numbers), record after the beep
+//! until `#`, silence or the limit, then review — 1 send, 2 listen, 3 record again, `*`
+//! cancel. A hang-up after the beep sends what was said.
+
+use super::{Session, Stop, TRIES};
+use crate::{
+    line::RecordEnd,
+    recording::{Outgoing, Stopped},
+    voice::Part,
+};
+use hark_core::{
+    ids::UserId,
+    store::{StoreError, groups, users::User},
+};
+use std::time::Duration;
+
+/// Menu 2: pick recipients, then record.
+pub async fn run(s: &mut Session<'_>) -> Result<(), Stop> {
+    let mut chosen: Vec<User> = Vec::new();
+    let mut silent = 0;
+    let wait = s.first_wait();
+    loop {
+        if chosen.is_empty() || silent > 0 {
+            s.say(&[Part::Prompt("enter_recipients")]).await?;
+        }
+        match s.line.keys(8, wait, wait).await? {
+            None if chosen.is_empty() => {
+                silent += 1;
+                if silent >= TRIES {
+                    return Ok(());
+                }
+                s.say(&[Part::Prompt("no_input")]).await?;
+            }
+            None => break,
+            Some(n) if n == "*" => {
+                s.say(&[Part::Prompt("cancelled")]).await?;
+                return Ok(());
+            }
+            Some(n) if n.is_empty() => {
+                if chosen.is_empty() {
+                    silent += 1;
+                    if silent >= TRIES {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                break;
+            }
+            Some(n) => match resolve(s, &n).await? {
+                Some(people) => {
+                    silent = 0;
+                    for p in people {
+                        if !chosen.iter().any(|c| c.id == p.id) {
+                            chosen.push(p);
+                        }
+                    }
+                    s.say(&[Part::Digits(&n), Part::Prompt("added")]).await?;
+                }
+                None => {
+                    s.say(&[Part::Digits(&n), Part::Prompt("unknown_number")])
+                        .await?;
+                }
+            },
+        }
+    }
+    record_and_review(s, chosen.iter().map(User::user_id).collect()).await
+}
+
+/// Direct dial: `number` is an extension or group; straight to the beep.
+pub async fn direct(s: &mut Session<'_>, number: &str) -> Result<(), Stop> {
+    match resolve(s, number).await? {
+        Some(people) if !people.is_empty() => {
+            record_and_review(s, people.iter().map(User::user_id).collect()).await
+        }
+        _ => {
+            s.say(&[Part::Digits(number), Part::Prompt("unknown_number")])
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+/// What one entry names: a speed dial (one digit), an extension or a group.
+async fn resolve(s: &mut Session<'_>, entry: &str) -> Result<Option<Vec<User>>, Stop> {
+    let (me, entry) = (s.user.user_id(), entry.to_owned());
+    let found = s
+        .ivr
+        .deps
+        .store
+        .run(move |c| {
+            if entry.len() == 1 {
+                let digit: i32 = entry.parse().unwrap_or(-1);
+                let contacts = groups::list_contacts(c, &me)?;
+                return Ok(contacts
+                    .into_iter()
+                    .find(|(_, sd)| *sd == Some(digit))
+                    .map(|(u, _)| vec![u]));
+            }
+            match groups::resolve_recipients(c, std::slice::from_ref(&entry), &me) {
+                Ok(people) => Ok(Some(people)),
+                Err(StoreError::NotFoundNumbers(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+    Ok(found)
+}
+
+/// Record a message to `recipients` and let the caller review it.
+pub async fn record_and_review(s: &mut Session<'_>, recipients: Vec<UserId>) -> Result<(), Stop> {
+    let silence = Duration::from_secs(u64::from(s.ivr.config.silence_secs));
+    let max = Duration::from_secs(u64::from(s.ivr.config.max_record_secs));
+    let mut empty = 0;
+    'record: loop {
+        s.say(&[Part::Prompt("record_after_beep")]).await?;
+        s.line.clear_typeahead();
+        let beep = s.ivr.voice.prompt("beep");
+        s.line.play_whole(&beep).await?;
+        s.line.clear_typeahead();
+        let mut out = Outgoing::begin(s.ivr.clone(), s.user.user_id(), recipients.clone()).await?;
+        let recorded = s.line.record(silence, max, |f| out.push(f)).await;
+        let hung_up = recorded.end == RecordEnd::HungUp;
+        match out.stop(recorded).await? {
+            Stopped::Empty => {
+                out.cancel().await?;
+                if hung_up {
+                    return Err(Stop::HungUp);
+                }
+                empty += 1;
+                s.say(&[Part::Prompt("no_input")]).await?;
+                if empty >= TRIES {
+                    return Ok(());
+                }
+                continue 'record;
+            }
+            Stopped::Held { .. } if hung_up => {
+                out.send().await?;
+                return Err(Stop::HungUp);
+            }
+            Stopped::Held { .. } => {}
+        }
+        let mut unanswered = 0;
+        loop {
+            let key = match s.choose_once(&[Part::Prompt("review_menu")]).await {
+                Ok(k) => k,
+                Err(_) => {
+                    out.send().await?;
+                    return Err(Stop::HungUp);
+                }
+            };
+            match key {
+                Some('1') => {
+                    out.send().await?;
+                    s.say(&[Part::Prompt("sent")]).await?;
+                    return Ok(());
+                }
+                Some('2') => {
+                    let audio = out.audio().to_vec();
+                    if s.line.play(&audio).await.is_err() {
+                        out.send().await?;
+                        return Err(Stop::HungUp);
+                    }
+                }
+                Some('3') => {
+                    out.cancel().await?;
+                    continue 'record;
+                }
+                Some('*') => {
+                    out.cancel().await?;
+                    s.say(&[Part::Prompt("cancelled")]).await?;
+                    return Ok(());
+                }
+                Some(_) => {
+                    if s.say(&[Part::Prompt("invalid")]).await.is_err() {
+                        out.send().await?;
+                        return Err(Stop::HungUp);
+                    }
+                }
+                None => {
+                    unanswered += 1;
+                    if unanswered >= TRIES {
+                        // A caller who walked away meant to send it.
+                        out.send().await?;
+                        s.say(&[Part::Prompt("sent")]).await?;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Session<'_> {
+    /// Play `prompt` and wait once for a key.
+    pub async fn choose_once(
+        &mut self,
+        prompt: &[Part<'_>],
+    ) -> Result<Option<char>, crate::line::HungUp> {
+        self.say(prompt).await?;
+        self.line.key(self.first_wait()).await
+    }
+}

@@ -1,0 +1,105 @@
+//! The IVR's Prometheus metrics (prometheus-client, the Prometheus project's own Rust
+//! client): active calls, calls (a counter, so `rate()` gives calls per second), refusals by
+//! status, RTP packets in and out, lost and foreign packets, per-call jitter, and key presses
+//! by method. RTP counts are added when each call ends.
+
+use crate::media::{dtmf::Method, session::Counters};
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+type Labels = Vec<(&'static str, String)>;
+
+pub struct Metrics {
+    registry: Registry,
+    active: Gauge,
+    calls: Family<Labels, Counter>,
+    refused: Family<Labels, Counter>,
+    rtp: Family<Labels, Counter>,
+    jitter_ms: Histogram,
+    dtmf: Family<Labels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("hark_ivr");
+        let active = Gauge::default();
+        let calls = Family::<Labels, Counter>::default();
+        let refused = Family::<Labels, Counter>::default();
+        let rtp = Family::<Labels, Counter>::default();
+        let jitter_ms = Histogram::new([1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0]);
+        let dtmf = Family::<Labels, Counter>::default();
+        registry.register("active_calls", "Calls in progress", active.clone());
+        registry.register("calls", "Calls answered or placed, by direction", calls.clone());
+        registry.register("refused_calls", "INVITEs refused, by status", refused.clone());
+        registry.register("rtp_packets", "RTP packets, by kind (in, out, lost, foreign, malformed)", rtp.clone());
+        registry.register("call_jitter_ms", "Interarrival jitter at the end of each call", jitter_ms.clone());
+        registry.register("dtmf", "Key presses, by method", dtmf.clone());
+        Self {
+            registry,
+            active,
+            calls,
+            refused,
+            rtp,
+            jitter_ms,
+            dtmf,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn call_started(&self, direction: &'static str) {
+        self.active.inc();
+        self.calls
+            .get_or_create(&vec![("direction", direction.to_owned())])
+            .inc();
+    }
+
+    pub fn call_ended(&self, counters: &Counters, jitter_ms: f64) {
+        self.active.dec();
+        for (kind, c) in [
+            ("in", &counters.packets_in),
+            ("out", &counters.packets_out),
+            ("lost", &counters.lost),
+            ("foreign", &counters.foreign),
+            ("malformed", &counters.malformed),
+        ] {
+            self.rtp
+                .get_or_create(&vec![("kind", kind.to_owned())])
+                .inc_by(Counters::get(c));
+        }
+        self.jitter_ms.observe(jitter_ms);
+    }
+
+    pub fn refused(&self, code: ezk_sip_types::StatusCode) {
+        self.refused
+            .get_or_create(&vec![("status", code.into_u16().to_string())])
+            .inc();
+    }
+
+    pub fn dtmf(&self, method: Method) {
+        self.dtmf
+            .get_or_create(&vec![("method", method.as_str().to_owned())])
+            .inc();
+    }
+
+    pub fn active_calls(&self) -> i64 {
+        self.active.get()
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

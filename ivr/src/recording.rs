@@ -1,0 +1,231 @@
+//! A message as a caller records it.
+//!
+//! At the beep the message exists (`recording`, with its recipients) and `message.started`
+//! goes out through the outbox, so live delivery can begin while the caller speaks. Every
+//! 100 ms of audio becomes a fragment on `hark.live`. When the caller stops, the audio —
+//! trailing silence cut — is encrypted into a blob and the message waits in `review`; sending
+//! it makes it `complete` and publishes `message.recorded`; cancelling it (or re-recording)
+//! withdraws it and tells live listeners so. A hang-up during the recording or the review
+//! sends what was said: nothing a caller said is ever dropped by the IVR.
+
+use crate::{Ivr, line, voice};
+use hark_core::{
+    bus::{BusMessage, Exchange},
+    events::{Envelope, Event, Origin},
+    ids::{EventId, MessageId, UserId},
+    live::{self, End, Fragment},
+    store::{self, messages},
+};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Samples per live fragment (100 ms at 8 kHz).
+const FRAGMENT: usize = 800;
+/// Speech kept after the last voiced frame, so words are not clipped.
+const TAIL: usize = 2_400;
+/// Less speech than this (300 ms) is no message.
+const MIN_VOICED: usize = 2_400;
+/// Live fragments waiting to be published; past this they are dropped (live is best
+/// effort, the stored message is whole).
+const LIVE_QUEUE: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordingError {
+    #[error("store: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("blob: {0}")]
+    Blob(#[from] hark_core::blob::BlobError),
+    #[error("audio: {0}")]
+    Audio(#[from] hark_core::audio::AudioError),
+}
+
+/// What stopping a recording left.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// Stored and waiting for the caller's decision.
+    Held { duration_ms: u32 },
+    /// Nothing but silence was recorded; the message was withdrawn.
+    Empty,
+}
+
+pub struct Outgoing {
+    ivr: Arc<Ivr>,
+    pub id: MessageId,
+    sender: UserId,
+    recipients: Vec<UserId>,
+    pcm: Vec<i16>,
+    published: usize,
+    seq: u32,
+    live: mpsc::Sender<Fragment>,
+    duration_ms: u32,
+    urgent: bool,
+}
+
+impl std::fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outgoing").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl Outgoing {
+    /// The beep: the message starts to exist.
+    pub async fn begin(
+        ivr: Arc<Ivr>,
+        sender: UserId,
+        recipients: Vec<UserId>,
+    ) -> Result<Self, RecordingError> {
+        let id = MessageId::new();
+        let (mid, s, rs) = (id.clone(), sender.clone(), recipients.clone());
+        ivr.deps
+            .store
+            .transaction(move |c| {
+                messages::create_recording(c, &mid, &s, Origin::Phone, false, &rs)?;
+                store::outbox::enqueue_event(
+                    c,
+                    &Envelope::new(Event::MessageStarted {
+                        message_id: mid.clone(),
+                        sender_id: s.clone(),
+                        recipients: rs.clone(),
+                        urgent: false,
+                    }),
+                )
+            })
+            .await?;
+        ivr.deps.outbox.notify();
+        let (live, rx) = mpsc::channel(LIVE_QUEUE);
+        tokio::spawn(publish_live(ivr.clone(), id.clone(), rx));
+        Ok(Self {
+            ivr,
+            id,
+            sender,
+            recipients,
+            pcm: Vec::new(),
+            published: 0,
+            seq: 0,
+            live,
+            duration_ms: 0,
+            urgent: false,
+        })
+    }
+
+    /// Audio as it arrives; whole fragments go out live.
+    pub fn push(&mut self, frame: &[i16]) {
+        self.pcm.extend_from_slice(frame);
+        while self.pcm.len() - self.published >= FRAGMENT {
+            self.emit(self.published + FRAGMENT, None);
+        }
+    }
+
+    fn emit(&mut self, upto: usize, end: Option<End>) {
+        let f = Fragment {
+            seq: self.seq,
+            offset_ms: line::ms(self.published),
+            rate: 8_000,
+            pcm: self.pcm[self.published..upto].to_vec(),
+            end,
+        };
+        self.seq += 1;
+        self.published = upto;
+        if self.live.try_send(f).is_err() {
+            tracing::debug!(message = %self.id, "live fragment dropped (bus slow)");
+        }
+    }
+
+    /// The recorded audio so far (for "listen to it" in review).
+    pub fn audio(&self) -> &[i16] {
+        &self.pcm
+    }
+
+    /// The caller stopped: cut trailing silence, store the audio encrypted, hold for review.
+    pub async fn stop(&mut self, recorded: line::Recorded) -> Result<Stopped, RecordingError> {
+        if recorded.voiced_until < MIN_VOICED {
+            return Ok(Stopped::Empty);
+        }
+        let keep = (recorded.voiced_until + TAIL).min(self.pcm.len());
+        self.pcm.truncate(keep.max(self.published));
+        let upto = self.pcm.len();
+        self.emit(upto, Some(End::Complete));
+        let wav = voice::stored_audio(&self.pcm)?;
+        let blob = self.ivr.deps.blobs.put(wav).await?;
+        self.duration_ms = line::ms(self.pcm.len());
+        let (id, b, d) = (self.id.clone(), blob.clone(), self.duration_ms);
+        let held = self
+            .ivr
+            .deps
+            .store
+            .transaction(move |c| messages::hold_for_review(c, &id, &b, d))
+            .await?;
+        if !held {
+            // Withdrawn meanwhile (cannot happen within one call, but never leave an orphan).
+            let _ = self.ivr.deps.blobs.delete(&blob).await;
+        }
+        Ok(Stopped::Held {
+            duration_ms: self.duration_ms,
+        })
+    }
+
+    /// Send the held message: it is complete and the router plans its delivery.
+    pub async fn send(self) -> Result<(), RecordingError> {
+        let event = Envelope::new(Event::MessageRecorded {
+            message_id: self.id.clone(),
+            sender_id: self.sender.clone(),
+            recipients: self.recipients.clone(),
+            origin: Origin::Phone,
+            duration_ms: self.duration_ms,
+            urgent: self.urgent,
+        });
+        let (id, d) = (self.id.clone(), self.duration_ms);
+        self.ivr
+            .deps
+            .store
+            .transaction(move |c| {
+                let Some(m) = messages::find_by_id(c, &id)? else {
+                    return Ok(());
+                };
+                let Some(blob) = m.blob_key else {
+                    return Ok(());
+                };
+                if messages::complete_recording(c, &id, &blob, d)? {
+                    store::outbox::enqueue_event(c, &event)?;
+                }
+                Ok(())
+            })
+            .await?;
+        self.ivr.deps.outbox.notify();
+        tracing::info!(message = %self.id, recipients = self.recipients.len(), "message sent from the phone");
+        Ok(())
+    }
+
+    /// Withdraw the message (cancel, re-record, or nothing said).
+    pub async fn cancel(mut self) -> Result<(), RecordingError> {
+        let upto = self.pcm.len();
+        self.emit(upto, Some(End::Cancelled));
+        let id = self.id.clone();
+        let blob = self
+            .ivr
+            .deps
+            .store
+            .transaction(move |c| messages::cancel(c, &id))
+            .await?;
+        if let Some(blob) = blob
+            && let Err(e) = self.ivr.deps.blobs.delete(&blob).await
+        {
+            tracing::warn!(error = %e, "could not remove a cancelled recording");
+        }
+        Ok(())
+    }
+}
+
+async fn publish_live(ivr: Arc<Ivr>, id: MessageId, mut rx: mpsc::Receiver<Fragment>) {
+    let key = live::routing_key(&id);
+    while let Some(f) = rx.recv().await {
+        let message = BusMessage {
+            id: EventId::new().into_string(),
+            routing_key: key.clone(),
+            body: f.encode(),
+        };
+        if let Err(e) = ivr.deps.bus.publish(Exchange::Live, message).await {
+            tracing::debug!(error = %e, "live fragment not published");
+        }
+    }
+}

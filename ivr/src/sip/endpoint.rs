@@ -1,0 +1,150 @@
+//! The SIP endpoint: UDP and TCP on one address, ezk's dialog and INVITE layers, then Hark's
+//! intake layer for what arrives outside any dialog:
+//!
+//! - INVITE: over `max_calls` it gets 503 with `Retry-After` at once (a flood costs a
+//!   response, not a call); otherwise it is answered on its own task;
+//! - OPTIONS: 200 with what Hark allows and accepts (keep-alive pings from proxies);
+//! - methods Hark knows but does not serve here: 405 with `Allow`; unknown methods: 501.
+//!
+//! Requests inside a dialog never reach the intake: ezk's dialog layer hands them to the
+//! call's usages (or answers 481 for a dialog that does not exist).
+
+use crate::Ivr;
+use bytesstr::BytesStr;
+use ezk_sip_core::{Endpoint, IncomingRequest, Layer, MayTake};
+use ezk_sip_types::{
+    Method, StatusCode,
+    header::typed::{Accept, Allow},
+};
+use ezk_sip_ua::{dialog::DialogLayer, invite::InviteLayer};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, OnceLock, Weak},
+};
+
+/// Methods this endpoint serves (sent in `Allow`).
+const ALLOWED: [Method; 7] = [
+    Method::INVITE,
+    Method::ACK,
+    Method::BYE,
+    Method::CANCEL,
+    Method::OPTIONS,
+    Method::INFO,
+    Method::PRACK,
+];
+
+/// Methods SIP defines that Hark does not serve outside a dialog: 405, not 501.
+const KNOWN: [Method; 7] = [
+    Method::REGISTER,
+    Method::SUBSCRIBE,
+    Method::NOTIFY,
+    Method::MESSAGE,
+    Method::REFER,
+    Method::PUBLISH,
+    Method::UPDATE,
+];
+
+/// Bind the transports and build the endpoint.
+pub async fn build(addr: SocketAddr, ivr: IvrSlot) -> std::io::Result<(Endpoint, SocketAddr)> {
+    let mut builder = Endpoint::builder();
+    builder.user_agent(concat!("Hark/", env!("CARGO_PKG_VERSION")));
+    let udp = builder.bind_udp(addr).await?;
+    let bound = udp.bound();
+    // TCP on the same port as UDP, as SIP expects.
+    builder.listen_tcp(bound).await?;
+    builder.add_accept(Accept(BytesStr::from_static("application/sdp")));
+    builder.add_layer(DialogLayer::default());
+    builder.add_layer(InviteLayer::default());
+    builder.add_layer(Intake { ivr });
+    Ok((builder.build(), bound))
+}
+
+/// Where the intake finds the IVR once it exists (weak: the IVR owns the endpoint).
+pub type IvrSlot = Arc<OnceLock<Weak<Ivr>>>;
+
+struct Intake {
+    ivr: IvrSlot,
+}
+
+#[async_trait::async_trait]
+impl Layer for Intake {
+    fn name(&self) -> &'static str {
+        "hark-intake"
+    }
+
+    fn init(&mut self, endpoint: &mut ezk_sip_core::EndpointBuilder) {
+        endpoint.add_allow(Method::OPTIONS);
+        endpoint.add_allow(Method::INFO);
+    }
+
+    async fn receive(&self, endpoint: &Endpoint, request: MayTake<'_, IncomingRequest>) {
+        let method = request.line.method.clone();
+        if method == Method::INVITE {
+            if request.base_headers.to.tag.is_some() {
+                return; // A re-INVITE for a dialog we do not have: ezk answers 481.
+            }
+            let Some(ivr) = self.ivr.get().and_then(Weak::upgrade) else {
+                return;
+            };
+            let invite = request.take();
+            match ivr.admit() {
+                Some(permit) => {
+                    let endpoint = endpoint.clone();
+                    tokio::spawn(async move {
+                        crate::call::inbound(ivr, endpoint, invite, permit).await;
+                    });
+                }
+                None => {
+                    ivr.metrics.refused(StatusCode::SERVICE_UNAVAILABLE);
+                    let retry = ivr.config.retry_after_secs;
+                    super::inbound::refuse(
+                        endpoint,
+                        invite,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Some(retry),
+                    )
+                    .await;
+                }
+            }
+        } else if method == Method::OPTIONS {
+            let mut options = request.take();
+            let tsx = endpoint.create_server_tsx(&mut options);
+            let mut response = endpoint.create_response(&options, StatusCode::OK, None);
+            for m in ALLOWED {
+                response.msg.headers.insert_named(&Allow(m));
+            }
+            response
+                .msg
+                .headers
+                .insert_named(&Accept(BytesStr::from_static("application/sdp")));
+            if let Err(e) = tsx.respond(response).await {
+                tracing::debug!(error = ?e, "could not answer OPTIONS");
+            }
+        } else if !ALLOWED.contains(&method) {
+            let mut req = request.take();
+            let code = if KNOWN.contains(&method) {
+                StatusCode::METHOD_NOT_ALLOWED
+            } else {
+                StatusCode::NOT_IMPLMENTED
+            };
+            let tsx = endpoint.create_server_tsx(&mut req);
+            let mut response = endpoint.create_response(&req, code, None);
+            for m in ALLOWED {
+                response.msg.headers.insert_named(&Allow(m));
+            }
+            if let Err(e) = tsx.respond(response).await {
+                tracing::debug!(error = ?e, "could not answer an unsupported request");
+            }
+        }
+    }
+}
+
+/// Keeps a call counted while it lives.
+#[derive(Debug)]
+pub struct CallPermit(pub(crate) Arc<std::sync::atomic::AtomicU32>);
+
+impl Drop for CallPermit {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}

@@ -1,0 +1,165 @@
+//! Answering one INVITE. The order matters for callers: overload and bad offers are refused
+//! before any state is made; RTP is bound before the 200 so the answer names a real port;
+//! the call exists for the menus only once the ACK arrived.
+
+use super::{info::InfoUsage, leg::Leg};
+use crate::{
+    Ivr,
+    media::session::{self, Params, RtpSession},
+    sdp::{self, Negotiated, SdpError},
+};
+use bytesstr::BytesStr;
+use ezk_sip_core::{Endpoint, IncomingRequest};
+use ezk_sip_types::{
+    StatusCode,
+    header::typed::{Contact, ContentType, RetryAfter},
+    uri::{NameAddr, SipUri},
+};
+use ezk_sip_ua::{
+    dialog::{Dialog, register_usage},
+    invite::acceptor::InviteAcceptor,
+};
+use std::{net::SocketAddr, sync::Arc};
+use tokio::sync::mpsc;
+
+/// What the menus get of an answered call.
+pub struct Answered {
+    pub leg: Leg,
+    pub rtp: RtpSession,
+    pub media: mpsc::Receiver<session::MediaEvent>,
+    pub info_digits: mpsc::Receiver<char>,
+    /// The caller's user part (P-Asserted-Identity, else From).
+    pub caller: Option<String>,
+    /// The Request-URI's user part: what they dialled.
+    pub dialled: Option<String>,
+    pub remote: SocketAddr,
+}
+
+impl std::fmt::Debug for Answered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answered").field("remote", &self.remote).finish_non_exhaustive()
+    }
+}
+
+/// Refuse an INVITE outside any dialog, before anything was set up.
+pub async fn refuse(
+    endpoint: &Endpoint,
+    mut invite: IncomingRequest,
+    code: StatusCode,
+    retry_after: Option<u32>,
+) {
+    let tsx = endpoint.create_server_inv_tsx(&mut invite);
+    let mut response = endpoint.create_response(&invite, code, None);
+    if let Some(secs) = retry_after {
+        response.msg.headers.insert_named(&RetryAfter::new(secs));
+    }
+    if let Err(e) = tsx.respond_failure(response).await {
+        tracing::debug!(error = ?e, "could not refuse INVITE");
+    }
+}
+
+/// Answer `invite`; `None` when it was refused, cancelled or never acknowledged (each already
+/// answered as SIP requires).
+pub async fn answer(ivr: &Arc<Ivr>, endpoint: &Endpoint, invite: IncomingRequest) -> Option<Answered> {
+    let caller = super::caller_user(&invite.headers, &invite.base_headers.from);
+    let dialled = super::user_part(&invite.line.uri.user_part);
+    let remote = invite.tp_info.source;
+    let offer = (!invite.body.is_empty()).then(|| invite.body.clone());
+
+    let socket = match session::bind(ivr.media_ip, ivr.config.rtp_port_min..=ivr.config.rtp_port_max).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "no RTP port for a new call");
+            refuse(endpoint, invite, StatusCode::SERVICE_UNAVAILABLE, Some(ivr.config.retry_after_secs)).await;
+            return None;
+        }
+    };
+    let port = socket.local_addr().map(|a| a.port()).unwrap_or_default();
+    let session_id = u64::from(rand::random::<u32>());
+    // With an offer we answer it now; without one (a "delayed offer") we offer in the 200 and
+    // read the answer from the ACK.
+    let early = match &offer {
+        Some(o) => match sdp::answer(o, ivr.media_ip, port, session_id) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                let code = match e {
+                    SdpError::NoCommonCodec => StatusCode::NOT_ACCEPTABLE_HERE,
+                    SdpError::Malformed(_) => StatusCode::BAD_REQUEST,
+                };
+                tracing::info!(error = %e, %remote, "refusing an INVITE's offer");
+                refuse(endpoint, invite, code, None).await;
+                return None;
+            }
+        },
+        None => None,
+    };
+
+    let contact = Contact::new(NameAddr::uri(SipUri::new(ivr.sip_addr.into())));
+    let dialog = match Dialog::new_server(endpoint.clone(), &invite, contact) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::info!(error = %e, %remote, "INVITE cannot start a dialog");
+            refuse(endpoint, invite, StatusCode::BAD_REQUEST, None).await;
+            return None;
+        }
+    };
+    let (info_tx, info_digits) = mpsc::channel(16);
+    let info_guard = register_usage(endpoint.clone(), dialog.key(), InfoUsage { digits: info_tx })?;
+    let mut acceptor = InviteAcceptor::new(dialog, invite);
+
+    for code in [StatusCode::TRYING, StatusCode::RINGING] {
+        let response = acceptor.create_response(code, None).await.ok()?;
+        acceptor.respond_provisional(response).await.ok()?;
+    }
+    let mut ok = acceptor.create_response(StatusCode::OK, None).await.ok()?;
+    ok.msg
+        .headers
+        .insert_named(&ContentType(BytesStr::from_static("application/sdp")));
+    ok.msg.body = match &early {
+        Some((_, text)) => text.clone().into(),
+        None => sdp::offer(ivr.media_ip, port, session_id).into(),
+    };
+    let (session, ack) = match acceptor.respond_success(ok).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!(error = ?e, %remote, "call ended before it was acknowledged");
+            return None;
+        }
+    };
+    let negotiated: Negotiated = match early {
+        Some((n, _)) => n,
+        None => match sdp::accept_answer(&ack.body) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::info!(error = %e, %remote, "ACK carried no usable answer; hanging up");
+                let leg = Leg::spawn(session, Box::new(|_| Err(SdpError::NoCommonCodec)), vec![info_guard]);
+                leg.hang_up();
+                return None;
+            }
+        },
+    };
+    let (media_ip, rtp_port) = (ivr.media_ip, port);
+    let answerer: super::leg::Answerer = Box::new(move |offer| match offer {
+        Some(o) => sdp::answer(o, media_ip, rtp_port, session_id).map(|(_, text)| text),
+        None => Ok(sdp::offer(media_ip, rtp_port, session_id)),
+    });
+    let leg = Leg::spawn(session, answerer, vec![info_guard]);
+    let (rtp, media) = RtpSession::start(
+        socket,
+        Params {
+            codec: negotiated.codec,
+            payload_type: negotiated.payload_type,
+            dtmf_payload_type: negotiated.dtmf_payload_type,
+            remote: negotiated.remote,
+        },
+    );
+    Some(Answered {
+        leg,
+        rtp,
+        media,
+        info_digits,
+        caller,
+        dialled,
+        remote,
+    })
+}

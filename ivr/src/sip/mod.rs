@@ -1,0 +1,84 @@
+//! The SIP side of the IVR, on ezk's transport and transaction core (`ezk-sip-core`) and its
+//! dialog and INVITE session layers (`ezk-sip-ua`).
+//!
+//! We use ezk's lower layers — `InviteAcceptor`, `InviteSession`, dialog usages — rather than
+//! its `Call` wrapper, for two known gaps (DESIGN.md): `Call` sends a second BYE when it is
+//! dropped after the peer hung up, and it has no place for in-dialog INFO. Here a call's
+//! [`leg::Leg`] sends BYE only when Hark hangs up, and [`info::InfoUsage`] takes INFO digits
+//! in the dialog.
+//!
+//! - [`endpoint`]: UDP and TCP transports and the intake layer: new INVITEs (with overload
+//!   refusal), OPTIONS, and methods Hark does not implement.
+//! - [`inbound`]: answering one INVITE: SDP offer/answer, 100/180/200, ACK.
+//! - [`outbound`]: placing a call (callbacks), through a proxy with digest auth if configured.
+//! - [`leg`]: one established call's signalling: BYE either way, re-INVITE (hold), session
+//!   refresh.
+
+pub mod endpoint;
+pub mod inbound;
+pub mod info;
+pub mod leg;
+pub mod outbound;
+
+use ezk_sip_types::{Name, header::typed::FromTo, uri::SipUriUserPart};
+
+/// `P-Asserted-Identity` (RFC 3325), which ezk does not name.
+pub const P_ASSERTED_IDENTITY: Name =
+    Name::custom("P-Asserted-Identity", &["p-asserted-identity"]);
+
+/// The user part of a SIP URI (`102` in `sip:102@host`), unescaped.
+pub fn user_part(user: &SipUriUserPart) -> Option<String> {
+    let raw = match user {
+        SipUriUserPart::Empty => return None,
+        SipUriUserPart::User(u) => u.as_str(),
+        SipUriUserPart::UserPw(up) => up.user.as_str(),
+    };
+    Some(percent_decode(raw))
+}
+
+/// Who is calling: the user part of `P-Asserted-Identity` when a trusted proxy set it, else of
+/// `From`.
+pub fn caller_user(headers: &ezk_sip_types::Headers, from: &FromTo) -> Option<String> {
+    let asserted = headers
+        .get_raw(&P_ASSERTED_IDENTITY)
+        .next()
+        .and_then(|raw| raw.as_str().parse::<ezk_sip_types::uri::NameAddr>().ok());
+    match asserted {
+        Some(na) => user_part(&na.uri.user_part),
+        None => user_part(&from.uri.uri.user_part),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescapes_user_parts() {
+        assert_eq!(percent_decode("%2A102"), "*102");
+        assert_eq!(percent_decode("102"), "102");
+        assert_eq!(percent_decode("10%"), "10%");
+        assert_eq!(percent_decode("%zz1"), "%zz1");
+    }
+}

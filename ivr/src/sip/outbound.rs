@@ -1,0 +1,1 @@
+//! Placing calls (callbacks): arrives with outbound calling.

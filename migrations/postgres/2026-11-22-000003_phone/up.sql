@@ -1,0 +1,6 @@
+-- What the phone side needs: PIN lockout, which receipts a caller has already heard, and a
+-- recipient's own deletion of a message (the sender still sees their receipts).
+ALTER TABLE users ADD COLUMN pin_failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN pin_locked_until TIMESTAMP;
+ALTER TABLE users ADD COLUMN receipts_seen_at TIMESTAMP;
+ALTER TABLE message_recipients ADD COLUMN deleted_at TIMESTAMP;
