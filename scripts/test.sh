@@ -11,7 +11,8 @@ say() { printf '\n== %s\n' "$*"; }
 # --- Debian packages -------------------------------------------------------------------
 # build: pkg-config libssl-dev libpq-dev; servers: postgresql rabbitmq-server;
 # test peers: python3-aiosmtpd (SMTP server), chromium (browser).
-packages=(pkg-config libssl-dev libpq-dev postgresql rabbitmq-server python3-aiosmtpd chromium)
+packages=(pkg-config libssl-dev libpq-dev postgresql rabbitmq-server python3-aiosmtpd chromium
+  sip-tester baresip linphone-cli tshark)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -84,9 +84,10 @@ impl Fragment {
             2 => Some(End::Cancelled),
             _ => return Err(FragmentError::Header),
         };
-        let u32_at = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let u32_at =
+            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
         let body = &bytes[HEADER..];
-        if body.len() % 2 != 0 {
+        if !body.len().is_multiple_of(2) {
             return Err(FragmentError::Truncated);
         }
         Ok(Fragment {
@@ -117,7 +118,10 @@ mod tests {
         };
         assert_eq!(Fragment::decode(&f.encode()).unwrap(), f);
         assert_eq!(Fragment::decode(b"HL"), Err(FragmentError::Header));
-        assert_eq!(Fragment::decode(b"XX\x01\x00000000000000"), Err(FragmentError::Header));
+        assert_eq!(
+            Fragment::decode(b"XX\x01\x00000000000000"),
+            Err(FragmentError::Header)
+        );
         let mut odd = f.encode();
         odd.push(1);
         assert_eq!(Fragment::decode(&odd), Err(FragmentError::Truncated));

@@ -10,8 +10,13 @@ use crate::{
 use ezk_sip_core::{Endpoint, IncomingRequest};
 use std::sync::Arc;
 
-pub async fn inbound(ivr: Arc<Ivr>, endpoint: Endpoint, invite: IncomingRequest, _permit: CallPermit) {
-    let Some(answered) = inbound::answer(&ivr, &endpoint, invite).await else {
+pub async fn inbound(
+    ivr: Arc<Ivr>,
+    endpoint: Endpoint,
+    invite: IncomingRequest,
+    permit: CallPermit,
+) {
+    let Some((answered, _permit)) = inbound::answer(&ivr, &endpoint, invite, permit).await else {
         return;
     };
     ivr.metrics.call_started("inbound");

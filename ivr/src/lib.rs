@@ -84,7 +84,9 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("sip_addr", &self.ivr.sip_addr).finish_non_exhaustive()
+        f.debug_struct("Server")
+            .field("sip_addr", &self.ivr.sip_addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -134,10 +136,19 @@ impl Server {
     pub async fn run(self, prefetch: u16, shutdown: CancellationToken) -> Result<(), IvrError> {
         tracing::info!(sip = %self.ivr.sip_addr, "IVR listening (UDP and TCP)");
         let metrics = match self.metrics_listener {
-            Some(l) => Some(metrics_server(l, self.ivr.metrics.clone(), shutdown.clone())?),
+            Some(l) => Some(metrics_server(
+                l,
+                self.ivr.metrics.clone(),
+                shutdown.clone(),
+            )?),
             None => None,
         };
-        let callbacks = callback::run(self.ivr.clone(), self.endpoint.clone(), prefetch, shutdown.clone());
+        let callbacks = callback::run(
+            self.ivr.clone(),
+            self.endpoint.clone(),
+            prefetch,
+            shutdown.clone(),
+        );
         let result = callbacks.await;
         if let Some(m) = metrics {
             m.abort();
@@ -154,7 +165,10 @@ pub async fn run(
     prefetch: u16,
     shutdown: CancellationToken,
 ) -> Result<(), IvrError> {
-    Server::bind(config, deps).await?.run(prefetch, shutdown).await
+    Server::bind(config, deps)
+        .await?
+        .run(prefetch, shutdown)
+        .await
 }
 
 fn metrics_server(

@@ -10,12 +10,12 @@
 //! except [`Line::record`], where it is an ordinary end: the recording keeps what was said.
 
 use crate::{
-    metrics::Metrics,
     media::{
         RATE,
         dtmf::{Debouncer, Method},
         session::{MediaEvent, RtpSession},
     },
+    metrics::Metrics,
 };
 use std::{
     collections::VecDeque,
@@ -85,6 +85,7 @@ impl Inputs {
             };
             let at = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
             if self.debouncer.accept(digit, method, at) {
+                tracing::debug!(%digit, method = method.as_str(), "key");
                 self.metrics.dtmf(method);
                 return Ok(Input::Digit(digit));
             }
@@ -238,7 +239,8 @@ impl Line {
         let mut last_voice = started;
         let mut samples = 0usize;
         let mut voiced_until = 0usize;
-        let max_samples = usize::try_from(max.as_millis() * u128::from(RATE) / 1000).unwrap_or(usize::MAX);
+        let max_samples =
+            usize::try_from(max.as_millis() * u128::from(RATE) / 1000).unwrap_or(usize::MAX);
         let end = loop {
             let deadline = (last_voice + silence).min(started + max);
             let input = match tokio::time::timeout_at(deadline, self.inputs.next()).await {

@@ -38,10 +38,26 @@ impl Default for Metrics {
         let jitter_ms = Histogram::new([1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0]);
         let dtmf = Family::<Labels, Counter>::default();
         registry.register("active_calls", "Calls in progress", active.clone());
-        registry.register("calls", "Calls answered or placed, by direction", calls.clone());
-        registry.register("refused_calls", "INVITEs refused, by status", refused.clone());
-        registry.register("rtp_packets", "RTP packets, by kind (in, out, lost, foreign, malformed)", rtp.clone());
-        registry.register("call_jitter_ms", "Interarrival jitter at the end of each call", jitter_ms.clone());
+        registry.register(
+            "calls",
+            "Calls answered or placed, by direction",
+            calls.clone(),
+        );
+        registry.register(
+            "refused_calls",
+            "INVITEs refused, by status",
+            refused.clone(),
+        );
+        registry.register(
+            "rtp_packets",
+            "RTP packets, by kind (in, out, lost, foreign, malformed)",
+            rtp.clone(),
+        );
+        registry.register(
+            "call_jitter_ms",
+            "Interarrival jitter at the end of each call",
+            jitter_ms.clone(),
+        );
         registry.register("dtmf", "Key presses, by method", dtmf.clone());
         Self {
             registry,

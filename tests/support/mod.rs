@@ -12,6 +12,7 @@
 
 pub mod audio;
 pub mod rabbit_node;
+pub mod sipp;
 
 use anyhow::{Context, Result, anyhow, bail};
 use diesel::{Connection, RunQueryDsl, pg::PgConnection};

@@ -27,6 +27,8 @@ pub struct Message {
     pub urgent: bool,
     pub created_at: NaiveDateTime,
     pub completed_at: Option<NaiveDateTime>,
+    /// Set when the sender withdrew it before sending (its state is then `failed`).
+    pub cancelled_at: Option<NaiveDateTime>,
 }
 
 impl Message {
@@ -76,6 +78,7 @@ pub fn create_complete(
         urgent: form.urgent,
         created_at: at,
         completed_at: Some(at),
+        cancelled_at: None,
     };
     diesel::insert_into(messages::table)
         .values((
@@ -137,8 +140,7 @@ pub fn create_recording(
     Ok(())
 }
 
-/// The recording is finished and stored, and goes out (from `recording`, or from `review`
-/// when the caller chose to send it).
+/// The recording is finished and stored, and goes out (also after being held for review).
 pub fn complete_recording(
     conn: &mut DbConnection,
     id: &MessageId,
@@ -148,7 +150,7 @@ pub fn complete_recording(
     let n = diesel::update(
         messages::table
             .find(id.as_str())
-            .filter(messages::state.eq_any(["recording", "review"])),
+            .filter(messages::state.eq("recording")),
     )
     .set((
         messages::state.eq("complete"),
@@ -161,7 +163,8 @@ pub fn complete_recording(
 }
 
 /// The recording is finished and stored, but the caller is still deciding whether to send
-/// it: it stays out of everyone's inbox. Should the call end now, it is sent as it is.
+/// it: it stays `recording` (out of everyone's inbox) with its audio stored. Should the call
+/// end now, it is sent as it is.
 pub fn hold_for_review(
     conn: &mut DbConnection,
     id: &MessageId,
@@ -174,7 +177,6 @@ pub fn hold_for_review(
             .filter(messages::state.eq("recording")),
     )
     .set((
-        messages::state.eq("review"),
         messages::blob_key.eq(blob_key),
         messages::duration_ms.eq(i32::try_from(duration_ms).unwrap_or(i32::MAX)),
     ))
@@ -187,7 +189,7 @@ pub fn hold_for_review(
 pub fn cancel(conn: &mut DbConnection, id: &MessageId) -> Result<Option<String>, StoreError> {
     let blob: Option<Option<String>> = messages::table
         .find(id.as_str())
-        .filter(messages::state.eq_any(["recording", "review"]))
+        .filter(messages::state.eq("recording"))
         .select(messages::blob_key)
         .first(conn)
         .optional()?;
@@ -195,11 +197,17 @@ pub fn cancel(conn: &mut DbConnection, id: &MessageId) -> Result<Option<String>,
         return Ok(None);
     };
     diesel::update(messages::table.find(id.as_str()))
-        .set((messages::state.eq("cancelled"), messages::blob_key.eq(None::<String>)))
+        .set((
+            messages::state.eq("failed"),
+            messages::cancelled_at.eq(Some(now())),
+            messages::blob_key.eq(None::<String>),
+        ))
         .execute(conn)?;
-    diesel::update(message_recipients::table.filter(message_recipients::message_id.eq(id.as_str())))
-        .set(message_recipients::state.eq("cancelled"))
-        .execute(conn)?;
+    diesel::update(
+        message_recipients::table.filter(message_recipients::message_id.eq(id.as_str())),
+    )
+    .set(message_recipients::state.eq("failed"))
+    .execute(conn)?;
     diesel::update(
         delivery_attempts::table
             .filter(delivery_attempts::message_id.eq(id.as_str()))
@@ -276,6 +284,7 @@ pub fn list_sent(
 ) -> Result<Vec<Message>, StoreError> {
     Ok(messages::table
         .filter(messages::sender_id.eq(sender.as_str()))
+        .filter(messages::cancelled_at.is_null())
         .order((messages::created_at.desc(), messages::id.desc()))
         .limit(limit)
         .select(Message::as_select())

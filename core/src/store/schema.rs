@@ -79,6 +79,7 @@ diesel::table! {
         urgent -> Bool,
         created_at -> Timestamp,
         completed_at -> Nullable<Timestamp>,
+        cancelled_at -> Nullable<Timestamp>,
     }
 }
 

@@ -80,25 +80,31 @@ pub fn encode_event(event: u8, end: bool, volume: u8, duration: u16) -> [u8; 4] 
 }
 
 /// Turns a stream of `telephone-event` packets into digits: each event (RTP timestamp) once,
-/// at its first packet, so the caller hears the menu react at once.
+/// at its first packet, so the caller hears the menu react at once. The end packets of an
+/// event are sent three times and must not count again; but a packet that is not an end,
+/// arriving after the event ended, is a new press even with the same timestamp — clients that
+/// replay a recorded press (sipp's pcaps) reuse timestamps.
 #[derive(Debug, Default)]
 pub struct EventTracker {
     last_timestamp: Option<u32>,
+    ended: bool,
 }
 
 impl EventTracker {
     pub fn on_packet(&mut self, timestamp: u32, payload: &[u8]) -> Option<char> {
         let ev = parse_event(payload)?;
         let digit = event_digit(ev.event)?;
-        if self.last_timestamp == Some(timestamp) {
+        let same = self.last_timestamp == Some(timestamp);
+        if same && (ev.end || !self.ended) {
+            self.ended |= ev.end;
             return None;
         }
         self.last_timestamp = Some(timestamp);
+        self.ended = ev.end;
         Some(digit)
     }
 }
 
-/// The digit in a SIP INFO body, by content type.
 pub fn parse_info(content_type: &str, body: &str) -> Option<char> {
     let ct = content_type
         .split(';')
@@ -340,6 +346,10 @@ mod tests {
             got.extend(tr.on_packet(ts, &p));
         }
         assert_eq!(got, "5#");
+        // The same press replayed (same timestamp) after it ended is a second press.
+        assert_eq!(tr.on_packet(4000, &[11, 0x0A, 0, 160]), Some('#'));
+        assert_eq!(tr.on_packet(4000, &[11, 0x0A, 1, 64]), None);
+        assert_eq!(tr.on_packet(4000, &[11, 0x8A, 2, 0]), None);
         assert_eq!(tr.on_packet(9, &[1, 2]), None, "short payload");
         assert_eq!(tr.on_packet(10, &[99, 0, 0, 0]), None, "not a key");
     }

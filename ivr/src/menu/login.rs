@@ -69,11 +69,10 @@ pub async fn login(
             continue;
         };
         let hash = fresh.pin_hash.clone();
-        let ok = tokio::task::spawn_blocking(move || {
-            hash.is_some_and(|h| password::verify(&pin, &h))
-        })
-        .await
-        .unwrap_or(false);
+        let ok =
+            tokio::task::spawn_blocking(move || hash.is_some_and(|h| password::verify(&pin, &h)))
+                .await
+                .unwrap_or(false);
         let id = fresh.user_id();
         if ok {
             ivr.deps

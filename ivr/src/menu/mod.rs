@@ -59,7 +59,9 @@ pub struct Session<'a> {
 
 impl std::fmt::Debug for Session<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("user", &self.user.extension).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("user", &self.user.extension)
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,10 +101,9 @@ impl Session<'_> {
                 Err(e) => tracing::warn!(error = %e, "a recorded name is missing"),
             }
         }
-        self.ivr.voice.say(&[
-            Part::Prompt("extension"),
-            Part::Digits(&person.extension),
-        ])
+        self.ivr
+            .voice
+            .say(&[Part::Prompt("extension"), Part::Digits(&person.extension)])
     }
 }
 

@@ -46,7 +46,10 @@ pub async fn run(s: &mut Session<'_>) -> Result<(), Stop> {
         return Ok(());
     };
     let digit = key.to_digit(10).map(|d| d as i32);
-    match online.iter().find(|(_, sd)| digit.is_some() && *sd == digit) {
+    match online
+        .iter()
+        .find(|(_, sd)| digit.is_some() && *sd == digit)
+    {
         Some((person, _)) => send::record_and_review(s, vec![person.user_id()]).await,
         None => Ok(()),
     }

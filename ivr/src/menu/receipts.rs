@@ -41,13 +41,12 @@ pub async fn run(s: &mut Session<'_>) -> Result<(), Stop> {
             Some(u) => s.name_of(u).await,
             None => s.ivr.voice.say(&[Part::Prompt("someone")]),
         };
-        if s
-            .say(&[
-                Part::Prompt("your_message"),
-                Part::Prompt(kind),
-                Part::Audio(&name),
-            ])
-            .await?
+        if s.say(&[
+            Part::Prompt("your_message"),
+            Part::Prompt(kind),
+            Part::Audio(&name),
+        ])
+        .await?
         {
             break;
         }

@@ -2,7 +2,7 @@
 //! before any state is made; RTP is bound before the 200 so the answer names a real port;
 //! the call exists for the menus only once the ACK arrived.
 
-use super::{info::InfoUsage, leg::Leg};
+use super::{endpoint::CallPermit, info::InfoUsage, leg::Leg};
 use crate::{
     Ivr,
     media::session::{self, Params, RtpSession},
@@ -37,7 +37,9 @@ pub struct Answered {
 
 impl std::fmt::Debug for Answered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Answered").field("remote", &self.remote).finish_non_exhaustive()
+        f.debug_struct("Answered")
+            .field("remote", &self.remote)
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,17 +62,36 @@ pub async fn refuse(
 
 /// Answer `invite`; `None` when it was refused, cancelled or never acknowledged (each already
 /// answered as SIP requires).
-pub async fn answer(ivr: &Arc<Ivr>, endpoint: &Endpoint, invite: IncomingRequest) -> Option<Answered> {
+/// The call's permit is given back before any refusal is sent, so a caller that retries on
+/// the refusal finds the slot free.
+pub async fn answer(
+    ivr: &Arc<Ivr>,
+    endpoint: &Endpoint,
+    invite: IncomingRequest,
+    permit: CallPermit,
+) -> Option<(Answered, CallPermit)> {
     let caller = super::caller_user(&invite.headers, &invite.base_headers.from);
     let dialled = super::user_part(&invite.line.uri.user_part);
     let remote = invite.tp_info.source;
     let offer = (!invite.body.is_empty()).then(|| invite.body.clone());
 
-    let socket = match session::bind(ivr.media_ip, ivr.config.rtp_port_min..=ivr.config.rtp_port_max).await {
+    let socket = match session::bind(
+        ivr.media_ip,
+        ivr.config.rtp_port_min..=ivr.config.rtp_port_max,
+    )
+    .await
+    {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "no RTP port for a new call");
-            refuse(endpoint, invite, StatusCode::SERVICE_UNAVAILABLE, Some(ivr.config.retry_after_secs)).await;
+            drop(permit);
+            refuse(
+                endpoint,
+                invite,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(ivr.config.retry_after_secs),
+            )
+            .await;
             return None;
         }
     };
@@ -87,6 +108,7 @@ pub async fn answer(ivr: &Arc<Ivr>, endpoint: &Endpoint, invite: IncomingRequest
                     SdpError::Malformed(_) => StatusCode::BAD_REQUEST,
                 };
                 tracing::info!(error = %e, %remote, "refusing an INVITE's offer");
+                drop(permit);
                 refuse(endpoint, invite, code, None).await;
                 return None;
             }
@@ -99,12 +121,17 @@ pub async fn answer(ivr: &Arc<Ivr>, endpoint: &Endpoint, invite: IncomingRequest
         Ok(d) => d,
         Err(e) => {
             tracing::info!(error = %e, %remote, "INVITE cannot start a dialog");
+            drop(permit);
             refuse(endpoint, invite, StatusCode::BAD_REQUEST, None).await;
             return None;
         }
     };
     let (info_tx, info_digits) = mpsc::channel(16);
-    let info_guard = register_usage(endpoint.clone(), dialog.key(), InfoUsage { digits: info_tx })?;
+    let info_guard = register_usage(
+        endpoint.clone(),
+        dialog.key(),
+        InfoUsage { digits: info_tx },
+    )?;
     let mut acceptor = InviteAcceptor::new(dialog, invite);
 
     for code in [StatusCode::TRYING, StatusCode::RINGING] {
@@ -132,7 +159,11 @@ pub async fn answer(ivr: &Arc<Ivr>, endpoint: &Endpoint, invite: IncomingRequest
             Ok(n) => n,
             Err(e) => {
                 tracing::info!(error = %e, %remote, "ACK carried no usable answer; hanging up");
-                let leg = Leg::spawn(session, Box::new(|_| Err(SdpError::NoCommonCodec)), vec![info_guard]);
+                let leg = Leg::spawn(
+                    session,
+                    Box::new(|_| Err(SdpError::NoCommonCodec)),
+                    vec![info_guard],
+                );
                 leg.hang_up();
                 return None;
             }
@@ -153,13 +184,16 @@ pub async fn answer(ivr: &Arc<Ivr>, endpoint: &Endpoint, invite: IncomingRequest
             remote: negotiated.remote,
         },
     );
-    Some(Answered {
-        leg,
-        rtp,
-        media,
-        info_digits,
-        caller,
-        dialled,
-        remote,
-    })
+    Some((
+        Answered {
+            leg,
+            rtp,
+            media,
+            info_digits,
+            caller,
+            dialled,
+            remote,
+        },
+        permit,
+    ))
 }

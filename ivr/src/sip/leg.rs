@@ -40,12 +40,7 @@ impl Leg {
     }
 }
 
-async fn drive(
-    mut session: InviteSession,
-    answerer: Answerer,
-    leg: Leg,
-    guards: Vec<UsageGuard>,
-) {
+async fn drive(mut session: InviteSession, answerer: Answerer, leg: Leg, guards: Vec<UsageGuard>) {
     loop {
         tokio::select! {
             _ = leg.hang_up.cancelled() => {

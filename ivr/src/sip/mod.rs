@@ -23,8 +23,7 @@ pub mod outbound;
 use ezk_sip_types::{Name, header::typed::FromTo, uri::SipUriUserPart};
 
 /// `P-Asserted-Identity` (RFC 3325), which ezk does not name.
-pub const P_ASSERTED_IDENTITY: Name =
-    Name::custom("P-Asserted-Identity", &["p-asserted-identity"]);
+pub const P_ASSERTED_IDENTITY: Name = Name::custom("P-Asserted-Identity", &["p-asserted-identity"]);
 
 /// The user part of a SIP URI (`102` in `sip:102@host`), unescaped.
 pub fn user_part(user: &SipUriUserPart) -> Option<String> {

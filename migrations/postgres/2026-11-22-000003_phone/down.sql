@@ -1,3 +1,4 @@
+ALTER TABLE messages DROP COLUMN cancelled_at;
 ALTER TABLE message_recipients DROP COLUMN deleted_at;
 ALTER TABLE users DROP COLUMN receipts_seen_at;
 ALTER TABLE users DROP COLUMN pin_locked_until;

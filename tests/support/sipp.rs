@@ -1,0 +1,294 @@
+//! Driving sipp as a caller (REAL-CLIENTS.md): a scenario built step by step — RFC 4733 key
+//! presses from sipp's own pcaps, SIP INFO key presses, audio we generate as a PCMA pcap (so
+//! the test knows exactly what was sent), pauses — run against the IVR with a time limit.
+
+use anyhow::{Context, Result, bail};
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+const DTMF_DIR: &str = "/usr/share/sip-tester";
+
+/// One step after the call is answered.
+#[derive(Clone, Debug)]
+pub enum Step {
+    Pause(u32),
+    /// Keys as RFC 4733 events (sipp's pcaps), 400 ms apart.
+    Keys(&'static str),
+    /// Keys as SIP INFO (`application/dtmf-relay`), each answered 200.
+    InfoKeys(&'static str),
+    /// Play a pcap we wrote; waits for its length.
+    Audio {
+        pcap: std::path::PathBuf,
+        ms: u32,
+    },
+}
+
+pub struct Scenario {
+    pub from_user: String,
+    pub to_user: String,
+    pub steps: Vec<Step>,
+}
+
+fn dtmf_pcap(key: char) -> String {
+    let name = match key {
+        '#' => "pound".to_owned(),
+        '*' => "star".to_owned(),
+        d => d.to_string(),
+    };
+    format!("{DTMF_DIR}/dtmf_2833_{name}.pcap")
+}
+
+impl Scenario {
+    fn xml(&self) -> String {
+        let mut body = String::new();
+        let mut cseq = 1;
+        for step in &self.steps {
+            match step {
+                Step::Pause(ms) => body.push_str(&format!("  <pause milliseconds=\"{ms}\"/>\n")),
+                Step::Keys(keys) => {
+                    for k in keys.chars() {
+                        body.push_str(&format!(
+                            "  <nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n  <pause milliseconds=\"400\"/>\n",
+                            dtmf_pcap(k)
+                        ));
+                    }
+                }
+                Step::InfoKeys(keys) => {
+                    for k in keys.chars() {
+                        cseq += 1;
+                        body.push_str(&format!(
+                            r#"  <send retrans="500"><![CDATA[
+INFO sip:{to}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{from}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: {cseq} INFO
+Contact: <sip:{from}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/dtmf-relay
+Content-Length: [len]
+
+Signal={k}
+Duration=160
+]]></send>
+  <recv response="200"/>
+  <pause milliseconds="300"/>
+"#,
+                            to = self.to_user,
+                            from = self.from_user,
+                        ));
+                    }
+                }
+                Step::Audio { pcap, ms } => body.push_str(&format!(
+                    "  <nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n  <pause milliseconds=\"{}\"/>\n",
+                    pcap.display(),
+                    ms + 100
+                )),
+            }
+        }
+        cseq += 1;
+        format!(
+            r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="hark caller">
+  <send retrans="500"><![CDATA[
+INVITE sip:{to}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{from}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{to}@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:{from}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8 101
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send><![CDATA[
+ACK sip:{to}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{from}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Contact: <sip:{from}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+{body}  <send retrans="500"><![CDATA[
+BYE sip:{to}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{from}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: {cseq} BYE
+Contact: <sip:{from}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200" crlf="true"/>
+</scenario>
+"#,
+            to = self.to_user,
+            from = self.from_user,
+        )
+    }
+
+    /// Run one call against `ivr`; an error carries sipp's error log.
+    pub async fn run(&self, ivr: SocketAddr, dir: &Path, limit: Duration) -> Result<()> {
+        let xml = dir.join(format!("uac-{}.xml", std::process::id()));
+        std::fs::write(&xml, self.xml())?;
+        let errors = dir.join("sipp-errors.log");
+        let mut cmd = tokio::process::Command::new("sipp");
+        cmd.arg(ivr.to_string())
+            .args(["-sf"])
+            .arg(&xml)
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", "0", "-mp"])
+            .arg(free_even_port()?.to_string())
+            .args([
+                "-m",
+                "1",
+                "-l",
+                "1",
+                "-nostdin",
+                "-trace_err",
+                "-error_file",
+            ])
+            .arg(&errors)
+            .args([
+                "-timeout",
+                &format!("{}s", limit.as_secs()),
+                "-timeout_error",
+            ])
+            .current_dir(dir)
+            .kill_on_drop(true)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let out = tokio::time::timeout(limit + Duration::from_secs(10), cmd.output())
+            .await
+            .context("sipp did not finish")??;
+        if !out.status.success() {
+            let log = std::fs::read_to_string(&errors).unwrap_or_default();
+            bail!(
+                "sipp failed ({}): {}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr),
+                log
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A free even UDP port for sipp's media (it takes the next one too for RTCP).
+fn free_even_port() -> Result<u16> {
+    for _ in 0..50 {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        let p = s.local_addr()?.port();
+        if p % 2 == 0 && p < 65_000 && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+            return Ok(p);
+        }
+    }
+    bail!("no free even port")
+}
+
+/// Write `pcm` (8 kHz) as a pcap of PCMA RTP packets, 20 ms apart, as sipp replays them.
+pub fn write_pcma_pcap(path: &Path, pcm: &[i16]) -> Result<u32> {
+    let mut out = Vec::new();
+    // Global header: magic, version 2.4, zone, sigfigs, snaplen, Ethernet.
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&0i32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&65_535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    let mut n = 0u32;
+    for (i, chunk) in pcm.chunks(160).enumerate() {
+        let mut frame = chunk.to_vec();
+        frame.resize(160, 0);
+        let payload: Vec<u8> = frame.iter().map(|&s| alaw(s)).collect();
+        let mut rtp = vec![0x80, if i == 0 { 0x88 } else { 0x08 }];
+        rtp.extend_from_slice(&(i as u16).to_be_bytes());
+        rtp.extend_from_slice(&((i as u32) * 160).to_be_bytes());
+        rtp.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        rtp.extend_from_slice(&payload);
+        let udp_len = 8 + rtp.len();
+        let ip_len = 20 + udp_len;
+        let mut pkt = Vec::with_capacity(14 + ip_len);
+        pkt.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x08, 0x00]);
+        let mut ip = vec![
+            0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
+        ];
+        ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
+        let sum = ip_checksum(&ip);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        pkt.extend_from_slice(&ip);
+        pkt.extend_from_slice(&6000u16.to_be_bytes());
+        pkt.extend_from_slice(&6000u16.to_be_bytes());
+        pkt.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        pkt.extend_from_slice(&0u16.to_be_bytes());
+        pkt.extend_from_slice(&rtp);
+        let usec = i as u64 * 20_000;
+        out.extend_from_slice(&((usec / 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&((usec % 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&(pkt.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(pkt.len() as u32).to_le_bytes());
+        out.extend_from_slice(&pkt);
+        n += 1;
+    }
+    std::fs::write(path, out)?;
+    Ok(n * 20)
+}
+
+fn ip_checksum(h: &[u8]) -> u16 {
+    let mut sum: u32 = h
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// G.711 A-law, written out here so the test does not share the code it checks.
+fn alaw(sample: i16) -> u8 {
+    let mut pcm = i32::from(sample) >> 3;
+    let mask = if pcm >= 0 {
+        0xD5
+    } else {
+        pcm = -pcm - 1;
+        0x55
+    };
+    let segs = [0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF];
+    let seg = segs.iter().position(|&s| pcm <= s).unwrap_or(8);
+    let aval = if seg >= 8 {
+        0x7F
+    } else {
+        let shift = if seg < 2 { 1 } else { seg };
+        ((seg as i32) << 4) | ((pcm >> shift) & 0x0F)
+    };
+    (aval as u8) ^ mask
+}
+
+/// `seconds` of a sine at 8 kHz.
+pub fn tone(freq: f32, seconds: f32, amplitude: f32) -> Vec<i16> {
+    let n = (seconds * 8000.0) as usize;
+    (0..n)
+        .map(|i| (amplitude * (2.0 * std::f32::consts::PI * freq * i as f32 / 8000.0).sin()) as i16)
+        .collect()
+}
