@@ -141,6 +141,40 @@ fn every_table(c: &mut DbConnection) -> Result<(), StoreError> {
     assert!(m.urgent);
     assert_eq!(messages::find_by_id(c, &mid)?.unwrap(), m);
     assert_eq!(messages::list_sent(c, &aid, 10)?.len(), 1);
+
+    // The phone's view: Bob's inbox, deleting from it, and a withdrawn recording.
+    assert_eq!(store::inbox::count_new(c, &bid)?, 1);
+    assert_eq!(store::inbox::list(c, &bid)?[0].sender.extension, "101");
+    let held = MessageId::new();
+    messages::create_recording(c, &held, &aid, Origin::Phone, false, &[bid.clone()])?;
+    assert!(messages::hold_for_review(c, &held, "held-blob", 900)?);
+    assert_eq!(
+        store::inbox::list(c, &bid)?.len(),
+        1,
+        "held messages are in no inbox"
+    );
+    assert_eq!(messages::cancel(c, &held)?.as_deref(), Some("held-blob"));
+    assert!(
+        messages::find_by_id(c, &held)?
+            .unwrap()
+            .cancelled_at
+            .is_some()
+    );
+    assert_eq!(
+        messages::list_sent(c, &aid, 10)?.len(),
+        1,
+        "withdrawn is not sent"
+    );
+    assert!(store::inbox::delete(c, &mid, &bid)?);
+    assert!(!store::inbox::delete(c, &mid, &bid)?, "deleted once");
+    assert_eq!(store::inbox::count_new(c, &bid)?, 0);
+    // Wrong PINs lock after the limit, and a right one clears the count.
+    let hour = chrono::Duration::hours(1);
+    assert!(!users::record_pin_failure(c, &bid, 2, hour)?);
+    assert!(users::record_pin_failure(c, &bid, 2, hour)?);
+    assert!(users::find_by_id(c, &bid)?.unwrap().pin_locked());
+    users::reset_pin_failures(c, &bid)?;
+    assert!(!users::find_by_id(c, &bid)?.unwrap().pin_locked());
     diesel::insert_into(attachments::table)
         .values((
             attachments::id.eq("att1"),
@@ -274,7 +308,7 @@ fn every_table(c: &mut DbConnection) -> Result<(), StoreError> {
 }
 
 async fn check(store: Store) {
-    assert_eq!(store.migrate().unwrap(), 2);
+    assert_eq!(store.migrate().unwrap(), 3);
     assert_eq!(store.migrate().unwrap(), 0, "migrations are idempotent");
     // Statement by statement: a deliberately refused insert must not abort the rest (as it
     // would inside one PostgreSQL transaction). Rollback has its own test below.

@@ -119,3 +119,35 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn renders_what_calls_did() {
+        let m = Metrics::default();
+        m.call_started("inbound");
+        m.dtmf(Method::SipInfo);
+        m.refused(ezk_sip_types::StatusCode::SERVICE_UNAVAILABLE);
+        let c = Counters::default();
+        c.packets_in.store(50, Ordering::Relaxed);
+        c.lost.store(2, Ordering::Relaxed);
+        assert_eq!(m.active_calls(), 1);
+        m.call_ended(&c, 3.0);
+        assert_eq!(m.active_calls(), 0);
+        let text = m.render();
+        for line in [
+            "hark_ivr_active_calls 0",
+            "hark_ivr_calls_total{direction=\"inbound\"} 1",
+            "hark_ivr_refused_calls_total{status=\"503\"} 1",
+            "hark_ivr_rtp_packets_total{kind=\"in\"} 50",
+            "hark_ivr_rtp_packets_total{kind=\"lost\"} 2",
+            "hark_ivr_dtmf_total{method=\"sip_info\"} 1",
+            "hark_ivr_call_jitter_ms_count 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+    }
+}
