@@ -146,7 +146,14 @@ fn every_table(c: &mut DbConnection) -> Result<(), StoreError> {
     assert_eq!(store::inbox::count_new(c, &bid)?, 1);
     assert_eq!(store::inbox::list(c, &bid)?[0].sender.extension, "101");
     let held = MessageId::new();
-    messages::create_recording(c, &held, &aid, Origin::Phone, false, &[bid.clone()])?;
+    messages::create_recording(
+        c,
+        &held,
+        &aid,
+        Origin::Phone,
+        false,
+        std::slice::from_ref(&bid),
+    )?;
     assert!(messages::hold_for_review(c, &held, "held-blob", 900)?);
     assert_eq!(
         store::inbox::list(c, &bid)?.len(),
