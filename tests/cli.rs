@@ -26,6 +26,7 @@ impl Running {
             .args(["--config", config.to_str().unwrap()])
             .args(args)
             .env("HARK_PORTAL__LISTEN", "127.0.0.1:0")
+            .env("HARK_IVR__SIP_LISTEN", "127.0.0.1:0")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stderr(Stdio::piped())
@@ -109,6 +110,7 @@ async fn serve_demo_then_manage_users_then_stop() {
 
     let mut serve = Running::start(&["serve", "--demo"], &config);
     let line = serve.wait_for("portal listening on http://").await;
+    serve.wait_for("IVR taking calls at sip:127.0.0.1:").await;
     let base = line[line.find("http://").unwrap()..].trim().to_owned();
     assert!(
         !base.ends_with(":1"),
