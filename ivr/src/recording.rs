@@ -58,7 +58,6 @@ pub struct Outgoing {
     seq: u32,
     live: mpsc::Sender<Fragment>,
     duration_ms: u32,
-    urgent: bool,
 }
 
 impl std::fmt::Debug for Outgoing {
@@ -106,7 +105,6 @@ impl Outgoing {
             seq: 0,
             live,
             duration_ms: 0,
-            urgent: false,
         })
     }
 
@@ -174,7 +172,7 @@ impl Outgoing {
             recipients: self.recipients.clone(),
             origin: Origin::Phone,
             duration_ms: self.duration_ms,
-            urgent: self.urgent,
+            urgent: false, // the phone has no urgent flag yet
         });
         let (id, d) = (self.id.clone(), self.duration_ms);
         self.ivr

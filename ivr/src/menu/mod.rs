@@ -90,6 +90,12 @@ impl Session<'_> {
         Ok(None)
     }
 
+    /// Play `prompt` and wait once for a key.
+    pub async fn choose_once(&mut self, prompt: &[Part<'_>]) -> Result<Option<char>, HungUp> {
+        self.say(prompt).await?;
+        self.line.key(self.first_wait()).await
+    }
+
     /// How a person is named to the caller: their recorded name, else "extension 1 0 2".
     pub async fn name_of(&self, person: &User) -> Vec<i16> {
         if let Some(blob) = &person.name_blob {

@@ -4,7 +4,7 @@
 
 use super::{Session, Stop, TRIES};
 use crate::{
-    line::RecordEnd,
+    line::{HungUp, RecordEnd},
     recording::{Outgoing, Stopped},
     voice::Part,
 };
@@ -139,64 +139,58 @@ pub async fn record_and_review(s: &mut Session<'_>, recipients: Vec<UserId>) -> 
             }
             Stopped::Held { .. } => {}
         }
-        let mut unanswered = 0;
-        loop {
-            let key = match s.choose_once(&[Part::Prompt("review_menu")]).await {
-                Ok(k) => k,
-                Err(_) => {
-                    out.send().await?;
-                    return Err(Stop::HungUp);
-                }
-            };
-            match key {
-                Some('1') => {
-                    out.send().await?;
-                    s.say(&[Part::Prompt("sent")]).await?;
-                    return Ok(());
-                }
-                Some('2') => {
-                    let audio = out.audio().to_vec();
-                    if s.line.play(&audio).await.is_err() {
-                        out.send().await?;
-                        return Err(Stop::HungUp);
-                    }
-                }
-                Some('3') => {
-                    out.cancel().await?;
-                    continue 'record;
-                }
-                Some('*') => {
-                    out.cancel().await?;
-                    s.say(&[Part::Prompt("cancelled")]).await?;
-                    return Ok(());
-                }
-                Some(_) => {
-                    if s.say(&[Part::Prompt("invalid")]).await.is_err() {
-                        out.send().await?;
-                        return Err(Stop::HungUp);
-                    }
-                }
-                None => {
-                    unanswered += 1;
-                    if unanswered >= TRIES {
-                        // A caller who walked away meant to send it.
-                        out.send().await?;
-                        s.say(&[Part::Prompt("sent")]).await?;
-                        return Ok(());
-                    }
-                }
+        // Whatever happens in the review, a hang-up sends what was said.
+        match review(s, &out).await {
+            Ok(Decision::Send) => {
+                out.send().await?;
+                s.say(&[Part::Prompt("sent")]).await?;
+                return Ok(());
+            }
+            Ok(Decision::Rerecord) => {
+                out.cancel().await?;
+                continue 'record;
+            }
+            Ok(Decision::Cancel) => {
+                out.cancel().await?;
+                s.say(&[Part::Prompt("cancelled")]).await?;
+                return Ok(());
+            }
+            Err(HungUp) => {
+                out.send().await?;
+                return Err(Stop::HungUp);
             }
         }
     }
 }
 
-impl Session<'_> {
-    /// Play `prompt` and wait once for a key.
-    pub async fn choose_once(
-        &mut self,
-        prompt: &[Part<'_>],
-    ) -> Result<Option<char>, crate::line::HungUp> {
-        self.say(prompt).await?;
-        self.line.key(self.first_wait()).await
+/// What the caller chose for a recording they just made.
+enum Decision {
+    Send,
+    Rerecord,
+    Cancel,
+}
+
+/// The review menu: 1 send, 2 listen, 3 record again, `*` cancel. A caller who walks away
+/// (no answer [`TRIES`] times) meant to send it.
+async fn review(s: &mut Session<'_>, out: &Outgoing) -> Result<Decision, HungUp> {
+    let mut unanswered = 0;
+    loop {
+        match s.choose_once(&[Part::Prompt("review_menu")]).await? {
+            Some('1') => return Ok(Decision::Send),
+            Some('2') => {
+                s.line.play(out.audio()).await?;
+            }
+            Some('3') => return Ok(Decision::Rerecord),
+            Some('*') => return Ok(Decision::Cancel),
+            Some(_) => {
+                s.say(&[Part::Prompt("invalid")]).await?;
+            }
+            None => {
+                unanswered += 1;
+                if unanswered >= TRIES {
+                    return Ok(Decision::Send);
+                }
+            }
+        }
     }
 }

@@ -110,9 +110,7 @@ impl Layer for Intake {
             let mut options = request.take();
             let tsx = endpoint.create_server_tsx(&mut options);
             let mut response = endpoint.create_response(&options, StatusCode::OK, None);
-            for m in ALLOWED {
-                response.msg.headers.insert_named(&Allow(m));
-            }
+            allow(&mut response);
             response
                 .msg
                 .headers
@@ -129,13 +127,18 @@ impl Layer for Intake {
             };
             let tsx = endpoint.create_server_tsx(&mut req);
             let mut response = endpoint.create_response(&req, code, None);
-            for m in ALLOWED {
-                response.msg.headers.insert_named(&Allow(m));
-            }
+            allow(&mut response);
             if let Err(e) = tsx.respond(response).await {
                 tracing::debug!(error = ?e, "could not answer an unsupported request");
             }
         }
+    }
+}
+
+/// `Allow:` with every method Hark serves.
+fn allow(response: &mut ezk_sip_core::transport::OutgoingResponse) {
+    for m in ALLOWED {
+        response.msg.headers.insert_named(&Allow(m));
     }
 }
 
