@@ -137,29 +137,16 @@ impl Line {
         if !self.typeahead.is_empty() {
             return Ok(true);
         }
-        let play = self.rtp.play(pcm);
-        tokio::pin!(play);
-        loop {
-            tokio::select! {
-                done = &mut play => {
-                    if let Err(e) = done {
-                        tracing::debug!(error = %e, "prompt playback failed");
-                    }
-                    return Ok(false);
-                }
-                input = self.inputs.next() => match input? {
-                    Input::Audio(_) => {}
-                    Input::Digit(d) => {
-                        self.typeahead.push_back(d);
-                        return Ok(true);
-                    }
-                },
-            }
-        }
+        self.play_until(pcm, true).await
     }
 
     /// Play `pcm` whole (the beep); keys pressed meanwhile wait.
     pub async fn play_whole(&mut self, pcm: &[i16]) -> Result<(), HungUp> {
+        self.play_until(pcm, false).await.map(|_| ())
+    }
+
+    /// Play, keeping keys in the type-ahead buffer; with `barge_in` the first key stops it.
+    async fn play_until(&mut self, pcm: &[i16], barge_in: bool) -> Result<bool, HungUp> {
         let play = self.rtp.play(pcm);
         tokio::pin!(play);
         loop {
@@ -168,11 +155,14 @@ impl Line {
                     if let Err(e) = done {
                         tracing::debug!(error = %e, "playback failed");
                     }
-                    return Ok(());
+                    return Ok(false);
                 }
                 input = self.inputs.next() => {
                     if let Input::Digit(d) = input? {
                         self.typeahead.push_back(d);
+                        if barge_in {
+                            return Ok(true);
+                        }
                     }
                 }
             }
