@@ -247,10 +247,11 @@ pub struct IvrConfig {
     /// Dialled before an extension or group number, goes straight to the beep
     /// (`*102`, at the main menu or as the number called).
     pub direct_dial_prefix: String,
-    /// Outbound calls (callbacks) go through this proxy or trunk (`sip:host:port`); unset
-    /// means straight to the callee's URI.
+    /// The trunk for outbound calls to phone numbers (`sip:host:port`): `+15550102` is
+    /// called as `sip:+15550102@host:port`. SIP URIs are called directly. Unset means phone
+    /// numbers cannot be called.
     pub outbound_proxy: Option<String>,
-    /// Digest credentials for the outbound proxy, if it asks.
+    /// Digest credentials for the trunk, if it asks (never offered to anyone else).
     pub trunk_username: String,
     pub trunk_password: Secret,
     /// Seconds a callee's phone may ring before the attempt counts as no answer.

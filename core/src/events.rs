@@ -190,6 +190,33 @@ pub enum Command {
     NotifyStream(Notify),
     /// Call the recipient's phone and play the message.
     NotifyCallback(Notify),
+    /// Ask an IVR to place a call.
+    Originate(Originate),
+}
+
+/// A call for an IVR to place (`ivr.originate`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Originate {
+    /// Whom the call is for: the person who will answer.
+    pub user_id: UserId,
+    /// Where to ring them: a SIP URI (`sip:bob@host`), called directly, or a phone number
+    /// (`+15551234`, `tel:+15551234`), dialled through the configured trunk.
+    pub target: String,
+    pub purpose: CallPurpose,
+}
+
+/// Why a call is placed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CallPurpose {
+    /// Play them a message (the callback channel); how it went is this attempt's
+    /// `delivery.outcome`.
+    Deliver {
+        attempt_id: AttemptId,
+        message_id: MessageId,
+    },
+    /// "Call me to record": they record a message on the phone for these recipients.
+    Record { recipients: Vec<UserId> },
 }
 
 impl Command {
@@ -199,6 +226,7 @@ impl Command {
             Command::NotifyPopup(_) => keys::NOTIFY_POPUP,
             Command::NotifyStream(_) => keys::NOTIFY_STREAM,
             Command::NotifyCallback(_) => keys::NOTIFY_CALLBACK,
+            Command::Originate(_) => keys::IVR_ORIGINATE,
         }
     }
 
@@ -255,6 +283,24 @@ mod tests {
         assert!(json.contains(r#""type":"message_played""#), "{json}");
         let back: Envelope<Event> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn originate_round_trips_on_its_queue() {
+        let c = Envelope::new(Command::Originate(Originate {
+            user_id: UserId::from("u2"),
+            target: "sip:bob@127.0.0.1:5070".into(),
+            purpose: CallPurpose::Deliver {
+                attempt_id: AttemptId::new(),
+                message_id: MessageId::new(),
+            },
+        }));
+        assert_eq!(c.body.routing_key(), keys::IVR_ORIGINATE);
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains(r#""type":"originate""#), "{json}");
+        assert!(json.contains(r#""kind":"deliver""#), "{json}");
+        let back: Envelope<Command> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
     }
 
     #[test]

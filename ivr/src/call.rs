@@ -44,6 +44,6 @@ pub async fn inbound(
     ivr.metrics.call_ended(&counters, jitter_ms);
 }
 
-fn jitter_ms(counters: &crate::media::session::Counters) -> f64 {
+pub(crate) fn jitter_ms(counters: &crate::media::session::Counters) -> f64 {
     crate::media::session::Counters::get(&counters.jitter) as f64 / 8.0
 }

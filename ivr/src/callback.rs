@@ -1,17 +1,372 @@
-//! Callback calls (the notifier's `callback` channel): not built yet — the consumer of
-//! `notify.callback` arrives with outbound calling. Until then this waits for shutdown so the
-//! IVR serves inbound calls.
+//! Calls Hark places, on `ivr.originate`: the notifier's callback channel (play a message to
+//! its recipient) and a portal user's "call me to record".
+//!
+//! Each command places at most one call: it is claimed in the store (as consumed, by event id)
+//! before the phone rings, so a redelivery never rings a phone twice. A node that dies in
+//! between leaves the attempt without an outcome, and the router's give-up time settles it.
+//! When every line is busy the consumer waits for one to free up rather than refusing, so the
+//! command stays on the queue for another IVR node meanwhile.
+//!
+//! A delivery's outcome is one `delivery.outcome` for its attempt, written with the
+//! `message.played` that makes the sender's "heard" receipt when the callee heard it:
+//!
+//! | what happened | outcome | detail |
+//! |---|---|---|
+//! | heard it | delivered | `played` |
+//! | pressed 3, or the phone answered 603 | declined | `declined on the phone` / `declined the call` |
+//! | answered, hung up before hearing it | failed | `answered, hung up before the message ended` |
+//! | 486, 600 | failed | `busy` |
+//! | rang out, 408, 480 | failed | `no answer` |
+//! | anything else | failed | why (`404 Not Found`, `no RTP port`, …) |
 
-use crate::{Ivr, IvrError};
-use std::sync::Arc;
+use crate::{
+    Ivr, IvrError,
+    line::Line,
+    menu::{
+        self, Session, Stop,
+        callback::{Delivery, OnHeard},
+    },
+    sip::outbound::{self, Placed, Unplaced},
+    voice::{self, Part},
+};
+use hark_core::{
+    bus::consume::{self, HandleError},
+    events::{CallPurpose, Command, Envelope, Event, Originate, Outcome, keys},
+    ids::{AttemptId, MessageId, UserId},
+    store::{self, StoreError, messages, users},
+};
+use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 
+const CONSUMER: &str = "ivr.originate";
+
+/// Consume `ivr.originate` until `shutdown`.
 pub async fn run(
-    _ivr: Arc<Ivr>,
-    _endpoint: ezk_sip_core::Endpoint,
-    _prefetch: u16,
+    ivr: Arc<Ivr>,
+    endpoint: ezk_sip_core::Endpoint,
+    prefetch: u16,
     shutdown: CancellationToken,
 ) -> Result<(), IvrError> {
-    shutdown.cancelled().await;
+    let bus = ivr.deps.bus.clone();
+    let handler = Arc::new(Originator {
+        ivr,
+        endpoint,
+        shutdown: shutdown.clone(),
+    });
+    consume::run::<Command, _>(bus, keys::IVR_ORIGINATE, prefetch, handler, shutdown).await?;
     Ok(())
+}
+
+struct Originator {
+    ivr: Arc<Ivr>,
+    endpoint: ezk_sip_core::Endpoint,
+    shutdown: CancellationToken,
+}
+
+#[async_trait::async_trait]
+impl consume::Handler<Command> for Originator {
+    async fn handle(&self, envelope: Envelope<Command>) -> Result<(), HandleError> {
+        let Command::Originate(call) = envelope.body else {
+            return Err(HandleError::Poison(format!(
+                "the IVR got a {} command",
+                envelope.body.routing_key()
+            )));
+        };
+        // A free line first: at `max_calls` wait, so the command waits with us (or goes to
+        // another node) instead of failing.
+        let permit = loop {
+            if let Some(p) = self.ivr.admit() {
+                break p;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                _ = self.shutdown.cancelled() => {
+                    return Err(HandleError::Retry("shutting down".into()));
+                }
+            }
+        };
+        let claimed =
+            consume::once(&self.ivr.deps.store, CONSUMER, envelope.id, |_| Ok(())).await?;
+        if claimed.is_none() {
+            tracing::debug!("this call was already placed");
+            return Ok(());
+        }
+        let (ivr, endpoint) = (self.ivr.clone(), self.endpoint.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            place(ivr, endpoint, call).await;
+        });
+        Ok(())
+    }
+}
+
+async fn place(ivr: Arc<Ivr>, endpoint: ezk_sip_core::Endpoint, call: Originate) {
+    let Originate {
+        user_id,
+        target,
+        purpose,
+    } = call;
+    match purpose {
+        CallPurpose::Deliver {
+            attempt_id,
+            message_id,
+        } => {
+            let (outcome, detail, played) =
+                deliver(&ivr, &endpoint, &user_id, &target, &message_id).await;
+            tracing::info!(%message_id, recipient = %user_id, ?outcome, %detail, "callback ended");
+            report(
+                &ivr, attempt_id, message_id, user_id, outcome, detail, played,
+            )
+            .await;
+        }
+        CallPurpose::Record { recipients } => {
+            record(&ivr, &endpoint, &user_id, &target, recipients).await;
+        }
+    }
+}
+
+/// Call the recipient and play them the message. Returns the outcome, its detail, and
+/// whether they heard it.
+async fn deliver(
+    ivr: &Arc<Ivr>,
+    endpoint: &ezk_sip_core::Endpoint,
+    recipient_id: &UserId,
+    target: &str,
+    message_id: &MessageId,
+) -> (Outcome, String, bool) {
+    let failed = |why: String| (Outcome::Failed, why, false);
+    let (m, r) = (message_id.clone(), recipient_id.clone());
+    let loaded = ivr
+        .deps
+        .store
+        .run(move |c| {
+            let message = messages::find_by_id(c, &m)?.ok_or(StoreError::NotFound("message"))?;
+            let seat =
+                messages::find_recipient(c, &m, &r)?.ok_or(StoreError::NotFound("recipient"))?;
+            let recipient = users::find_by_id(c, &r)?.ok_or(StoreError::NotFound("recipient"))?;
+            let sender = users::find_by_id(c, &UserId::from(message.sender_id.as_str()))?
+                .ok_or(StoreError::NotFound("sender"))?;
+            Ok((message, seat, recipient, sender))
+        })
+        .await;
+    let (message, seat, recipient, sender) = match loaded {
+        Ok(l) => l,
+        Err(e) => return failed(format!("cannot load the message: {e}")),
+    };
+    if message.cancelled_at.is_some() || message.state != "complete" {
+        return failed("the message was withdrawn".into());
+    }
+    if matches!(seat.state.as_str(), "played" | "declined") {
+        return failed(format!("already {}", seat.state));
+    }
+    let Some(blob) = &message.blob_key else {
+        return failed("the message has no audio".into());
+    };
+    let audio = match ivr.deps.blobs.get(blob).await {
+        Ok(wav) => match voice::phone_audio(&wav) {
+            Ok(pcm) => pcm,
+            Err(e) => return failed(format!("the message's audio does not decode: {e}")),
+        },
+        Err(e) => return failed(format!("the message's audio is missing: {e}")),
+    };
+    let route = match outbound::route(&ivr.config, target) {
+        Ok(r) => r,
+        Err(why) => return failed(why),
+    };
+    let placed = match outbound::place(ivr, endpoint, &route, &sender.display_name).await {
+        Ok(p) => p,
+        Err(Unplaced::Declined) => {
+            return (Outcome::Declined, Unplaced::Declined.to_string(), false);
+        }
+        Err(u) => return failed(u.to_string()),
+    };
+    let mut done = Delivery::default();
+    let on_heard: OnHeard = {
+        let (ivr, m, r) = (ivr.clone(), message_id.clone(), recipient_id.clone());
+        Box::new(move || {
+            let (ivr, m, r) = (ivr.clone(), m.clone(), r.clone());
+            Box::pin(async move { played(&ivr, &m, &r).await })
+        })
+    };
+    let mut call = OnLine::pick_up(ivr, placed);
+    let mut s = call.session(ivr, recipient);
+    let result = menu::callback::deliver(&mut s, &sender, &audio, &mut done, on_heard).await;
+    call.hang_up(ivr, result).await;
+    // A play the call could not record yet is recorded with the outcome.
+    let unrecorded_play = done.heard && !done.heard_recorded;
+    if done.declined {
+        (
+            Outcome::Declined,
+            "declined on the phone".into(),
+            unrecorded_play,
+        )
+    } else if done.heard {
+        (Outcome::Delivered, "played".into(), unrecorded_play)
+    } else {
+        failed("answered, hung up before the message ended".into())
+    }
+}
+
+/// "Call me to record".
+async fn record(
+    ivr: &Arc<Ivr>,
+    endpoint: &ezk_sip_core::Endpoint,
+    user_id: &UserId,
+    target: &str,
+    recipients: Vec<UserId>,
+) {
+    let id = user_id.clone();
+    let user = match ivr.deps.store.run(move |c| users::find_by_id(c, &id)).await {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            tracing::warn!(user = %user_id, "call me to record: no such user");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "call me to record: cannot load the user");
+            return;
+        }
+    };
+    let placed = match outbound::route(&ivr.config, target) {
+        Ok(route) => outbound::place(ivr, endpoint, &route, "Hark").await,
+        Err(why) => Err(Unplaced::Failed(why)),
+    };
+    match placed {
+        Ok(placed) => {
+            let mut call = OnLine::pick_up(ivr, placed);
+            let mut s = call.session(ivr, user);
+            let result = menu::callback::record(&mut s, recipients).await;
+            call.hang_up(ivr, result).await;
+        }
+        Err(u) => {
+            tracing::info!(user = %user_id, %target, outcome = %u, "call me to record: not answered")
+        }
+    }
+}
+
+/// An answered outbound call, for the menus.
+struct OnLine {
+    line: Line,
+    leg: crate::sip::leg::Leg,
+    counters: Arc<crate::media::session::Counters>,
+}
+
+impl OnLine {
+    fn pick_up(ivr: &Arc<Ivr>, placed: Placed) -> Self {
+        ivr.metrics.call_started("outbound");
+        tracing::info!(remote = %placed.remote, "outbound call answered");
+        let counters = placed.rtp.counters();
+        let leg = placed.leg.clone();
+        let line = Line::new(
+            placed.rtp,
+            placed.media,
+            placed.info_digits,
+            leg.ended.clone(),
+            ivr.metrics.clone(),
+        );
+        Self {
+            line,
+            leg,
+            counters,
+        }
+    }
+
+    fn session(&mut self, ivr: &Arc<Ivr>, user: users::User) -> Session<'_> {
+        Session {
+            ivr: ivr.clone(),
+            line: &mut self.line,
+            user,
+        }
+    }
+
+    /// Hang up after the flow ended with `result`; Hark's own failures are apologised for
+    /// and logged (a hang-up is the callee's right).
+    async fn hang_up(mut self, ivr: &Arc<Ivr>, result: Result<(), Stop>) {
+        if let Err(Stop::Failed(why)) = result {
+            tracing::error!(error = %why, "an outbound call failed on Hark's side");
+            let sorry = ivr.voice.say(&[Part::Prompt("try_later")]);
+            let _ = self.line.play(&sorry).await;
+        }
+        self.leg.hang_up();
+        ivr.metrics
+            .call_ended(&self.counters, crate::call::jitter_ms(&self.counters));
+    }
+}
+
+/// The callee heard the message: `message.played`, from which the router makes the sender's
+/// "heard" receipt. False when the store could not take it (the outcome then carries it).
+async fn played(ivr: &Arc<Ivr>, message_id: &MessageId, recipient_id: &UserId) -> bool {
+    let event = Envelope::new(Event::MessagePlayed {
+        message_id: message_id.clone(),
+        recipient_id: recipient_id.clone(),
+        via: "callback".into(),
+    });
+    match ivr
+        .deps
+        .store
+        .transaction(move |c| store::outbox::enqueue_event(c, &event))
+        .await
+    {
+        Ok(()) => {
+            ivr.deps.outbox.notify();
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not record a callback's play yet");
+            false
+        }
+    }
+}
+
+/// Write the attempt's outcome (and the play, when heard) to the outbox, retrying a store
+/// that is briefly away; the router's give-up time covers one that stays away.
+async fn report(
+    ivr: &Arc<Ivr>,
+    attempt_id: AttemptId,
+    message_id: MessageId,
+    recipient_id: UserId,
+    outcome: Outcome,
+    detail: String,
+    played: bool,
+) {
+    let mut events = Vec::new();
+    if played {
+        events.push(Envelope::new(Event::MessagePlayed {
+            message_id: message_id.clone(),
+            recipient_id: recipient_id.clone(),
+            via: "callback".into(),
+        }));
+    }
+    events.push(Envelope::new(Event::DeliveryOutcome {
+        attempt_id,
+        message_id,
+        recipient_id,
+        channel: "callback".into(),
+        outcome,
+        detail: Some(detail),
+    }));
+    for attempt in 1..=5u32 {
+        let batch = events.clone();
+        let written = ivr
+            .deps
+            .store
+            .transaction(move |c| {
+                for e in &batch {
+                    store::outbox::enqueue_event(c, e)?;
+                }
+                Ok(())
+            })
+            .await;
+        match written {
+            Ok(()) => {
+                ivr.deps.outbox.notify();
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, "could not record a callback's outcome");
+                tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+            }
+        }
+    }
+    tracing::error!("gave up recording a callback's outcome; the router's give-up time settles it");
 }

@@ -1,10 +1,15 @@
 //! The notifier: one worker per channel, each consuming its command queue and reporting every
 //! attempt's result as a `delivery.outcome` event.
 //!
-//! Today's channel is e-mail ([`email`]): a message with a signed, expiring link to the
-//! recording, sent through an SMTP relay or, on the embedded defaults, written as an `.eml`
-//! file to the outbox folder. Pop-up, stream and callback workers join in later changes.
+//! - [`email`]: a message with a signed, expiring link to the recording, sent through an SMTP
+//!   relay or, on the embedded defaults, written as an `.eml` file to the outbox folder.
+//! - [`callback`]: asks an IVR (`ivr.originate`) to ring the recipient's phone; the IVR
+//!   reports the outcome.
+//!
+//! Each channel has its own queue and worker, so a slow SMTP relay never holds up a call.
+//! Pop-up and stream workers join in later changes.
 
+pub mod callback;
 pub mod email;
 
 use hark_core::{
@@ -43,13 +48,22 @@ pub async fn run(
         links,
         signer,
     ));
-    consume::run::<Command, _>(
-        deps.bus.clone(),
-        keys::NOTIFY_EMAIL,
-        prefetch,
-        handler,
-        shutdown,
-    )
-    .await?;
+    let callbacks = Arc::new(callback::CallbackWorker::new(deps.clone()));
+    tokio::try_join!(
+        consume::run::<Command, _>(
+            deps.bus.clone(),
+            keys::NOTIFY_EMAIL,
+            prefetch,
+            handler,
+            shutdown.clone(),
+        ),
+        consume::run::<Command, _>(
+            deps.bus.clone(),
+            keys::NOTIFY_CALLBACK,
+            prefetch,
+            callbacks,
+            shutdown,
+        ),
+    )?;
     Ok(())
 }

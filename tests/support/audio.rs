@@ -33,3 +33,18 @@ pub fn dominant(samples: &[f32], rate: u32, candidates: &[f32]) -> f32 {
         .max_by(|a, b| tone_level(samples, rate, *a).total_cmp(&tone_level(samples, rate, *b)))
         .unwrap_or(0.0)
 }
+
+/// How long `freq` sounds, alone, in `samples`: 20 ms frames that are not quiet and whose
+/// energy is mostly that tone (speech and silence around it do not count).
+pub fn tone_ms(samples: &[f32], rate: u32, freq: f32) -> u64 {
+    let frame = rate as usize / 50;
+    let frames = samples
+        .chunks(frame)
+        .filter(|c| c.len() == frame)
+        .filter(|c| {
+            let rms = (c.iter().map(|s| s * s).sum::<f32>() / c.len() as f32).sqrt();
+            rms > 0.02 && tone_level(c, rate, freq) / rms > 0.5
+        })
+        .count();
+    frames as u64 * 20
+}

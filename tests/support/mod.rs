@@ -11,6 +11,7 @@
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
 pub mod audio;
+pub mod baresip;
 pub mod rabbit_node;
 pub mod sipp;
 

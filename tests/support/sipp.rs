@@ -292,3 +292,168 @@ pub fn tone(freq: f32, seconds: f32, amplitude: f32) -> Vec<i16> {
         .map(|i| (amplitude * (2.0 * std::f32::consts::PI * freq * i as f32 / 8000.0).sin()) as i16)
         .collect()
 }
+
+/// sipp as the phone Hark calls (a callback's callee, or a trunk in front of one).
+#[derive(Clone, Debug)]
+pub enum Callee {
+    /// Answer (after a digest challenge when `auth` is set, refusing wrong credentials with
+    /// 403), press `keys` as RFC 4733 events `after_ms` after the ACK, then wait for Hark's BYE.
+    Answer {
+        auth: Option<(&'static str, &'static str)>,
+        after_ms: u32,
+        keys: &'static str,
+    },
+    /// 486 Busy Here.
+    Busy,
+    /// Ring until Hark gives up and cancels.
+    Ring,
+}
+
+/// A running sipp callee; [`CalleeRun::finish`] waits for its one call to complete.
+pub struct CalleeRun {
+    child: tokio::process::Child,
+    errors: std::path::PathBuf,
+    pub addr: SocketAddr,
+}
+
+const INVITE_CSEQ: &str = r#"<action><ereg regexp="([0-9]+) INVITE" search_in="hdr" header="CSeq:" assign_to="cseq,n"/></action>"#;
+
+impl Callee {
+    fn xml(&self) -> String {
+        let reply = |status: &str, extra: &str, sdp: bool| {
+            let (ctype, body) = if sdp {
+                (
+                    "Content-Type: application/sdp\n",
+                    "\nv=0\no=callee 1 1 IN IP4 [local_ip]\ns=-\nc=IN IP4 [media_ip]\nt=0 0\n\
+                     m=audio [media_port] RTP/AVP 0 101\na=rtpmap:0 PCMU/8000\n\
+                     a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\n",
+                )
+            } else {
+                ("", "\n")
+            };
+            format!(
+                "  <send><![CDATA[\nSIP/2.0 {status}\n[last_Via:]\n[last_From:]\n\
+                 [last_To:];tag=[pid]SIPpTag01[call_number]\n[last_Call-ID:]\n[last_CSeq:]\n\
+                 Contact: <sip:callee@[local_ip]:[local_port]>\n{extra}{ctype}Content-Length: [len]\n{body}]]></send>\n"
+            )
+        };
+        let body = match self {
+            Callee::Answer {
+                auth,
+                after_ms,
+                keys,
+            } => {
+                let mut s = String::new();
+                if let Some((user, password)) = auth {
+                    s.push_str("  <recv request=\"INVITE\"/>\n");
+                    s.push_str(&reply(
+                        "401 Unauthorized",
+                        "WWW-Authenticate: Digest realm=\"hark-test\", nonce=\"4f2a1c9e7b\", algorithm=MD5\n",
+                        false,
+                    ));
+                    s.push_str("  <recv request=\"ACK\"/>\n");
+                    s.push_str(&format!(
+                        "  <recv request=\"INVITE\"><action><verifyauth assign_to=\"authvalid\" \
+                         username=\"{user}\" password=\"{password}\"/></action></recv>\n\
+                         <nop hide=\"true\" test=\"authvalid\" next=\"authorized\"/>\n"
+                    ));
+                    s.push_str(&reply("403 Forbidden", "", false));
+                    s.push_str(
+                        "  <recv request=\"ACK\" next=\"end\"/>\n  <label id=\"authorized\"/>\n",
+                    );
+                } else {
+                    s.push_str("  <recv request=\"INVITE\"/>\n");
+                }
+                s.push_str(&reply("180 Ringing", "", false));
+                s.push_str(&reply("200 OK", "", true));
+                s.push_str("  <recv request=\"ACK\"/>\n");
+                s.push_str(&format!("  <pause milliseconds=\"{after_ms}\"/>\n"));
+                for k in keys.chars() {
+                    s.push_str(&format!(
+                        "  <nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n  <pause milliseconds=\"400\"/>\n",
+                        dtmf_pcap(k)
+                    ));
+                }
+                s.push_str("  <recv request=\"BYE\"/>\n");
+                s.push_str(&reply("200 OK", "", false));
+                s.push_str("  <label id=\"end\"/>\n  <timewait milliseconds=\"500\"/>\n");
+                s
+            }
+            Callee::Busy => {
+                let mut s = String::from("  <recv request=\"INVITE\"/>\n");
+                s.push_str(&reply("486 Busy Here", "", false));
+                s.push_str("  <recv request=\"ACK\"/>\n");
+                s
+            }
+            Callee::Ring => {
+                let mut s = format!("  <recv request=\"INVITE\">{INVITE_CSEQ}</recv>\n");
+                s.push_str(&reply("180 Ringing", "", false));
+                s.push_str("  <recv request=\"CANCEL\"/>\n");
+                s.push_str(&reply("200 OK", "", false));
+                s.push_str(
+                    "  <send><![CDATA[\nSIP/2.0 487 Request Terminated\n[last_Via:]\n[last_From:]\n\
+                     [last_To:];tag=[pid]SIPpTag01[call_number]\n[last_Call-ID:]\nCSeq: [$n] INVITE\n\
+                     X-Invite-CSeq: [$cseq]\nContent-Length: 0\n\n]]></send>\n  <recv request=\"ACK\"/>\n",
+                );
+                s
+            }
+        };
+        format!(
+            "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"hark callee\">\n{body}</scenario>\n"
+        )
+    }
+
+    /// Listen on a free port for one call, for at most `limit`.
+    pub async fn listen(&self, dir: &Path, limit: Duration) -> Result<CalleeRun> {
+        let name = format!("uas-{}-{}", std::process::id(), free_even_port()?);
+        let xml = dir.join(format!("{name}.xml"));
+        std::fs::write(&xml, self.xml())?;
+        let errors = dir.join(format!("{name}-errors.log"));
+        let port = {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
+            s.local_addr()?.port()
+        };
+        let mut cmd = tokio::process::Command::new("sipp");
+        cmd.args(["-sf"])
+            .arg(&xml)
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-p"])
+            .arg(port.to_string())
+            .arg("-mp")
+            .arg(free_even_port()?.to_string())
+            .args(["-m", "1", "-nostdin", "-trace_err", "-error_file"])
+            .arg(&errors)
+            .args([
+                "-timeout",
+                &format!("{}s", limit.as_secs()),
+                "-timeout_error",
+            ])
+            .current_dir(dir)
+            .kill_on_drop(true)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let child = cmd.spawn().context("starting sipp")?;
+        Ok(CalleeRun {
+            child,
+            errors,
+            addr: ([127, 0, 0, 1], port).into(),
+        })
+    }
+}
+
+impl CalleeRun {
+    /// Wait for sipp to finish its call; an error carries its log.
+    pub async fn finish(self, limit: Duration) -> Result<()> {
+        let out = tokio::time::timeout(limit, self.child.wait_with_output())
+            .await
+            .context("sipp (callee) did not finish")??;
+        if !out.status.success() {
+            bail!(
+                "sipp (callee) failed ({}): {}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr),
+                std::fs::read_to_string(&self.errors).unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+}

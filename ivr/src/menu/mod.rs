@@ -7,6 +7,7 @@
 //! Every prompt can be interrupted by a key. No answer re-prompts; three in a row, or three
 //! invalid choices, end the call politely, as callers of voicemail systems expect.
 
+pub mod callback;
 mod listen;
 mod login;
 mod online;

@@ -5,7 +5,7 @@
 use super::{endpoint::CallPermit, info::InfoUsage, leg::Leg};
 use crate::{
     Ivr,
-    media::session::{self, Params, RtpSession},
+    media::session::{self, RtpSession},
     sdp::{self, Negotiated, SdpError},
 };
 use bytesstr::BytesStr;
@@ -169,20 +169,13 @@ pub async fn answer(
             }
         },
     };
-    let (media_ip, rtp_port) = (ivr.media_ip, port);
-    let answerer: super::leg::Answerer = Box::new(move |offer| match offer {
-        Some(o) => sdp::answer(o, media_ip, rtp_port, session_id).map(|(_, text)| text),
-        None => Ok(sdp::offer(media_ip, rtp_port, session_id)),
-    });
-    let leg = Leg::spawn(session, answerer, vec![info_guard]);
-    let (rtp, media) = RtpSession::start(
+    let (leg, rtp, media) = super::start_media(
+        session,
         socket,
-        Params {
-            codec: negotiated.codec,
-            payload_type: negotiated.payload_type,
-            dtmf_payload_type: negotiated.dtmf_payload_type,
-            remote: negotiated.remote,
-        },
+        ivr.media_ip,
+        session_id,
+        negotiated,
+        vec![info_guard],
     );
     Some((
         Answered {

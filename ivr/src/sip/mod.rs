@@ -20,10 +20,47 @@ pub mod info;
 pub mod leg;
 pub mod outbound;
 
+use crate::{
+    media::session::{MediaEvent, Params, RtpSession},
+    sdp::{self, Negotiated},
+};
 use ezk_sip_types::{Name, header::typed::FromTo, uri::SipUriUserPart};
+use ezk_sip_ua::{dialog::UsageGuard, invite::session::InviteSession};
+use leg::Leg;
+use std::net::IpAddr;
+use tokio::{net::UdpSocket, sync::mpsc};
 
 /// `P-Asserted-Identity` (RFC 3325), which ezk does not name.
 pub const P_ASSERTED_IDENTITY: Name = Name::custom("P-Asserted-Identity", &["p-asserted-identity"]);
+
+/// An established call, either way: its signalling on a [`Leg`] (re-INVITEs answered from the
+/// same RTP port) and its media on an [`RtpSession`]. `guards` are the dialog usages (INFO
+/// digits) that live as long as the call.
+pub(crate) fn start_media(
+    session: InviteSession,
+    socket: UdpSocket,
+    media_ip: IpAddr,
+    session_id: u64,
+    negotiated: Negotiated,
+    guards: Vec<UsageGuard>,
+) -> (Leg, RtpSession, mpsc::Receiver<MediaEvent>) {
+    let rtp_port = socket.local_addr().map(|a| a.port()).unwrap_or_default();
+    let answerer: leg::Answerer = Box::new(move |offer| match offer {
+        Some(o) => sdp::answer(o, media_ip, rtp_port, session_id).map(|(_, text)| text),
+        None => Ok(sdp::offer(media_ip, rtp_port, session_id)),
+    });
+    let leg = Leg::spawn(session, answerer, guards);
+    let (rtp, media) = RtpSession::start(
+        socket,
+        Params {
+            codec: negotiated.codec,
+            payload_type: negotiated.payload_type,
+            dtmf_payload_type: negotiated.dtmf_payload_type,
+            remote: negotiated.remote,
+        },
+    );
+    (leg, rtp, media)
+}
 
 /// The user part of a SIP URI (`102` in `sip:102@host`), unescaped.
 pub fn user_part(user: &SipUriUserPart) -> Option<String> {
