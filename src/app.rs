@@ -197,6 +197,8 @@ pub struct Running {
     pub portal_addr: Option<std::net::SocketAddr>,
     /// Where the IVR takes SIP (UDP and TCP), when it runs here.
     pub ivr_addr: Option<std::net::SocketAddr>,
+    /// Where the IVR serves `/metrics`, when configured.
+    pub ivr_metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Running {
@@ -269,6 +271,7 @@ pub async fn start(
     let mut relay = JoinSet::new();
     let mut portal_addr = None;
     let mut ivr_addr = None;
+    let mut ivr_metrics_addr = None;
     let mut listener = listener;
     for &service in services {
         let l = if service == Service::Portal {
@@ -288,6 +291,7 @@ pub async fn start(
                 .await
                 .context("starting the IVR")?;
             ivr_addr = Some(server.sip_addr());
+            ivr_metrics_addr = server.metrics_addr();
             Some(server)
         } else {
             None
@@ -302,5 +306,6 @@ pub async fn start(
         relay,
         portal_addr,
         ivr_addr,
+        ivr_metrics_addr,
     })
 }

@@ -145,3 +145,250 @@ async fn record_send_and_listen(mode: Mode) {
 }
 
 support::both_modes!(record_send_and_listen);
+
+/// The message `from` last sent to `to`, once complete: its decoded audio.
+async fn last_message(stack: &Stack, from: &'static str, to: &'static str) -> (Vec<f32>, u32) {
+    let (sender, recipient) = (stack.user_id(from).await, stack.user_id(to).await);
+    let store = stack.app.deps.store.clone();
+    let message = eventually(&format!("a message from {from} to {to}"), || {
+        let (store, sender, recipient) = (store.clone(), sender.clone(), recipient.clone());
+        async move {
+            store
+                .run(move |c| {
+                    for m in messages::list_sent(c, &sender, 5)? {
+                        if m.state == "complete"
+                            && messages::find_recipient(c, &m.message_id(), &recipient)?.is_some()
+                        {
+                            return Ok(Some(m));
+                        }
+                    }
+                    Ok(None)
+                })
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    let wav = stack
+        .app
+        .deps
+        .blobs
+        .get(message.blob_key.as_deref().unwrap())
+        .await
+        .unwrap();
+    let decoded = hark_core::audio::decode(&wav, 600).unwrap();
+    (decoded.samples, decoded.sample_rate)
+}
+
+/// A real softphone (baresip) as the caller: who is online (it hears a contact's recorded
+/// name), the speed dial straight to the beep, and direct dial `*<extension>` as the number
+/// called. What it said after each beep is what was stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn softphone_hears_who_is_online_and_direct_dials() {
+    use support::baresip::Baresip;
+    let stack = Stack::start(Mode::Embedded).await;
+    let dir = tempfile::tempdir().unwrap();
+    let limit = Duration::from_secs(60);
+    let wait = Duration::from_secs(30);
+
+    // 102 is online and has recorded their name; a 600 Hz tone stands in for the voice.
+    let name = stack
+        .app
+        .deps
+        .blobs
+        .put(audio::sine_wav(600.0, 1.0, 8000))
+        .await
+        .unwrap();
+    let bob = stack.user_id("102").await;
+    stack
+        .app
+        .deps
+        .store
+        .run(move |c| hark_core::store::users::set_name_blob(c, &bob, Some(&name)))
+        .await
+        .unwrap();
+    stack.set_online("102").await;
+
+    // 101's microphone: a 440 Hz tone all along.
+    let mic = dir.path().join("alice.wav");
+    std::fs::write(&mic, audio::sine_wav(440.0, 60.0, 8000)).unwrap();
+    let mut alice = Baresip::start("101", &mic, limit).await.unwrap();
+    alice
+        .command("dial", &format!("sip:hark@{}", stack.ivr_addr()))
+        .await
+        .unwrap();
+    alice.event("CALL_ESTABLISHED", wait).await.unwrap();
+    // PIN, then 1 (who is online), typed ahead through the prompts.
+    for key in "1234#1".chars() {
+        alice.command("sndcode", &key.to_string()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await; // a person's key presses
+    }
+    alice.wait_heard(600.0, 800, wait).await.unwrap();
+    // 102 is speed dial 1: straight to the beep.
+    alice.command("sndcode", "1").await.unwrap();
+    alice.wait_heard(1000.0, 200, wait).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await; // Alice talks for two seconds.
+    alice.command("sndcode", "#").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    alice.command("sndcode", "1").await.unwrap(); // send
+    let (samples, rate) = last_message(&stack, "101", "102").await;
+    let tone = audio::tone_ms(&samples, rate, 440.0);
+    assert!(
+        (1500..=3500).contains(&tone),
+        "the message holds {tone} ms of Alice's tone"
+    );
+    alice.command("hangup", "").await.unwrap();
+    alice.event("CALL_CLOSED", wait).await.unwrap();
+    alice.stop().await;
+
+    // 102 dials *101: PIN, then the beep at once.
+    let mic = dir.path().join("bob.wav");
+    std::fs::write(&mic, audio::sine_wav(520.0, 60.0, 8000)).unwrap();
+    let mut bob = Baresip::start("102", &mic, limit).await.unwrap();
+    bob.command("dial", &format!("sip:*101@{}", stack.ivr_addr()))
+        .await
+        .unwrap();
+    bob.event("CALL_ESTABLISHED", wait).await.unwrap();
+    for key in "1234#".chars() {
+        bob.command("sndcode", &key.to_string()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    bob.wait_heard(1000.0, 200, wait).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    bob.command("sndcode", "#").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    bob.command("sndcode", "1").await.unwrap();
+    let (samples, rate) = last_message(&stack, "102", "101").await;
+    assert_eq!(
+        audio::dominant(&samples, rate, &[440.0, 520.0, 1000.0]),
+        520.0
+    );
+    let tone = audio::tone_ms(&samples, rate, 520.0);
+    assert!((1500..=3500).contains(&tone), "{tone} ms of Bob's tone");
+    bob.command("hangup", "").await.unwrap();
+    bob.stop().await;
+    stack.stop().await;
+}
+
+/// RTP from an address the call did not signal — another host blasting a 1000 Hz tone and
+/// `*` key presses (which would cancel the review) at the call's port — changes nothing: the
+/// caller's message is stored as they said it, and the IVR's `/metrics` counts the packets as
+/// foreign.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtp_from_a_foreign_address_is_ignored() {
+    // One RTP port, so the test knows where the call's media is.
+    let rtp_port = loop {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let p = s.local_addr().unwrap().port();
+        if p % 2 == 0 && p < 65_000 {
+            break p;
+        }
+    };
+    let stack = Stack::start_with(Mode::Embedded, |c| {
+        c.ivr.rtp_port_min = rtp_port;
+        c.ivr.rtp_port_max = rtp_port;
+        c.ivr.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("tone.pcap");
+    let sent_ms = write_pcma_pcap(&pcap, &tone(440.0, 2.0, 8000.0)).unwrap();
+
+    // The intruder: 127.0.0.2 is another address on loopback.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let intruder = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let sock = tokio::net::UdpSocket::bind("127.0.0.2:0").await.unwrap();
+            let target = std::net::SocketAddr::from(([127, 0, 0, 1], rtp_port));
+            let noise = tone(1000.0, 1.0, 8000.0);
+            let mut sent = 0u64;
+            for seq in 0u16..3000 {
+                let mut packet = vec![0x80, 8];
+                packet.extend_from_slice(&seq.to_be_bytes());
+                packet.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+                packet.extend_from_slice(&0xbad0_beefu32.to_be_bytes());
+                if seq % 10 == 0 {
+                    // RFC 4733 `*` (event 10), end bit set.
+                    packet[1] = 101;
+                    packet.extend_from_slice(&[10, 0x80 | 10, 0x03, 0x20]);
+                } else {
+                    let at = usize::from(seq % 50) * 160;
+                    packet.extend(noise[at..at + 160].iter().map(|&s| support::sipp::alaw(s)));
+                }
+                let _ = sock.send_to(&packet, target).await;
+                sent += 1;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                    _ = stop.cancelled() => break,
+                }
+            }
+            sent
+        }
+    });
+
+    let caller = Scenario {
+        from_user: "101".into(),
+        to_user: "hark".into(),
+        steps: vec![
+            Step::Pause(300),
+            Step::Keys("1234#"),
+            Step::Pause(300),
+            Step::Keys("2"),
+            Step::Pause(500),
+            Step::Keys("102#"),
+            Step::Keys("#"),
+            Step::Pause(5_000),
+            Step::Audio {
+                pcap: pcap.clone(),
+                ms: sent_ms,
+            },
+            Step::Keys("#"),
+            Step::Pause(3_000),
+            Step::Keys("1"),
+            Step::Pause(2_500),
+        ],
+    };
+    caller
+        .run(stack.ivr_addr(), dir.path(), CALL_LIMIT)
+        .await
+        .expect("the caller's call succeeds");
+    stop.cancel();
+    let injected = intruder.await.unwrap();
+    assert!(injected > 100, "the intruder sent {injected} packets");
+
+    let (samples, rate) = last_message(&stack, "101", "102").await;
+    let own = audio::tone_ms(&samples, rate, 440.0);
+    assert!(
+        own.abs_diff(u64::from(sent_ms)) <= 100,
+        "{own} ms of the caller's tone; {sent_ms} ms were sent"
+    );
+    assert_eq!(
+        audio::tone_ms(&samples, rate, 1000.0),
+        0,
+        "no intruder audio"
+    );
+
+    let metrics_addr = stack.ivr_metrics_addr().expect("metrics are served");
+    let foreign = eventually("the call's foreign packets in /metrics", || async {
+        let body = stack
+            .http
+            .get(format!("http://{metrics_addr}/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        body.lines()
+            .find(|l| l.starts_with("hark_ivr_rtp_packets_total{kind=\"foreign\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .filter(|&n| n > 0)
+    })
+    .await;
+    assert!(
+        foreign >= injected / 2,
+        "{foreign} of {injected} intruding packets counted as foreign"
+    );
+    stack.stop().await;
+}

@@ -346,28 +346,6 @@ async fn publish(stack: &Stack, event: hark_core::events::Event) {
         .unwrap();
 }
 
-async fn set_online(stack: &Stack, ext: &'static str) {
-    use hark_core::store::schema::presence;
-    let id = stack.user_id(ext).await;
-    stack
-        .app
-        .deps
-        .store
-        .run(move |c| {
-            diesel::insert_into(presence::table)
-                .values((
-                    presence::user_id.eq(id.as_str()),
-                    presence::node.eq("test"),
-                    presence::status.eq("available"),
-                    presence::heartbeat_at.eq(hark_core::store::now()),
-                ))
-                .execute(c)?;
-            Ok(())
-        })
-        .await
-        .unwrap();
-}
-
 async fn live_delivery_begins_at_the_beep(mode: Mode) {
     use hark_core::events::{Event, Origin};
     let stack = Stack::start(mode).await;
@@ -375,7 +353,7 @@ async fn live_delivery_begins_at_the_beep(mode: Mode) {
         .await
         .unwrap();
     // Bob is online, so presence-first's plan (live first) differs from the profile's.
-    set_online(&stack, "102").await;
+    stack.set_online("102").await;
     wait_loaded_any(&stack).await;
     let (a, b) = (stack.user_id("101").await, stack.user_id("102").await);
     let id = MessageId::new();

@@ -132,6 +132,13 @@ impl Server {
         self.ivr.sip_addr
     }
 
+    /// Where `/metrics` is served (the port is real even when the config said 0).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
     /// Serve calls and callback commands until `shutdown`.
     pub async fn run(self, prefetch: u16, shutdown: CancellationToken) -> Result<(), IvrError> {
         tracing::info!(sip = %self.ivr.sip_addr, "IVR listening (UDP and TCP)");

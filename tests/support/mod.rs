@@ -336,6 +336,11 @@ impl Stack {
             .expect("the stack runs the IVR")
     }
 
+    /// Where the IVR serves `/metrics` (when the test configured `ivr.metrics_listen`).
+    pub fn ivr_metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.running.as_ref().and_then(|r| r.ivr_metrics_addr)
+    }
+
     /// Stop gracefully and remove the test's queues.
     pub async fn stop(mut self) {
         for r in std::mem::take(&mut self.more) {
@@ -452,6 +457,29 @@ impl Stack {
             .expect("store reachable")
             .expect("a demo user")
             .user_id()
+    }
+
+    /// Show `extension` as present (available), as a portal tab's heartbeat would.
+    pub async fn set_online(&self, extension: &'static str) {
+        use diesel::ExpressionMethods;
+        use hark_core::store::schema::presence;
+        let id = self.user_id(extension).await;
+        self.app
+            .deps
+            .store
+            .run(move |c| {
+                diesel::insert_into(presence::table)
+                    .values((
+                        presence::user_id.eq(id.as_str()),
+                        presence::node.eq("test"),
+                        presence::status.eq("available"),
+                        presence::heartbeat_at.eq(hark_core::store::now()),
+                    ))
+                    .execute(c)?;
+                Ok(())
+            })
+            .await
+            .expect("store reachable");
     }
 
     pub async fn message(&self, token: &str, id: &str) -> Value {

@@ -266,7 +266,7 @@ fn ip_checksum(h: &[u8]) -> u16 {
 }
 
 /// G.711 A-law, written out here so the test does not share the code it checks.
-fn alaw(sample: i16) -> u8 {
+pub fn alaw(sample: i16) -> u8 {
     let mut pcm = i32::from(sample) >> 3;
     let mask = if pcm >= 0 {
         0xD5
