@@ -280,7 +280,7 @@ async fn rtp_from_a_foreign_address_is_ignored() {
     let rtp_port = loop {
         let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let p = s.local_addr().unwrap().port();
-        if p % 2 == 0 && p < 65_000 {
+        if p.is_multiple_of(2) && p < 65_000 {
             break p;
         }
     };
@@ -308,7 +308,7 @@ async fn rtp_from_a_foreign_address_is_ignored() {
                 packet.extend_from_slice(&seq.to_be_bytes());
                 packet.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
                 packet.extend_from_slice(&0xbad0_beefu32.to_be_bytes());
-                if seq % 10 == 0 {
+                if seq.is_multiple_of(10) {
                     // RFC 4733 `*` (event 10), end bit set.
                     packet[1] = 101;
                     packet.extend_from_slice(&[10, 0x80 | 10, 0x03, 0x20]);
@@ -390,5 +390,53 @@ async fn rtp_from_a_foreign_address_is_ignored() {
         foreign >= injected / 2,
         "{foreign} of {injected} intruding packets counted as foreign"
     );
+    stack.stop().await;
+}
+
+/// Three wrong PINs lock the phone login across calls: Hark hangs up on the guesser, and the
+/// next call is refused before the menus even with the right PIN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_pins_lock_the_phone_login() {
+    let stack = Stack::start(Mode::Embedded).await;
+    let dir = tempfile::tempdir().unwrap();
+    let guesser = Scenario {
+        from_user: "101".into(),
+        to_user: "hark".into(),
+        steps: vec![
+            Step::Pause(300),
+            Step::Keys("1235#"),
+            Step::Pause(1_500),
+            Step::Keys("4321#"),
+            Step::Pause(1_500),
+            Step::Keys("9876#"),
+            Step::ExpectBye(15_000),
+        ],
+    };
+    guesser
+        .run(stack.ivr_addr(), dir.path(), CALL_LIMIT)
+        .await
+        .expect("Hark hangs up after the third wrong PIN");
+    let owner = Scenario {
+        from_user: "101".into(),
+        to_user: "hark".into(),
+        steps: vec![
+            Step::Pause(300),
+            Step::Keys("1234#"),
+            Step::ExpectBye(10_000),
+        ],
+    };
+    owner
+        .run(stack.ivr_addr(), dir.path(), CALL_LIMIT)
+        .await
+        .expect("a locked PIN is refused even when right");
+    let user = stack
+        .app
+        .deps
+        .store
+        .run(|c| hark_core::store::users::find_by_extension(c, "101"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(user.pin_locked(), "the PIN is locked in the store");
     stack.stop().await;
 }

@@ -15,6 +15,8 @@ pub enum Step {
     Keys(&'static str),
     /// Keys as SIP INFO (`application/dtmf-relay`), each answered 200.
     InfoKeys(&'static str),
+    /// Hark hangs up within this many ms (its BYE is answered 200); must be the last step.
+    ExpectBye(u32),
     /// Play a pcap we wrote; waits for its length.
     Audio {
         pcap: std::path::PathBuf,
@@ -79,6 +81,7 @@ Duration=160
                         ));
                     }
                 }
+                Step::ExpectBye(_) => {}
                 Step::Audio { pcap, ms } => body.push_str(&format!(
                     "  <nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n  <pause milliseconds=\"{}\"/>\n",
                     pcap.display(),
@@ -87,6 +90,40 @@ Duration=160
             }
         }
         cseq += 1;
+        let ending = match self.steps.last() {
+            Some(Step::ExpectBye(ms)) => format!(
+                r#"  <recv request="BYE" timeout="{ms}"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+"#
+            ),
+            _ => format!(
+                r#"  <send retrans="500"><![CDATA[
+BYE sip:{to}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{from}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: {cseq} BYE
+Contact: <sip:{from}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200" crlf="true"/>
+"#,
+                to = self.to_user,
+                from = self.from_user,
+            ),
+        };
         format!(
             r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="hark caller">
@@ -127,20 +164,7 @@ Max-Forwards: 70
 Content-Length: 0
 
 ]]></send>
-{body}  <send retrans="500"><![CDATA[
-BYE sip:{to}@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:{from}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: {cseq} BYE
-Contact: <sip:{from}@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>
-</scenario>
+{body}{ending}</scenario>
 "#,
             to = self.to_user,
             from = self.from_user,

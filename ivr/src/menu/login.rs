@@ -1,7 +1,8 @@
 //! Who is calling: the caller id when it is a known extension, else the extension they key
 //! in; then their PIN. Wrong PINs count across calls; `pin_attempts` in a row lock the PIN for
 //! `pin_lockout_mins`, and a locked PIN is refused before it is even asked for, so guessing
-//! costs an attacker a call per try and then nothing works.
+//! costs an attacker a call per try and then nothing works. Why a call ends ("locked",
+//! "goodbye") is always said whole, even to a caller who typed ahead.
 
 use super::{Stop, TRIES};
 use crate::{Ivr, line::Line, voice::Part};
@@ -48,7 +49,7 @@ pub async fn login(
                 }
             }
             let Some(u) = found else {
-                line.play(&say(&[Part::Prompt("goodbye")])).await?;
+                line.play_whole(&say(&[Part::Prompt("goodbye")])).await?;
                 return Ok(None);
             };
             u
@@ -60,7 +61,7 @@ pub async fn login(
             return Ok(None);
         };
         if fresh.pin_locked() {
-            line.play(&say(&[Part::Prompt("locked")])).await?;
+            line.play_whole(&say(&[Part::Prompt("locked")])).await?;
             return Ok(None);
         }
         line.play(&say(&[Part::Prompt("enter_pin")])).await?;
@@ -92,12 +93,12 @@ pub async fn login(
             .await?;
         tracing::info!(extension = %fresh.extension, locked, "wrong PIN");
         if locked {
-            line.play(&say(&[Part::Prompt("locked")])).await?;
+            line.play_whole(&say(&[Part::Prompt("locked")])).await?;
             return Ok(None);
         }
         line.play(&say(&[Part::Prompt("pin_wrong")])).await?;
     }
-    line.play(&say(&[Part::Prompt("goodbye")])).await?;
+    line.play_whole(&say(&[Part::Prompt("goodbye")])).await?;
     Ok(None)
 }
 
