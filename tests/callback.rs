@@ -240,3 +240,51 @@ async fn an_unanswered_softphone_stops_ringing() {
     phone.stop().await;
     stack.stop().await;
 }
+
+/// "Call me to record": Hark calls the user's softphone and goes straight to the beep for the
+/// recipients they picked; hanging up after speaking sends the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_me_to_record() {
+    use hark_core::events::{CallPurpose, Command, Envelope, Originate};
+    let stack = Stack::start(Mode::Embedded).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mic = dir.path().join("mic.wav");
+    std::fs::write(&mic, audio::sine_wav(440.0, 60.0, 8000)).unwrap();
+    let mut phone = Baresip::start("alice", &mic, CALL_LIMIT).await.unwrap();
+    let (alice, bob) = (stack.user_id("101").await, stack.user_id("102").await);
+    let command = Envelope::new(Command::Originate(Originate {
+        user_id: alice.clone(),
+        target: phone.uri(),
+        purpose: CallPurpose::Record {
+            recipients: vec![bob.clone()],
+        },
+    }));
+    stack
+        .app
+        .deps
+        .store
+        .transaction(move |c| hark_core::store::outbox::enqueue_command(c, &command))
+        .await
+        .unwrap();
+    stack.app.deps.outbox.notify();
+
+    phone
+        .event("CALL_ESTABLISHED", Duration::from_secs(30))
+        .await
+        .unwrap();
+    phone
+        .wait_heard(1000.0, 200, Duration::from_secs(30))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await; // Alice talks for two seconds.
+    phone.command("hangup", "").await.unwrap();
+
+    let (samples, rate) = stack.recording_between("101", "102").await;
+    let tone = audio::tone_ms(&samples, rate, 440.0);
+    assert!(
+        (1500..=3500).contains(&tone),
+        "the message holds {tone} ms of what Alice said"
+    );
+    phone.stop().await;
+    stack.stop().await;
+}

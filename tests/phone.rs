@@ -146,40 +146,6 @@ async fn record_send_and_listen(mode: Mode) {
 
 support::both_modes!(record_send_and_listen);
 
-/// The message `from` last sent to `to`, once complete: its decoded audio.
-async fn last_message(stack: &Stack, from: &'static str, to: &'static str) -> (Vec<f32>, u32) {
-    let (sender, recipient) = (stack.user_id(from).await, stack.user_id(to).await);
-    let store = stack.app.deps.store.clone();
-    let message = eventually(&format!("a message from {from} to {to}"), || {
-        let (store, sender, recipient) = (store.clone(), sender.clone(), recipient.clone());
-        async move {
-            store
-                .run(move |c| {
-                    for m in messages::list_sent(c, &sender, 5)? {
-                        if m.state == "complete"
-                            && messages::find_recipient(c, &m.message_id(), &recipient)?.is_some()
-                        {
-                            return Ok(Some(m));
-                        }
-                    }
-                    Ok(None)
-                })
-                .await
-                .unwrap()
-        }
-    })
-    .await;
-    let wav = stack
-        .app
-        .deps
-        .blobs
-        .get(message.blob_key.as_deref().unwrap())
-        .await
-        .unwrap();
-    let decoded = hark_core::audio::decode(&wav, 600).unwrap();
-    (decoded.samples, decoded.sample_rate)
-}
-
 /// A real softphone (baresip) as the caller: who is online (it hears a contact's recorded
 /// name), the speed dial straight to the beep, and direct dial `*<extension>` as the number
 /// called. What it said after each beep is what was stored.
@@ -231,7 +197,7 @@ async fn softphone_hears_who_is_online_and_direct_dials() {
     alice.command("sndcode", "#").await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     alice.command("sndcode", "1").await.unwrap(); // send
-    let (samples, rate) = last_message(&stack, "101", "102").await;
+    let (samples, rate) = stack.recording_between("101", "102").await;
     let tone = audio::tone_ms(&samples, rate, 440.0);
     assert!(
         (1500..=3500).contains(&tone),
@@ -258,7 +224,7 @@ async fn softphone_hears_who_is_online_and_direct_dials() {
     bob.command("sndcode", "#").await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     bob.command("sndcode", "1").await.unwrap();
-    let (samples, rate) = last_message(&stack, "102", "101").await;
+    let (samples, rate) = stack.recording_between("102", "101").await;
     assert_eq!(
         audio::dominant(&samples, rate, &[440.0, 520.0, 1000.0]),
         520.0
@@ -357,7 +323,7 @@ async fn rtp_from_a_foreign_address_is_ignored() {
     let injected = intruder.await.unwrap();
     assert!(injected > 100, "the intruder sent {injected} packets");
 
-    let (samples, rate) = last_message(&stack, "101", "102").await;
+    let (samples, rate) = stack.recording_between("101", "102").await;
     let own = audio::tone_ms(&samples, rate, 440.0);
     assert!(
         own.abs_diff(u64::from(sent_ms)) <= 100,

@@ -459,6 +459,45 @@ impl Stack {
             .user_id()
     }
 
+    /// The message `from` last sent to `to`, once complete: its decoded audio.
+    pub async fn recording_between(&self, from: &'static str, to: &'static str) -> (Vec<f32>, u32) {
+        let (sender, recipient) = (self.user_id(from).await, self.user_id(to).await);
+        let store = self.app.deps.store.clone();
+        let message = eventually(&format!("a message from {from} to {to}"), || {
+            let (store, sender, recipient) = (store.clone(), sender.clone(), recipient.clone());
+            async move {
+                store
+                    .run(move |c| {
+                        for m in hark_core::store::messages::list_sent(c, &sender, 5)? {
+                            if m.state == "complete"
+                                && hark_core::store::messages::find_recipient(
+                                    c,
+                                    &m.message_id(),
+                                    &recipient,
+                                )?
+                                .is_some()
+                            {
+                                return Ok(Some(m));
+                            }
+                        }
+                        Ok(None)
+                    })
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        let wav = self
+            .app
+            .deps
+            .blobs
+            .get(message.blob_key.as_deref().unwrap())
+            .await
+            .unwrap();
+        let decoded = hark_core::audio::decode(&wav, 600).unwrap();
+        (decoded.samples, decoded.sample_rate)
+    }
+
     /// Show `extension` as present (available), as a portal tab's heartbeat would.
     pub async fn set_online(&self, extension: &'static str) {
         use diesel::ExpressionMethods;

@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""IVR load benchmark (issue 3): sipp against a release `hark serve --demo`, on loopback.
+
+1. Call set-up time at 100 calls/s: INVITE to 200 OK as sipp measures it (`-trace_rtt`), for
+   2,000 calls that are answered, hear the welcome, and hang up after a second. Reference,
+   same run: the same scenario against sipp's own UAS (`sipp -sn uas`).
+2. Concurrent recording calls: each caller (101) dials `*102`, keys the PIN as RFC 4733
+   events, and streams a 440 Hz PCMA tone (sipp `rtp_stream`) for the whole call, so from the
+   beep on the IVR records it and publishes live fragments; the caller hangs up after HOLD s,
+   which sends the message. Levels of N concurrent calls are tried in turn; for each: failed
+   calls (sipp), RTP loss (the IVR's own `hark_ivr_rtp_packets_total{kind="lost"|"in"}`),
+   Hark's CPU (utime+stime over the hold window) and resident memory per call (RSS with all
+   N recording minus RSS before). Reference, same run: sipp's UAS with `-rtp_echo` taking the
+   same number of calls (bare SIP plus echoing the RTP back).
+
+Usage: scripts/bench-ivr.py [N ...]   (default levels: 250 500 1000 2000)
+Needs: sipp (sip-tester), a release build (`cargo build --release --bin hark`).
+"""
+
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HARK = os.path.join(ROOT, "target", "release", "hark")
+DTMF = "/usr/share/sip-tester/dtmf_2833_{}.pcap"
+HOLD = 20  # seconds each recording call stays up once recording
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port(kind=socket.SOCK_DGRAM, even=False):
+    while True:
+        s = socket.socket(socket.AF_INET, kind)
+        s.bind(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        s.close()
+        if not even or p % 2 == 0:
+            return p
+
+
+def alaw(sample):
+    """G.711 A-law encode one 16-bit sample."""
+    sign = 0x80 if sample >= 0 else 0
+    if sample < 0:
+        sample = -sample - 1
+    sample = min(sample, 32635)
+    if sample >= 256:
+        exp = int(math.log2(sample >> 8)) + 1 if sample >> 8 else 0
+        exp = min(exp, 7)
+        mant = (sample >> (exp + 3)) & 0x0F
+        code = (exp << 4) | mant
+    else:
+        code = sample >> 4
+    return (code | sign) ^ 0x55
+
+
+def tone_file(path, seconds=30, freq=440.0):
+    with open(path, "wb") as f:
+        f.write(bytes(alaw(int(12000 * math.sin(2 * math.pi * freq * i / 8000)))
+                      for i in range(int(seconds * 8000))))
+
+
+HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="{name}">
+  <send retrans="500"><![CDATA[
+INVITE sip:{to}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:101@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{to}@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:101@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8 101
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send><![CDATA[
+ACK sip:{to}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:101@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Contact: <sip:101@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+"""
+
+TAIL = """  <send retrans="500"><![CDATA[
+BYE sip:{to}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:101@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Contact: <sip:101@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200" crlf="true"/>
+  <ResponseTimeRepartition value="1, 2, 3, 5, 10, 20, 50, 100"/>
+</scenario>
+"""
+
+
+def setup_scenario(to):
+    return HEAD.format(name="setup", to=to) + '  <pause milliseconds="1000"/>\n' + TAIL.format(to=to)
+
+
+def recording_scenario(to, tone, hold):
+    body = '  <pause milliseconds="300"/>\n'
+    for k in "1234":
+        body += f'  <nop><action><exec play_pcap_audio="{DTMF.format(k)}"/></action></nop>\n'
+        body += '  <pause milliseconds="350"/>\n'
+    body += f'  <nop><action><exec play_pcap_audio="{DTMF.format("pound")}"/></action></nop>\n'
+    body += '  <pause milliseconds="400"/>\n'
+    body += f'  <nop><action><exec rtp_stream="{tone},-1,8"/></action></nop>\n'
+    body += f'  <pause milliseconds="{hold * 1000}"/>\n'
+    body += '  <nop><action><exec rtp_stream="pause"/></action></nop>\n'
+    return HEAD.format(name="recording", to=to) + body + TAIL.format(to=to)
+
+
+def proc_stat(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+    rss = int(fields[21]) * PAGE
+    return cpu, rss
+
+
+def metrics(port):
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = {}
+    for line in body.splitlines():
+        m = re.match(r'hark_ivr_rtp_packets_total\{kind="(\w+)"\} (\d+)', line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+        m = re.match(r"hark_ivr_active_calls (\d+)", line)
+        if m:
+            out["active"] = int(m.group(1))
+    return out
+
+
+def sipp(args, cwd, timeout):
+    cmd = ["sipp"] + args + ["-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin", "-trace_stat",
+                             "-fd", "1", "-trace_err"]
+    return subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def stat_field(cwd, name, field):
+    """The last value of `field` in sipp's -trace_stat CSV for scenario `name`."""
+    files = [f for f in os.listdir(cwd) if f.startswith(name) and f.endswith(".csv") and "rtt" not in f]
+    rows = open(os.path.join(cwd, sorted(files)[-1])).read().strip().splitlines()
+    head = rows[0].split(";")
+    return int(rows[-1].split(";")[head.index(field)])
+
+
+def rtts(cwd, name):
+    """Per-call response times (ms) from -trace_rtt."""
+    files = [f for f in os.listdir(cwd) if f.startswith(name) and f.endswith("_rtt.csv")]
+    out = []
+    for f in files:
+        for line in open(os.path.join(cwd, f)).read().splitlines()[1:]:
+            parts = line.split(";")
+            if len(parts) >= 3:
+                try:
+                    out.append(float(parts[2]))
+                except ValueError:
+                    pass
+    return sorted(out)
+
+
+def pct(values, p):
+    return values[min(len(values) - 1, int(len(values) * p / 100))]
+
+
+def setup_latency(target, cwd, name, calls=2000, rate=100):
+    xml = os.path.join(cwd, f"{name}.xml")
+    open(xml, "w").write(setup_scenario("hark"))
+    p = sipp([target, "-sf", xml, "-r", str(rate), "-m", str(calls), "-l", "400",
+              "-trace_rtt", "-rtt_freq", "1", "-mp", str(free_port(even=True)),
+              "-timeout", "120s"], cwd, 130)
+    _, err = p.communicate(timeout=150)
+    failed = stat_field(cwd, name, "FailedCall(C)")
+    r = rtts(cwd, name)
+    return failed, r
+
+
+def main():
+    levels = [int(a) for a in sys.argv[1:]] or [250, 500, 1000, 2000]
+    if not os.path.exists(HARK):
+        sys.exit("build first: cargo build --release --bin hark")
+    work = tempfile.mkdtemp(prefix="hark-bench-ivr-")
+    tone = os.path.join(work, "tone.alaw")
+    tone_file(tone)
+    sip_port, metrics_port, portal_port = free_port(), free_port(socket.SOCK_STREAM), free_port(socket.SOCK_STREAM)
+    env = dict(os.environ,
+               HARK_DATA_DIR=os.path.join(work, "data"),
+               HARK_IVR__SIP_LISTEN=f"127.0.0.1:{sip_port}",
+               HARK_IVR__METRICS_LISTEN=f"127.0.0.1:{metrics_port}",
+               HARK_PORTAL__LISTEN=f"127.0.0.1:{portal_port}",
+               HARK_IVR__MAX_CALLS="20000",
+               HARK_IVR__RTP_PORT_MIN="20000",
+               HARK_IVR__RTP_PORT_MAX="29999",
+               HARK_IVR__MAX_RECORD_SECS="120",
+               HARK_IVR__SILENCE_SECS="30",
+               RUST_LOG="warn")
+    log = open(os.path.join(work, "hark.log"), "w")
+    hark = subprocess.Popen([HARK, "serve", "--demo"], env=env, stdout=log, stderr=log)
+    try:
+        for _ in range(200):
+            try:
+                metrics(metrics_port)
+                break
+            except Exception:
+                time.sleep(0.1)
+        print(subprocess.run(["sh", "-c", "lscpu | grep -E 'Model name|^CPU\\(s\\)'; free -g | head -2"],
+                             capture_output=True, text=True).stdout)
+
+        # 1. Set-up time at 100 calls/s.
+        ref_port = free_port()
+        uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(ref_port), "-nostdin",
+                                "-mp", str(free_port(even=True))], cwd=work,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        ref_failed, ref = setup_latency(f"127.0.0.1:{ref_port}", work, "setupref")
+        uas.send_signal(signal.SIGINT)
+        uas.wait(timeout=10)
+        failed, hark_rtt = setup_latency(f"127.0.0.1:{sip_port}", work, "setup")
+        print("## set-up time, 2,000 calls at 100 calls/s (INVITE → 200 OK)")
+        print(f"hark:      p50 {pct(hark_rtt, 50):.2f} ms  p99 {pct(hark_rtt, 99):.2f} ms  "
+              f"max {hark_rtt[-1]:.2f} ms  failed {failed} of {len(hark_rtt)} measured")
+        print(f"sipp UAS:  p50 {pct(ref, 50):.2f} ms  p99 {pct(ref, 99):.2f} ms  "
+              f"max {ref[-1]:.2f} ms  failed {ref_failed}")
+        time.sleep(3)
+
+        # 2. Concurrent recording calls.
+        print("\n## concurrent recording calls (caller streams PCMA; hangs up after "
+              f"{HOLD} s of recording)")
+        print("| calls | failed | RTP in | lost | loss | Hark CPU (cores) | CPU per call | RSS per call |"
+              " ref: sipp UAS -rtp_echo CPU |")
+        for n in levels:
+            row = recording_level(n, work, sip_port, metrics_port, hark.pid, tone)
+            print(row, flush=True)
+            time.sleep(5)
+    finally:
+        hark.send_signal(signal.SIGTERM)
+        try:
+            hark.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            hark.kill()
+        print(f"\n(work files in {work})")
+
+
+def recording_level(n, work, sip_port, metrics_port, pid, tone):
+    rate = 50
+    name = f"rec{n}"
+    xml = os.path.join(work, f"{name}.xml")
+    open(xml, "w").write(recording_scenario("*102", tone, HOLD))
+    before = metrics(metrics_port)
+    _, rss0 = proc_stat(pid)
+    p = sipp([f"127.0.0.1:{sip_port}", "-sf", xml, "-r", str(rate), "-m", str(n), "-l", str(n),
+              "-mp", str(free_port(even=True)), "-timeout", str(n // rate + HOLD + 60) + "s"],
+             work, n // rate + HOLD + 90)
+    # Wait until all n are up and recording (the last call starts at n/rate s, records ~3 s
+    # later), then measure over a window inside everyone's hold.
+    ramp = n / rate + 5
+    time.sleep(ramp)
+    active = metrics(metrics_port).get("active", 0)
+    cpu0, rss1 = proc_stat(pid)
+    window = max(5, HOLD - 10)
+    time.sleep(window)
+    cpu1, rss2 = proc_stat(pid)
+    _, err = p.communicate(timeout=n // rate + HOLD + 120)
+    failed = stat_field(work, name, "FailedCall(C)")
+    time.sleep(3)
+    after = metrics(metrics_port)
+    rin = after.get("in", 0) - before.get("in", 0)
+    lost = after.get("lost", 0) - before.get("lost", 0)
+    cores = (cpu1 - cpu0) / window
+    rss = (max(rss1, rss2) - rss0) / max(active, 1)
+    ref = echo_reference(n, work, tone)
+    return (f"| {n} (active {active}) | {failed} | {rin} | {lost} | {100 * lost / max(rin, 1):.3f} % | "
+            f"{cores:.2f} | {1000 * cores / max(active, 1):.2f} m-core | {rss / 1024:.0f} KiB | {ref} |")
+
+
+def echo_reference(n, work, tone):
+    """sipp's UAS echoing RTP for the same calls: its CPU over the same kind of window."""
+    port = free_port()
+    uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(port),
+                            "-rtp_echo", "-nostdin", "-mp", str(free_port(even=True))], cwd=work,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    name = f"ref{n}"
+    xml = os.path.join(work, f"{name}.xml")
+    body = f'  <nop><action><exec rtp_stream="{tone},-1,8"/></action></nop>\n'
+    body += f'  <pause milliseconds="{HOLD * 1000}"/>\n'
+    body += '  <nop><action><exec rtp_stream="pause"/></action></nop>\n'
+    open(xml, "w").write(HEAD.format(name="ref", to="service") + body + TAIL.format(to="service"))
+    p = sipp([f"127.0.0.1:{port}", "-sf", xml, "-r", "50", "-m", str(n), "-l", str(n),
+              "-mp", str(free_port(even=True)), "-timeout", str(n // 50 + HOLD + 60) + "s"],
+             work, n // 50 + HOLD + 90)
+    time.sleep(n / 50 + 2)
+    cpu0, _ = proc_stat(uas.pid)
+    window = max(5, HOLD - 10)
+    time.sleep(window)
+    cpu1, _ = proc_stat(uas.pid)
+    p.communicate(timeout=n // 50 + HOLD + 120)
+    uas.send_signal(signal.SIGINT)
+    try:
+        uas.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        uas.kill()
+    return f"{(cpu1 - cpu0) / window:.2f} cores"
+
+
+if __name__ == "__main__":
+    main()
