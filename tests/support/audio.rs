@@ -48,3 +48,16 @@ pub fn tone_ms(samples: &[f32], rate: u32, freq: f32) -> u64 {
         .count();
     frames as u64 * 20
 }
+
+/// The samples of a 16-bit mono WAV still being written (its sizes not yet final).
+pub fn wav_so_far(bytes: &[u8]) -> Option<(u32, Vec<f32>)> {
+    let fmt = bytes.windows(4).position(|w| w == b"fmt ")?;
+    let rate = u32::from_le_bytes(bytes.get(fmt + 12..fmt + 16)?.try_into().ok()?);
+    let data = bytes.windows(4).position(|w| w == b"data")? + 8;
+    let samples = bytes
+        .get(data..)?
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect();
+    Some((rate, samples))
+}

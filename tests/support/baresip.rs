@@ -195,7 +195,7 @@ impl Baresip {
         loop {
             if let Some(path) = self.heard().pop()
                 && let Ok(bytes) = std::fs::read(&path)
-                && let Some((rate, samples)) = wav_so_far(&bytes)
+                && let Some((rate, samples)) = super::audio::wav_so_far(&bytes)
                 && super::audio::tone_ms(&samples, rate, freq) >= min_ms
             {
                 return Ok(());
@@ -223,19 +223,6 @@ impl Baresip {
             let _ = self.child.kill().await;
         }
     }
-}
-
-/// The samples of a 16-bit mono WAV still being written (its sizes not yet final).
-fn wav_so_far(bytes: &[u8]) -> Option<(u32, Vec<f32>)> {
-    let fmt = bytes.windows(4).position(|w| w == b"fmt ")?;
-    let rate = u32::from_le_bytes(bytes.get(fmt + 12..fmt + 16)?.try_into().ok()?);
-    let data = bytes.windows(4).position(|w| w == b"data")? + 8;
-    let samples = bytes
-        .get(data..)?
-        .chunks_exact(2)
-        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
-        .collect();
-    Some((rate, samples))
 }
 
 fn read_log(dir: &Path) -> String {
