@@ -7,3 +7,5 @@ cd "$(dirname "$0")/.."
 lscpu | grep -E "Model name|^CPU\(s\)"
 cargo bench -p hark-router --bench plan_latency
 cargo bench --bench routing
+cargo build --release --bin hark
+scripts/bench-ivr.py

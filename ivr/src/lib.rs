@@ -59,6 +59,11 @@ pub struct Ivr {
     pub media_ip: IpAddr,
     /// Where SIP is bound (the port is real even when the config said 0).
     pub sip_addr: SocketAddr,
+    /// PIN checks at once: half the cores (at least one). argon2id takes ~19 MiB and tens of
+    /// milliseconds of a core per check, so a burst of logins (or a flood of guesses) waits
+    /// its turn instead of multiplying that memory by the number of calls and starving the
+    /// calls already up of CPU.
+    pub pin_checks: tokio::sync::Semaphore,
     active: Arc<AtomicU32>,
 }
 
@@ -118,6 +123,9 @@ impl Server {
             voice,
             metrics: Arc::new(metrics::Metrics::default()),
             sip_addr: bound,
+            pin_checks: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            ),
             active: Arc::new(AtomicU32::new(0)),
         });
         let _ = slot.set(Arc::downgrade(&ivr));

@@ -70,10 +70,12 @@ pub async fn login(
             continue;
         };
         let hash = fresh.pin_hash.clone();
-        let ok =
+        let ok = {
+            let _turn = ivr.pin_checks.acquire().await;
             tokio::task::spawn_blocking(move || hash.is_some_and(|h| password::verify(&pin, &h)))
                 .await
-                .unwrap_or(false);
+                .unwrap_or(false)
+        };
         let id = fresh.user_id();
         if ok {
             ivr.deps
