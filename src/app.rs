@@ -287,7 +287,9 @@ pub async fn start(
             None
         };
         let ivr = if service == Service::Ivr {
-            let server = hark_ivr::Server::bind(app.config.ivr.clone(), app.deps.clone())
+            let mut ivr_config = app.config.ivr.clone();
+            ivr_config.spool_dir = app.config.spool_dir().display().to_string();
+            let server = hark_ivr::Server::bind(ivr_config, app.deps.clone())
                 .await
                 .context("starting the IVR")?;
             ivr_addr = Some(server.sip_addr());

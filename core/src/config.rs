@@ -258,6 +258,10 @@ pub struct IvrConfig {
     pub ring_timeout_secs: u32,
     /// Prometheus metrics (`/metrics`) on this address; unset means none.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where recordings are written as the caller speaks, until they are stored as blobs.
+    /// Empty: `<data_dir>/spool`. Put it on a disk, not tmpfs: it is what keeps a call's
+    /// memory small.
+    pub spool_dir: String,
 }
 
 impl Default for IvrConfig {
@@ -280,6 +284,7 @@ impl Default for IvrConfig {
             trunk_password: Secret::new(""),
             ring_timeout_secs: 30,
             metrics_listen: None,
+            spool_dir: String::new(),
         }
     }
 }
@@ -335,6 +340,15 @@ impl Config {
             format!("http://{}", self.portal.listen)
         } else {
             self.links.public_url.trim_end_matches('/').to_owned()
+        }
+    }
+
+    /// The IVR's recording spool, with the default filled in.
+    pub fn spool_dir(&self) -> PathBuf {
+        if self.ivr.spool_dir.is_empty() {
+            self.data_dir.join("spool")
+        } else {
+            PathBuf::from(&self.ivr.spool_dir)
         }
     }
 

@@ -19,6 +19,7 @@ pub mod prompts;
 pub mod recording;
 pub mod sdp;
 pub mod sip;
+pub mod spool;
 pub mod voice;
 
 use hark_core::{Deps, config::IvrConfig};

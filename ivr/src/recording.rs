@@ -6,9 +6,10 @@
 //! trailing silence cut — is encrypted into a blob and the message waits in `review`; sending
 //! it makes it `complete` and publishes `message.recorded`; cancelling it (or re-recording)
 //! withdraws it and tells live listeners so. A hang-up during the recording or the review
-//! sends what was said: nothing a caller said is ever dropped by the IVR.
+//! sends what was said: nothing a caller said is ever dropped by the IVR. While they speak the
+//! audio goes to a [`Spool`] file, not memory, so a call costs little however long it records.
 
-use crate::{Ivr, line, voice};
+use crate::{Ivr, line, spool::Spool, voice};
 use hark_core::{
     bus::{BusMessage, Exchange},
     events::{Envelope, Event, Origin},
@@ -53,8 +54,14 @@ pub struct Outgoing {
     pub id: MessageId,
     sender: UserId,
     recipients: Vec<UserId>,
-    pcm: Vec<i16>,
+    /// Everything said, on disk as it arrives.
+    spool: Spool,
+    /// Samples not yet sent live (less than a fragment).
+    pending: Vec<i16>,
+    /// Samples sent live so far.
     published: usize,
+    /// Where the recording ends once trailing silence was cut.
+    kept: Option<usize>,
     seq: u32,
     live: mpsc::Sender<Fragment>,
     duration_ms: u32,
@@ -95,13 +102,21 @@ impl Outgoing {
         ivr.deps.outbox.notify();
         let (live, rx) = mpsc::channel(LIVE_QUEUE);
         tokio::spawn(publish_live(ivr.clone(), id.clone(), rx));
+        let dir = if ivr.config.spool_dir.is_empty() {
+            std::env::temp_dir().join("hark-spool")
+        } else {
+            std::path::PathBuf::from(&ivr.config.spool_dir)
+        };
+        let spool = Spool::create(&dir, id.as_str());
         Ok(Self {
             ivr,
             id,
             sender,
             recipients,
-            pcm: Vec::new(),
+            spool,
+            pending: Vec::with_capacity(FRAGMENT + 160),
             published: 0,
+            kept: None,
             seq: 0,
             live,
             duration_ms: 0,
@@ -110,30 +125,37 @@ impl Outgoing {
 
     /// Audio as it arrives; whole fragments go out live.
     pub fn push(&mut self, frame: &[i16]) {
-        self.pcm.extend_from_slice(frame);
-        while self.pcm.len() - self.published >= FRAGMENT {
-            self.emit(self.published + FRAGMENT, None);
+        self.spool.push(frame);
+        self.pending.extend_from_slice(frame);
+        while self.pending.len() >= FRAGMENT {
+            let pcm: Vec<i16> = self.pending.drain(..FRAGMENT).collect();
+            self.emit(pcm, None);
         }
     }
 
-    fn emit(&mut self, upto: usize, end: Option<End>) {
+    fn emit(&mut self, pcm: Vec<i16>, end: Option<End>) {
+        let n = pcm.len();
         let f = Fragment {
             seq: self.seq,
             offset_ms: line::ms(self.published),
             rate: 8_000,
-            pcm: self.pcm[self.published..upto].to_vec(),
+            pcm,
             end,
         };
         self.seq += 1;
-        self.published = upto;
+        self.published += n;
         if self.live.try_send(f).is_err() {
             tracing::debug!(message = %self.id, "live fragment dropped (bus slow)");
         }
     }
 
-    /// The recorded audio so far (for "listen to it" in review).
-    pub fn audio(&self) -> &[i16] {
-        &self.pcm
+    /// The recorded audio (for "listen to it" in review), read back from the spool.
+    pub fn audio(&mut self) -> Vec<i16> {
+        let mut pcm = self.spool.read();
+        if let Some(kept) = self.kept {
+            pcm.truncate(kept);
+        }
+        pcm
     }
 
     /// The caller stopped: cut trailing silence, store the audio encrypted, hold for review.
@@ -141,13 +163,17 @@ impl Outgoing {
         if recorded.voiced_until < MIN_VOICED {
             return Ok(Stopped::Empty);
         }
-        let keep = (recorded.voiced_until + TAIL).min(self.pcm.len());
-        self.pcm.truncate(keep.max(self.published));
-        let upto = self.pcm.len();
-        self.emit(upto, Some(End::Complete));
-        let wav = voice::stored_audio(&self.pcm)?;
+        let mut pcm = self.spool.read();
+        let keep = (recorded.voiced_until + TAIL).min(pcm.len());
+        pcm.truncate(keep.max(self.published));
+        self.kept = Some(pcm.len());
+        self.pending.clear();
+        let rest = pcm[self.published.min(pcm.len())..].to_vec();
+        self.emit(rest, Some(End::Complete));
+        let wav = voice::stored_audio(&pcm)?;
+        drop(pcm);
         let blob = self.ivr.deps.blobs.put(wav).await?;
-        self.duration_ms = line::ms(self.pcm.len());
+        self.duration_ms = line::ms(self.kept.unwrap_or_default());
         let (id, b, d) = (self.id.clone(), blob.clone(), self.duration_ms);
         let held = self
             .ivr
@@ -198,8 +224,8 @@ impl Outgoing {
 
     /// Withdraw the message (cancel, re-record, or nothing said).
     pub async fn cancel(mut self) -> Result<(), RecordingError> {
-        let upto = self.pcm.len();
-        self.emit(upto, Some(End::Cancelled));
+        let rest = std::mem::take(&mut self.pending);
+        self.emit(rest, Some(End::Cancelled));
         let id = self.id.clone();
         let blob = self
             .ivr

@@ -140,7 +140,7 @@ pub async fn record_and_review(s: &mut Session<'_>, recipients: Vec<UserId>) -> 
             Stopped::Held { .. } => {}
         }
         // Whatever happens in the review, a hang-up sends what was said.
-        match review(s, &out).await {
+        match review(s, &mut out).await {
             Ok(Decision::Send) => {
                 out.send().await?;
                 s.say(&[Part::Prompt("sent")]).await?;
@@ -172,13 +172,14 @@ enum Decision {
 
 /// The review menu: 1 send, 2 listen, 3 record again, `*` cancel. A caller who walks away
 /// (no answer [`TRIES`] times) meant to send it.
-async fn review(s: &mut Session<'_>, out: &Outgoing) -> Result<Decision, HungUp> {
+async fn review(s: &mut Session<'_>, out: &mut Outgoing) -> Result<Decision, HungUp> {
     let mut unanswered = 0;
     loop {
         match s.choose_once(&[Part::Prompt("review_menu")]).await? {
             Some('1') => return Ok(Decision::Send),
             Some('2') => {
-                s.line.play(out.audio()).await?;
+                let audio = out.audio();
+                s.line.play(&audio).await?;
             }
             Some('3') => return Ok(Decision::Rerecord),
             Some('*') => return Ok(Decision::Cancel),
