@@ -1,5 +1,5 @@
 //! The phone side with a real SIP client (sipp): log in with RFC 4733 digits, choose with SIP
-//! INFO, record and send to two people, and the recipient calls in and listens — checked by
+//! INFO, record and send to two people, and the recipient calls in, listens and replies — checked by
 //! what users see: the stored recording is the tone the caller sent, recipients get it, and
 //! the sender's receipt says "heard".
 
@@ -119,7 +119,10 @@ async fn record_send_and_listen(mode: Mode) {
     })
     .await;
 
-    // 102 calls in and listens: PIN, 3 (listen), hears it, then 3 (next).
+    // 102 calls in and listens: PIN, 3 (listen), hears it, then 2 (reply) and answers with
+    // a 600 Hz tone, # and 1 (send).
+    let reply_pcap = dir.path().join("reply.pcap");
+    let reply_ms = write_pcma_pcap(&reply_pcap, &tone(600.0, 1.5, 8000.0)).unwrap();
     let listener = Scenario {
         from_user: "102".into(),
         to_user: "hark".into(),
@@ -129,8 +132,16 @@ async fn record_send_and_listen(mode: Mode) {
             Step::Pause(300),
             Step::Keys("3"),
             Step::Pause(6_000),
-            Step::Keys("3"),
+            Step::Keys("2"),
+            Step::Pause(5_000),
+            Step::Audio {
+                pcap: reply_pcap,
+                ms: reply_ms,
+            },
+            Step::Keys("#"),
             Step::Pause(1_000),
+            Step::Keys("1"),
+            Step::Pause(2_500),
         ],
     };
     listener
@@ -141,6 +152,12 @@ async fn record_send_and_listen(mode: Mode) {
     stack
         .wait_receipt(&token, id.as_str(), "102", "heard")
         .await;
+    let (reply, rate) = stack.recording_between("102", "101").await;
+    let replied = audio::tone_ms(&reply, rate, 600.0);
+    assert!(
+        replied.abs_diff(u64::from(reply_ms)) <= 100,
+        "the reply holds {replied} ms of 102's tone; {reply_ms} ms were sent"
+    );
     stack.stop().await;
 }
 
