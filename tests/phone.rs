@@ -1,7 +1,8 @@
-//! The phone side with a real SIP client (sipp): log in with RFC 4733 digits, choose with SIP
-//! INFO, record and send to two people, and the recipient calls in, listens and replies — checked by
-//! what users see: the stored recording is the tone the caller sent, recipients get it, and
-//! the sender's receipt says "heard".
+//! The phone side with real SIP clients. sipp: log in with RFC 4733 digits, choose with SIP
+//! INFO, record and send to two people; the recipient calls in, listens and replies. Checked
+//! by what users see: the stored recording is the tone the caller sent, recipients get it,
+//! the sender's receipt says "heard", the reply holds what the listener said. Then baresip,
+//! foreign RTP, and PIN lockout.
 
 mod support;
 
