@@ -8,7 +8,7 @@ mod support;
 use diesel::prelude::*;
 use hark_core::{
     ids::MessageId,
-    store::{messages, schema::delivery_profiles, schema::users},
+    store::{messages, schema::users},
 };
 use std::time::Duration;
 use support::{Mode, Stack, audio, baresip::Baresip, eventually, sipp::Callee};
@@ -27,17 +27,13 @@ async fn call_me_at(stack: &Stack, extension: &'static str, phone: String) {
             diesel::update(users::table.find(&user.id))
                 .set(users::phone_uri.eq(phone))
                 .execute(c)?;
-            diesel::insert_into(delivery_profiles::table)
-                .values((
-                    delivery_profiles::user_id.eq(&user.id),
-                    delivery_profiles::channels.eq(r#"[{"channel": "callback"}]"#),
-                    delivery_profiles::updated_at.eq(hark_core::store::now()),
-                ))
-                .execute(c)?;
             Ok(())
         })
         .await
         .unwrap();
+    stack
+        .set_profile(extension, r#"[{"channel": "callback"}]"#)
+        .await;
 }
 
 /// The callback attempt of message `id` once it has settled: (state, detail).

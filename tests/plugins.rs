@@ -204,29 +204,6 @@ async fn swapping_plugins_under_load_loses_no_message(mode: Mode) {
     stack.stop().await;
 }
 
-/// Give `extension` a delivery profile (steps as JSON).
-async fn set_profile(stack: &Stack, extension: &'static str, channels: &'static str) {
-    use hark_core::store::schema::delivery_profiles;
-    stack
-        .app
-        .deps
-        .store
-        .run(move |c| {
-            let user =
-                hark_core::store::users::find_by_extension(c, extension)?.expect("a demo user");
-            diesel::insert_into(delivery_profiles::table)
-                .values((
-                    delivery_profiles::user_id.eq(&user.id),
-                    delivery_profiles::channels.eq(channels),
-                    delivery_profiles::updated_at.eq(hark_core::store::now()),
-                ))
-                .execute(c)?;
-            Ok(())
-        })
-        .await
-        .unwrap();
-}
-
 async fn plugins_dropped_into_the_folder_come_and_go(mode: Mode) {
     let stack = Stack::start(mode).await;
     let dir = stack.app.config.plugins_dir();
@@ -274,12 +251,12 @@ async fn unanswered_attempts_give_up_and_the_sender_is_told(mode: Mode) {
     let stack = Stack::start(mode).await;
     give_bob_a_phone(&stack).await;
     // A callback nobody answers (no IVR yet takes the command): give up after a second.
-    set_profile(
-        &stack,
-        "102",
-        r#"[{"channel": "callback", "give_up_after_secs": 1}]"#,
-    )
-    .await;
+    stack
+        .set_profile(
+            "102",
+            r#"[{"channel": "callback", "give_up_after_secs": 1}]"#,
+        )
+        .await;
     let alice = stack.login("101").await;
     let id = send(&stack, &alice, false).await;
     let m = stack.wait_receipt(&alice, &id, "102", "failed").await;
@@ -292,7 +269,7 @@ async fn two_routers_never_fire_an_attempt_twice(mode: Mode) {
     stack.start_more(&[hark::app::Service::Router]).await;
     // Two e-mails per message: one at once, one a second later (fired by the schedulers).
     const TWO_STEPS: &str = r#"[{"channel": "email"}, {"channel": "email", "after_secs": 1}]"#;
-    set_profile(&stack, "102", TWO_STEPS).await;
+    stack.set_profile("102", TWO_STEPS).await;
     let alice = stack.login("101").await;
     const N: usize = 12;
     let mut ids = Vec::new();
@@ -305,7 +282,7 @@ async fn two_routers_never_fire_an_attempt_twice(mode: Mode) {
     // Every attempt settled once; a marker sent after them, delayed like them, arrives after
     // anything a duplicate dispatch could have produced. (router/tests/scheduler.rs races the
     // claim itself.)
-    set_profile(&stack, "103", TWO_STEPS).await;
+    stack.set_profile("103", TWO_STEPS).await;
     let marker = stack
         .send(&alice, "103", sine_wav(523.0, 1.0, 16_000))
         .await;

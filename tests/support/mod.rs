@@ -498,6 +498,29 @@ impl Stack {
         (decoded.samples, decoded.sample_rate)
     }
 
+    /// Give `extension` a delivery profile (steps as JSON).
+    pub async fn set_profile(&self, extension: &'static str, channels: &'static str) {
+        use diesel::ExpressionMethods;
+        use hark_core::store::schema::delivery_profiles;
+        self.app
+            .deps
+            .store
+            .run(move |c| {
+                let user =
+                    hark_core::store::users::find_by_extension(c, extension)?.expect("a demo user");
+                diesel::insert_into(delivery_profiles::table)
+                    .values((
+                        delivery_profiles::user_id.eq(&user.id),
+                        delivery_profiles::channels.eq(channels),
+                        delivery_profiles::updated_at.eq(hark_core::store::now()),
+                    ))
+                    .execute(c)?;
+                Ok(())
+            })
+            .await
+            .expect("store reachable");
+    }
+
     /// Show `extension` as present (available), as a portal tab's heartbeat would.
     pub async fn set_online(&self, extension: &'static str) {
         use diesel::ExpressionMethods;
