@@ -1,13 +1,16 @@
-//! One inbound call from INVITE to BYE: answer, run the caller flow, hang up, count.
+//! A call once it is up, either way: its line for the menus, the metrics, and the hang-up.
+//! [`inbound`] is one inbound call from INVITE to BYE: answer, run the caller flow, hang up.
 
 use crate::{
     Ivr,
     line::Line,
-    menu::{self, Stop},
-    sip::{endpoint::CallPermit, inbound},
+    media::session::Counters,
+    menu::{self, Session, Stop},
+    sip::{Connected, endpoint::CallPermit, inbound},
     voice::Part,
 };
 use ezk_sip_core::{Endpoint, IncomingRequest};
+use hark_core::store::users::User;
 use std::sync::Arc;
 
 pub async fn inbound(
@@ -19,31 +22,68 @@ pub async fn inbound(
     let Some((answered, _permit)) = inbound::answer(&ivr, &endpoint, invite, permit).await else {
         return;
     };
-    ivr.metrics.call_started("inbound");
-    let counters = answered.rtp.counters();
-    let leg = answered.leg.clone();
-    tracing::info!(remote = %answered.remote, caller = ?answered.caller, dialled = ?answered.dialled, "call answered");
-    let mut line = Line::new(
-        answered.rtp,
-        answered.media,
-        answered.info_digits,
-        leg.ended.clone(),
-        ivr.metrics.clone(),
-    );
-    match menu::run(ivr.clone(), &mut line, answered.caller, answered.dialled).await {
-        Ok(()) => {}
-        Err(Stop::HungUp) => tracing::info!("caller hung up"),
-        Err(Stop::Failed(why)) => {
-            tracing::error!(error = %why, "call failed on Hark's side");
-            let sorry = ivr.voice.say(&[Part::Prompt("try_later")]);
-            let _ = line.play(&sorry).await;
-        }
-    }
-    leg.hang_up();
-    let jitter_ms = jitter_ms(&counters);
-    ivr.metrics.call_ended(&counters, jitter_ms);
+    tracing::info!(caller = ?answered.caller, dialled = ?answered.dialled, "call answered");
+    let mut call = OnLine::pick_up(&ivr, answered.call, "inbound");
+    let result = menu::run(
+        ivr.clone(),
+        &mut call.line,
+        answered.caller,
+        answered.dialled,
+    )
+    .await;
+    call.hang_up(&ivr, result).await;
 }
 
-pub(crate) fn jitter_ms(counters: &crate::media::session::Counters) -> f64 {
-    crate::media::session::Counters::get(&counters.jitter) as f64 / 8.0
+/// An answered call, for the menus.
+pub(crate) struct OnLine {
+    line: Line,
+    leg: crate::sip::leg::Leg,
+    counters: Arc<Counters>,
+}
+
+impl OnLine {
+    pub(crate) fn pick_up(ivr: &Arc<Ivr>, call: Connected, direction: &'static str) -> Self {
+        ivr.metrics.call_started(direction);
+        tracing::info!(remote = %call.remote, direction, "call up");
+        let counters = call.rtp.counters();
+        let leg = call.leg.clone();
+        let line = Line::new(
+            call.rtp,
+            call.media,
+            call.info_digits,
+            leg.ended.clone(),
+            ivr.metrics.clone(),
+        );
+        Self {
+            line,
+            leg,
+            counters,
+        }
+    }
+
+    /// The menus' session on this call, as `user`.
+    pub(crate) fn session(&mut self, ivr: &Arc<Ivr>, user: User) -> Session<'_> {
+        Session {
+            ivr: ivr.clone(),
+            line: &mut self.line,
+            user,
+        }
+    }
+
+    /// Hang up after the flow ended with `result`; Hark's own failures are apologised for
+    /// and logged (a hang-up is the other side's right).
+    pub(crate) async fn hang_up(mut self, ivr: &Arc<Ivr>, result: Result<(), Stop>) {
+        match result {
+            Ok(()) => {}
+            Err(Stop::HungUp) => tracing::info!("the other side hung up"),
+            Err(Stop::Failed(why)) => {
+                tracing::error!(error = %why, "call failed on Hark's side");
+                let sorry = ivr.voice.say(&[Part::Prompt("try_later")]);
+                let _ = self.line.play(&sorry).await;
+            }
+        }
+        self.leg.hang_up();
+        let jitter_ms = Counters::get(&self.counters.jitter) as f64 / 8.0;
+        ivr.metrics.call_ended(&self.counters, jitter_ms);
+    }
 }

@@ -21,13 +21,13 @@
 
 use crate::{
     Ivr, IvrError,
-    line::Line,
+    call::OnLine,
     menu::{
-        self, Session, Stop,
+        self,
         callback::{Delivery, OnHeard},
     },
-    sip::outbound::{self, Placed, Unplaced},
-    voice::{self, Part},
+    sip::outbound::{self, Unplaced},
+    voice,
 };
 use hark_core::{
     bus::consume::{self, HandleError},
@@ -188,7 +188,7 @@ async fn deliver(
             Box::pin(async move { played(&ivr, &m, &r).await })
         })
     };
-    let mut call = OnLine::pick_up(ivr, placed);
+    let mut call = OnLine::pick_up(ivr, placed, "outbound");
     let mut s = call.session(ivr, recipient);
     let result = menu::callback::deliver(&mut s, &sender, &audio, &mut done, on_heard).await;
     call.hang_up(ivr, result).await;
@@ -233,7 +233,7 @@ async fn record(
     };
     match placed {
         Ok(placed) => {
-            let mut call = OnLine::pick_up(ivr, placed);
+            let mut call = OnLine::pick_up(ivr, placed, "outbound");
             let mut s = call.session(ivr, user);
             let result = menu::callback::record(&mut s, recipients).await;
             call.hang_up(ivr, result).await;
@@ -241,55 +241,6 @@ async fn record(
         Err(u) => {
             tracing::info!(user = %user_id, %target, outcome = %u, "call me to record: not answered")
         }
-    }
-}
-
-/// An answered outbound call, for the menus.
-struct OnLine {
-    line: Line,
-    leg: crate::sip::leg::Leg,
-    counters: Arc<crate::media::session::Counters>,
-}
-
-impl OnLine {
-    fn pick_up(ivr: &Arc<Ivr>, placed: Placed) -> Self {
-        ivr.metrics.call_started("outbound");
-        tracing::info!(remote = %placed.remote, "outbound call answered");
-        let counters = placed.rtp.counters();
-        let leg = placed.leg.clone();
-        let line = Line::new(
-            placed.rtp,
-            placed.media,
-            placed.info_digits,
-            leg.ended.clone(),
-            ivr.metrics.clone(),
-        );
-        Self {
-            line,
-            leg,
-            counters,
-        }
-    }
-
-    fn session(&mut self, ivr: &Arc<Ivr>, user: users::User) -> Session<'_> {
-        Session {
-            ivr: ivr.clone(),
-            line: &mut self.line,
-            user,
-        }
-    }
-
-    /// Hang up after the flow ended with `result`; Hark's own failures are apologised for
-    /// and logged (a hang-up is the callee's right).
-    async fn hang_up(mut self, ivr: &Arc<Ivr>, result: Result<(), Stop>) {
-        if let Err(Stop::Failed(why)) = result {
-            tracing::error!(error = %why, "an outbound call failed on Hark's side");
-            let sorry = ivr.voice.say(&[Part::Prompt("try_later")]);
-            let _ = self.line.play(&sorry).await;
-        }
-        self.leg.hang_up();
-        ivr.metrics
-            .call_ended(&self.counters, crate::call::jitter_ms(&self.counters));
     }
 }
 

@@ -2,10 +2,10 @@
 //! before any state is made; RTP is bound before the 200 so the answer names a real port;
 //! the call exists for the menus only once the ACK arrived.
 
-use super::{endpoint::CallPermit, info::InfoUsage, leg::Leg};
+use super::{Connected, endpoint::CallPermit, info::InfoUsage, leg::Leg};
 use crate::{
     Ivr,
-    media::session::{self, RtpSession},
+    media::session,
     sdp::{self, Negotiated, SdpError},
 };
 use bytesstr::BytesStr;
@@ -19,28 +19,17 @@ use ezk_sip_ua::{
     dialog::{Dialog, register_usage},
     invite::acceptor::InviteAcceptor,
 };
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// What the menus get of an answered call.
+/// An answered call, and who called what.
+#[derive(Debug)]
 pub struct Answered {
-    pub leg: Leg,
-    pub rtp: RtpSession,
-    pub media: mpsc::Receiver<session::MediaEvent>,
-    pub info_digits: mpsc::Receiver<char>,
+    pub call: Connected,
     /// The caller's user part (P-Asserted-Identity, else From).
     pub caller: Option<String>,
     /// The Request-URI's user part: what they dialled.
     pub dialled: Option<String>,
-    pub remote: SocketAddr,
-}
-
-impl std::fmt::Debug for Answered {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Answered")
-            .field("remote", &self.remote)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Refuse an INVITE outside any dialog, before anything was set up.
@@ -179,13 +168,15 @@ pub async fn answer(
     );
     Some((
         Answered {
-            leg,
-            rtp,
-            media,
-            info_digits,
+            call: Connected {
+                leg,
+                rtp,
+                media,
+                info_digits,
+                remote,
+            },
             caller,
             dialled,
-            remote,
         },
         permit,
     ))

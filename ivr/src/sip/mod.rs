@@ -33,7 +33,24 @@ use tokio::{net::UdpSocket, sync::mpsc};
 /// `P-Asserted-Identity` (RFC 3325), which ezk does not name.
 pub const P_ASSERTED_IDENTITY: Name = Name::custom("P-Asserted-Identity", &["p-asserted-identity"]);
 
-/// An established call, either way: its signalling on a [`Leg`] (re-INVITEs answered from the
+/// An established call, either way, as the menus get it.
+pub struct Connected {
+    pub leg: Leg,
+    pub rtp: RtpSession,
+    pub media: mpsc::Receiver<MediaEvent>,
+    pub info_digits: mpsc::Receiver<char>,
+    pub remote: std::net::SocketAddr,
+}
+
+impl std::fmt::Debug for Connected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connected")
+            .field("remote", &self.remote)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Start an established call's signalling and media: its signalling on a [`Leg`] (re-INVITEs answered from the
 /// same RTP port) and its media on an [`RtpSession`]. `guards` are the dialog usages (INFO
 /// digits) that live as long as the call.
 pub(crate) fn start_media(

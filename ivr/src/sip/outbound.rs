@@ -10,12 +10,8 @@
 //! same leg and media an answered inbound call gets. How a call that was not answered ended is
 //! an [`Unplaced`].
 
-use super::{info::InfoUsage, leg::Leg};
-use crate::{
-    Ivr,
-    media::session::{self, MediaEvent, RtpSession},
-    sdp,
-};
+use super::{Connected, info::InfoUsage, leg::Leg};
+use crate::{Ivr, media::session, sdp};
 use bytesstr::BytesStr;
 use ezk_sip_auth::{
     ClientAuthenticator, DigestAuthenticator, DigestCredentials, DigestUser, RequestParts,
@@ -73,23 +69,6 @@ impl std::fmt::Display for Unplaced {
     }
 }
 
-/// A call the callee answered.
-pub struct Placed {
-    pub leg: Leg,
-    pub rtp: RtpSession,
-    pub media: mpsc::Receiver<MediaEvent>,
-    pub info_digits: mpsc::Receiver<char>,
-    pub remote: SocketAddr,
-}
-
-impl std::fmt::Debug for Placed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Placed")
-            .field("remote", &self.remote)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Where to send a call for `target`: a `sip:`/`sips:` URI as it is; a phone number
 /// (`+1 555-1234`, `tel:+15551234`) through the trunk.
 pub fn route(config: &IvrConfig, target: &str) -> Result<Route, String> {
@@ -142,7 +121,7 @@ pub async fn place(
     endpoint: &Endpoint,
     route: &Route,
     caller_name: &str,
-) -> Result<Placed, Unplaced> {
+) -> Result<Connected, Unplaced> {
     let socket = session::bind(
         ivr.media_ip,
         ivr.config.rtp_port_min..=ivr.config.rtp_port_max,
@@ -302,7 +281,7 @@ pub async fn place(
         negotiated,
         vec![info_guard],
     );
-    Ok(Placed {
+    Ok(Connected {
         leg,
         rtp,
         media,
