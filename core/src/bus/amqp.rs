@@ -21,12 +21,26 @@ use lapin::{
     },
     types::{AMQPValue, FieldTable},
 };
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use tokio::sync::{Mutex, mpsc};
 
 /// How long a publish or declare waits for lapin to finish recovering a lost connection before
 /// reporting the failure to its caller (the outbox relay then retries).
 const RECOVERY_WAIT: Duration = Duration::from_secs(30);
+
+/// How long a consumer's channel stays open after its last ack before it is closed.
+///
+/// RabbitMQ (3.10 here) applies acks on a quorum queue asynchronously: with more than a few
+/// dozen settles in flight, the channel holds the rest back until earlier ones are applied,
+/// and closing the channel drops what it held back — the broker then redelivers messages the
+/// consumer had acked. Idempotent consumers absorb that, but a clean stop should not cause
+/// it, so a consumer that acked recently lingers this long (it cannot see when the broker is
+/// done; this covers a loaded two-core machine with room to spare).
+const ACK_LINGER: Duration = Duration::from_secs(1);
 
 pub struct AmqpBus {
     connection: Connection,
@@ -329,6 +343,8 @@ impl Bus for AmqpBus {
             )
             .await?;
         let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
+        let last_settle = Arc::new(std::sync::Mutex::new(None::<Instant>));
+        let settled = last_settle.clone();
         tokio::spawn(async move {
             loop {
                 let next = tokio::select! {
@@ -347,7 +363,10 @@ impl Bus for AmqpBus {
                             routing_key: d.routing_key.to_string(),
                             body: d.data,
                         };
-                        let settle = Arc::new(AmqpSettle { acker: d.acker });
+                        let settle = Arc::new(AmqpSettle {
+                            acker: d.acker,
+                            last: settled.clone(),
+                        });
                         if tx
                             .send(Delivery::new(message, d.redelivered, settle))
                             .await
@@ -365,7 +384,12 @@ impl Bus for AmqpBus {
                     None => break,
                 }
             }
-            // Closing the channel hands unacked deliveries back to the broker.
+            // Give the broker time to apply recent acks (see ACK_LINGER), then close: closing
+            // hands unacked deliveries back to the broker.
+            let last = *last_settle.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(wait) = last.and_then(|t| ACK_LINGER.checked_sub(t.elapsed())) {
+                tokio::time::sleep(wait).await;
+            }
             if let Err(e) = channel.close(200, "consumer done".into()).await {
                 tracing::debug!(error = %e, "closing consumer channel");
             }
@@ -396,17 +420,27 @@ impl Bus for AmqpBus {
 
 struct AmqpSettle {
     acker: lapin::Acker,
+    /// When this consumer last settled a delivery (shared by its deliveries).
+    last: Arc<std::sync::Mutex<Option<Instant>>>,
+}
+
+impl AmqpSettle {
+    fn settled(&self) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
 }
 
 #[async_trait]
 impl Settle for AmqpSettle {
     async fn ack(&self) -> Result<(), BusError> {
         self.acker.ack(BasicAckOptions::default()).await?;
+        self.settled();
         Ok(())
     }
 
     async fn reject(&self, requeue: bool) -> Result<(), BusError> {
         self.acker.reject(BasicRejectOptions { requeue }).await?;
+        self.settled();
         Ok(())
     }
 }
