@@ -11,6 +11,9 @@ use hark_core::{
 };
 use std::{io::Write, path::PathBuf};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "hark",

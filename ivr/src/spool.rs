@@ -74,7 +74,10 @@ impl Spool {
     pub fn push(&mut self, frame: &[i16]) {
         self.len += frame.len();
         if let Some(out) = self.file.as_mut() {
-            let bytes: Vec<u8> = frame.iter().flat_map(|s| s.to_le_bytes()).collect();
+            let mut bytes = Vec::with_capacity(frame.len() * 2);
+            for s in frame {
+                bytes.extend_from_slice(&s.to_le_bytes());
+            }
             if out.write_all(&bytes).is_ok() {
                 return;
             }

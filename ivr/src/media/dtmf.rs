@@ -148,37 +148,51 @@ const MAX_TWIST: f32 = 6.3;
 /// Share of the frame's energy that must be in the two tones.
 const MIN_PURITY: f32 = 0.7;
 
-/// Power of `freq` in `frame`, as a share of the frame's energy (1.0 for a pure sine).
-fn share(frame: &[f32], freq: f32, energy: f32) -> f32 {
-    let coeff = 2.0 * (2.0 * std::f32::consts::PI * freq / super::RATE as f32).cos();
-    let (mut s1, mut s2) = (0.0f32, 0.0f32);
-    for &x in frame {
-        let s0 = x + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
+/// Goertzel coefficients of the four row tones, then the four column tones.
+static COEFFS: std::sync::LazyLock<[f32; 8]> = std::sync::LazyLock::new(|| {
+    let mut c = [0.0; 8];
+    for (c, f) in c.iter_mut().zip(ROWS.iter().chain(COLS.iter())) {
+        *c = 2.0 * (2.0 * std::f32::consts::PI * f / super::RATE as f32).cos();
     }
-    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
-    2.0 * power / (frame.len() as f32 * energy)
-}
+    c
+});
 
 /// The key whose tone pair is in this frame, if any.
+///
+/// All eight Goertzel filters run in one pass, side by side: each filter is a chain of
+/// dependent steps, so running them one after another left the core waiting on each step,
+/// and this runs for every 20 ms frame of every call that is not silent.
 fn classify(pcm: &[i16]) -> Option<char> {
-    let frame: Vec<f32> = pcm.iter().map(|&s| f32::from(s)).collect();
-    let energy: f32 = frame.iter().map(|x| x * x).sum();
-    if frame.is_empty() || energy / (frame.len() as f32) < MIN_POWER {
+    let energy: f32 = pcm.iter().map(|&s| f32::from(s) * f32::from(s)).sum();
+    if pcm.is_empty() || energy / (pcm.len() as f32) < MIN_POWER {
         return None;
     }
-    let best = |freqs: &[f32; 4]| {
-        let mut shares: Vec<(usize, f32)> = freqs
-            .iter()
-            .enumerate()
-            .map(|(i, &f)| (i, share(&frame, f, energy)))
-            .collect();
-        shares.sort_by(|a, b| b.1.total_cmp(&a.1));
-        (shares[0], shares[1].1)
+    let coeff = &*COEFFS;
+    let (mut s1, mut s2) = ([0.0f32; 8], [0.0f32; 8]);
+    for &x in pcm {
+        let x = f32::from(x);
+        for k in 0..8 {
+            let s0 = x + coeff[k] * s1[k] - s2[k];
+            s2[k] = s1[k];
+            s1[k] = s0;
+        }
+    }
+    // Each tone's power as a share of the frame's energy (1.0 for a pure sine).
+    let mut shares = [0.0f32; 8];
+    for k in 0..8 {
+        let power = s1[k] * s1[k] + s2[k] * s2[k] - coeff[k] * s1[k] * s2[k];
+        shares[k] = 2.0 * power / (pcm.len() as f32 * energy);
+    }
+    let best = |group: &[f32]| {
+        let mut order: [(usize, f32); 4] = [(0, 0.0); 4];
+        for (i, &p) in group.iter().enumerate() {
+            order[i] = (i, p);
+        }
+        order.sort_by(|a, b| b.1.total_cmp(&a.1));
+        (order[0], order[1].1)
     };
-    let ((r, rp), r_next) = best(&ROWS);
-    let ((c, cp), c_next) = best(&COLS);
+    let ((r, rp), r_next) = best(&shares[..4]);
+    let ((c, cp), c_next) = best(&shares[4..]);
     let dominant = rp > DOMINANCE * r_next && cp > DOMINANCE * c_next;
     let twist_ok = rp / cp < MAX_TWIST && cp / rp < MAX_TWIST;
     let pure = rp + cp > MIN_PURITY;
