@@ -159,8 +159,16 @@ pub struct PortalConfig {
     pub max_upload_bytes: usize,
     /// Longest accepted message, in seconds.
     pub max_message_seconds: u32,
-    /// Lifetime of an API token from `POST /api/v1/login`.
+    /// Lifetime of a portal session, and of an API token from `POST /api/v1/login`.
     pub session_hours: u32,
+    /// Mark the session cookie `Secure` (the portal is reached over HTTPS).
+    pub secure_cookies: bool,
+    /// Wrong passwords in a row before password logins to that account lock.
+    pub login_attempts: u32,
+    /// How long such a lock lasts.
+    pub login_lockout_mins: u32,
+    /// Login attempts a minute from one client address.
+    pub login_per_minute: u32,
 }
 
 impl Default for PortalConfig {
@@ -170,6 +178,10 @@ impl Default for PortalConfig {
             max_upload_bytes: 10 * 1024 * 1024,
             max_message_seconds: 60,
             session_hours: 12,
+            secure_cookies: false,
+            login_attempts: 5,
+            login_lockout_mins: 15,
+            login_per_minute: 10,
         }
     }
 }

@@ -250,6 +250,50 @@ async fn batches_keep_order_and_report_each(mut h: Harness) {
     h.cleanup().await;
 }
 
+async fn bindings_follow_people(mut h: Harness) {
+    h.declare(QueueSpec::transient("node")).await;
+    h.bus
+        .publish(Exchange::Push, msg("user.a", 0))
+        .await
+        .unwrap();
+    h.bus.bind("node", Exchange::Push, "user.a").await.unwrap();
+    h.bus.bind("node", Exchange::Push, "user.a").await.unwrap();
+    h.bus
+        .publish(Exchange::Push, msg("user.a", 1))
+        .await
+        .unwrap();
+    h.bus
+        .publish(Exchange::Push, msg("user.b", 2))
+        .await
+        .unwrap();
+    let mut c = h.bus.consume("node", 10).await.unwrap();
+    let d = next(&mut c).await;
+    assert_eq!(
+        d.message,
+        msg("user.a", 1),
+        "bound once, however often asked"
+    );
+    d.ack().await.unwrap();
+    h.bus
+        .unbind("node", Exchange::Push, "user.a")
+        .await
+        .unwrap();
+    h.bus.bind("node", Exchange::Push, "user.b").await.unwrap();
+    h.bus
+        .publish(Exchange::Push, msg("user.a", 3))
+        .await
+        .unwrap();
+    h.bus
+        .publish(Exchange::Push, msg("user.b", 4))
+        .await
+        .unwrap();
+    let d = next(&mut c).await;
+    assert_eq!(d.message, msg("user.b", 4), "unbound keys no longer arrive");
+    d.ack().await.unwrap();
+    drop(c);
+    h.cleanup().await;
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -275,4 +319,5 @@ contract!(
     rejected_and_exhausted_go_to_dead_letters,
     prefetch_bounds_unacked,
     batches_keep_order_and_report_each,
+    bindings_follow_people,
 );

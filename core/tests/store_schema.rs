@@ -281,6 +281,7 @@ fn every_table(c: &mut DbConnection) -> Result<(), StoreError> {
     );
     store::sessions::delete(c, &token)?;
     assert!(store::sessions::find_user_by_token(c, &token)?.is_none());
+    portal_queries(c, &aid, &bid)?;
 
     let e = Envelope::new(Event::MessagePlayed {
         message_id: mid,
@@ -314,8 +315,82 @@ fn every_table(c: &mut DbConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What the portal needs: web sessions with CSRF tokens, named API tokens, password lockout,
+/// chosen statuses, disabled accounts, presence by node.
+fn portal_queries(c: &mut DbConnection, aid: &UserId, bid: &UserId) -> Result<(), StoreError> {
+    let day = chrono::Duration::days(1);
+    let (web, csrf) = store::sessions::create_web(c, aid, day)?;
+    let (who, found_csrf) = store::sessions::find_web(c, &web)?.unwrap();
+    assert_eq!(
+        (who.id.as_str(), found_csrf.as_str()),
+        (aid.as_str(), csrf.as_str())
+    );
+    assert!(
+        store::sessions::find_user_by_token(c, &web)?.is_none(),
+        "a cookie is not an API token"
+    );
+    let named = store::sessions::create_api_token(c, aid, "alerts", day)?;
+    assert!(store::sessions::find_user_by_token(c, &named)?.is_some());
+    let listed = store::sessions::list_api_tokens(c, aid)?;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].name.as_deref(), Some("alerts"));
+    assert!(listed[0].last_used_at.is_some(), "use is recorded");
+    assert!(
+        !store::sessions::revoke_api_token(c, bid, &listed[0].id)?,
+        "only the owner's"
+    );
+    assert!(store::sessions::revoke_api_token(c, aid, &listed[0].id)?);
+    assert!(store::sessions::find_user_by_token(c, &named)?.is_none());
+
+    assert!(!users::record_login_failure(c, bid, 2, day)?);
+    assert!(users::record_login_failure(c, bid, 2, day)?);
+    assert!(users::find_by_id(c, bid)?.unwrap().login_locked());
+    users::reset_login_failures(c, bid)?;
+    assert!(!users::find_by_id(c, bid)?.unwrap().login_locked());
+    users::set_status(c, bid, "dnd")?;
+    assert!(users::set_status(c, bid, "asleep").is_err());
+    assert_eq!(
+        users::list_statuses(c, &[bid.as_str().to_owned()])?,
+        vec![(bid.as_str().to_owned(), "dnd".to_owned())]
+    );
+
+    assert_eq!(
+        store::presence::heartbeat(c, bid.as_str(), "portal-2", "dnd")?,
+        "offline"
+    );
+    assert_eq!(
+        store::presence::heartbeat(c, bid.as_str(), "portal-2", "busy")?,
+        "dnd"
+    );
+    assert!(
+        !store::presence::leave(c, bid.as_str(), "portal-9")?,
+        "another node's row stays"
+    );
+    assert!(store::presence::leave(c, bid.as_str(), "portal-2")?);
+    store::presence::heartbeat(c, bid.as_str(), "portal-3", "available")?;
+    assert_eq!(
+        store::presence::leave_node(c, "portal-3")?,
+        vec![bid.as_str().to_owned()]
+    );
+
+    let (web_b, _) = store::sessions::create_web(c, bid, day)?;
+    assert!(users::set_disabled(c, bid, true)?);
+    assert!(
+        store::sessions::find_web(c, &web_b)?.is_none(),
+        "disabling ends sessions"
+    );
+    users::set_disabled(c, bid, false)?;
+    assert!(!users::find_by_id(c, bid)?.unwrap().is_disabled());
+    store::sessions::delete_for_user(c, aid, Some(&web))?;
+    assert!(
+        store::sessions::find_web(c, &web)?.is_some(),
+        "the kept session stays"
+    );
+    Ok(())
+}
+
 async fn check(store: Store) {
-    assert_eq!(store.migrate().unwrap(), 3);
+    assert_eq!(store.migrate().unwrap(), 4);
     assert_eq!(store.migrate().unwrap(), 0, "migrations are idempotent");
     // Statement by statement: a deliberately refused insert must not abort the rest (as it
     // would inside one PostgreSQL transaction). Rollback has its own test below.

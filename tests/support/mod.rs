@@ -14,6 +14,7 @@ pub mod audio;
 pub mod baresip;
 pub mod rabbit_node;
 pub mod sipp;
+pub mod web;
 
 use anyhow::{Context, Result, anyhow, bail};
 use diesel::{Connection, RunQueryDsl, pg::PgConnection};

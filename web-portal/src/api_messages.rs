@@ -13,11 +13,11 @@ use futures_util::StreamExt;
 use hark_core::{
     audio,
     events::{Envelope, Event, Origin},
-    ids::{MessageId, UserId},
-    store::{self, DbConnection, StoreError, groups, messages, receipts, users},
+    ids::MessageId,
+    store::{self, groups, messages, users},
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const MAX_RECIPIENTS: usize = 100;
 
@@ -164,40 +164,6 @@ pub(crate) async fn upload(
         })))
 }
 
-/// A message as its sender sees it: each recipient's state and receipts.
-fn summarize(c: &mut DbConnection, m: &messages::Message) -> Result<Value, StoreError> {
-    let id = m.message_id();
-    let all_receipts = receipts::list_for_message(c, &id)?;
-    let mut recipients = Vec::new();
-    for r in messages::list_recipients(c, &id)? {
-        let user = users::find_by_id(c, &UserId::from(r.recipient_id.as_str()))?;
-        let (extension, name) = user
-            .map(|u| (u.extension, u.display_name))
-            .unwrap_or_default();
-        let receipts: Vec<Value> = all_receipts
-            .iter()
-            .filter(|x| x.recipient_id == r.recipient_id)
-            .map(|x| json!({ "kind": x.kind, "channel": x.channel, "at": x.created_at.and_utc() }))
-            .collect();
-        recipients.push(json!({
-            "extension": extension,
-            "name": name,
-            "state": r.state,
-            "channel": r.channel,
-            "receipts": receipts,
-        }));
-    }
-    Ok(json!({
-        "id": m.id,
-        "origin": m.origin,
-        "state": m.state,
-        "duration_ms": m.duration_ms,
-        "urgent": m.urgent,
-        "created_at": m.created_at.and_utc(),
-        "recipients": recipients,
-    }))
-}
-
 #[get("/api/v1/messages/sent")]
 pub(crate) async fn sent(
     state: web::Data<AppState>,
@@ -207,12 +173,7 @@ pub(crate) async fn sent(
     let list = state
         .deps
         .store
-        .run(move |c| {
-            messages::list_sent(c, &uid, 100)?
-                .iter()
-                .map(|m| summarize(c, m))
-                .collect::<Result<Vec<_>, _>>()
-        })
+        .run(move |c| crate::sent::list(c, &uid, 100))
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "messages": list })))
 }
@@ -230,7 +191,7 @@ pub(crate) async fn detail(
         .run(move |c| {
             // Someone else's message is "not found", so ids cannot be probed.
             match messages::find_by_id(c, &id)? {
-                Some(m) if m.sender_id == user.id => summarize(c, &m).map(Some),
+                Some(m) if m.sender_id == user.id => crate::sent::summarize(c, &m).map(Some),
                 _ => Ok(None),
             }
         })

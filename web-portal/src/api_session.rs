@@ -1,11 +1,12 @@
 //! `POST /api/v1/login`: extension + password → API token.
 
-use crate::{AppState, error::ApiError};
-use actix_web::{HttpResponse, post, web};
-use hark_core::{
-    password,
-    store::{sessions, users},
+use crate::{
+    AppState,
+    error::ApiError,
+    login::{CheckError, Refused},
 };
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use hark_core::store::sessions;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -17,29 +18,23 @@ pub(crate) struct LoginForm {
 #[post("/api/v1/login")]
 pub(crate) async fn login(
     state: web::Data<AppState>,
+    req: HttpRequest,
     form: web::Json<LoginForm>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginForm {
         extension,
         password: given,
     } = form.into_inner();
-    let user = state
-        .deps
-        .store
-        .run(move |c| users::find_by_extension(c, &extension))
-        .await?;
-    // Verify even for an unknown extension (against a fixed hash), so timing does not tell
-    // which extensions exist.
-    let stored = user
-        .as_ref()
-        .and_then(|u| u.password_hash.clone())
-        .unwrap_or_else(|| state.dummy_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || password::verify(&given, &stored))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let Some(user) = user.filter(|_| ok) else {
-        return Err(ApiError::BadCredentials);
-    };
+    let user =
+        match crate::login::check_password(&state, crate::login::client_ip(&req), extension, given)
+            .await
+        {
+            Ok(u) => u,
+            Err(CheckError::Refused(Refused::Throttled)) => return Err(ApiError::TooManyRequests),
+            Err(CheckError::Refused(Refused::Locked)) => return Err(ApiError::Locked),
+            Err(CheckError::Refused(Refused::Wrong)) => return Err(ApiError::BadCredentials),
+            Err(CheckError::Internal(e)) => return Err(ApiError::Internal(e)),
+        };
     let hours = state.config.session_hours;
     let uid = user.user_id();
     let token = state

@@ -12,6 +12,10 @@ pub enum ApiError {
     Unauthorized,
     #[error("wrong extension or password")]
     BadCredentials,
+    #[error("too many wrong passwords: this account is locked for a while")]
+    Locked,
+    #[error("too many attempts; wait a minute")]
+    TooManyRequests,
     #[error("not found")]
     NotFound,
     #[error("the upload is larger than the {0}-byte limit")]
@@ -29,6 +33,8 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Locked => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -1,5 +1,14 @@
 //! The web portal: actix-web pages and JSON API.
 //!
+//! Pages (server-rendered with askama, a small ES module where a page is live):
+//! - [`login`]: `/login`, `/logout` — sessions with CSRF tokens ([`session`]), per-address
+//!   rate limits and per-account lockout.
+//! - [`dashboard`]: `/` — contacts with presence, my status, inbox, sent with receipts.
+//! - [`inbox`]: a person's own message audio, and deleting from the inbox.
+//! - [`account`]: password, PIN and API tokens.
+//! - [`push`]: `/ws`, one WebSocket per tab, fed by this node's bus queue; presence.
+//!
+//! JSON API:
 //! - [`api_session`]: `POST /api/v1/login` trades an extension and password for an API token.
 //! - [`api_messages`]: `POST /api/v1/messages` uploads audio as a voice message;
 //!   `GET /api/v1/messages/sent` and `GET /api/v1/messages/{id}` show recipients' states and
@@ -11,12 +20,22 @@
 //! The server takes an already-bound listener and a shutdown token, so tests bind port 0 and
 //! stop it cleanly; on shutdown it stops accepting and finishes in-flight requests.
 
+mod account;
 mod api_messages;
 mod api_session;
+mod audio_http;
 mod auth;
+mod dashboard;
 mod error;
 mod health;
+mod inbox;
 mod listen;
+mod login;
+mod page;
+mod push;
+mod sent;
+mod session;
+mod static_files;
 
 use actix_web::{App, HttpServer, web};
 use hark_core::{Deps, config::PortalConfig, link::LinkSigner};
@@ -24,11 +43,14 @@ use std::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
+pub use push::user_key;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PortalError {
     #[error("http server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("bus: {0}")]
+    Bus(#[from] hark_core::bus::BusError),
 }
 
 /// What every request handler can reach.
@@ -40,18 +62,34 @@ pub(crate) struct AppState {
     /// An argon2id hash of a random secret: logins for unknown extensions verify against it,
     /// so they take as long as real ones and timing does not reveal which extensions exist.
     pub dummy_hash: String,
+    pub login: login::LoginGuard,
+    /// This node's tabs and push queue.
+    pub hub: std::sync::Arc<push::Hub>,
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
+        .service(static_files::file)
+        .service(login::show_form)
+        .service(login::submit)
+        .service(login::logout)
+        .service(dashboard::show)
+        .service(dashboard::set_status)
+        .service(inbox::audio)
+        .service(inbox::delete)
+        .service(account::show)
+        .service(account::change_password)
+        .service(account::change_pin)
+        .service(account::create_token)
+        .service(account::revoke_token)
+        .service(push::socket)
         .service(api_session::login)
         .service(api_messages::upload)
         .service(api_messages::sent)
         .service(api_messages::detail)
         .service(listen::page)
-        .service(listen::audio)
-        .service(listen::script);
+        .service(listen::audio);
 }
 
 /// Serve on `listener` until `shutdown`, then finish in-flight requests and return.
@@ -67,11 +105,14 @@ pub async fn run(
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let hub = push::Hub::start(&deps, shutdown.child_token()).await?;
     let state = web::Data::new(AppState {
+        login: login::LoginGuard::new(config.login_per_minute),
         deps,
         config,
         signer,
         dummy_hash,
+        hub,
     });
     listener.set_nonblocking(true)?;
     let server = HttpServer::new(move || {

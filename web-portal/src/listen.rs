@@ -9,7 +9,11 @@
 //! requests are served so players can seek; an unsatisfiable range gets 416. Responses are never
 //! cached and send no Referer, since the address itself is the credential.
 
-use crate::{AppState, error::ApiError};
+use crate::{
+    AppState,
+    audio_http::{Range, parse_range, respond},
+    error::ApiError,
+};
 use actix_web::{
     HttpRequest, HttpResponse, ResponseError, get,
     http::{StatusCode, header},
@@ -51,7 +55,7 @@ fn html(status: StatusCode, view: impl Template) -> HttpResponse {
         Ok(body) => private(HttpResponse::build(status))
             .insert_header((
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; script-src 'self'; media-src 'self'; style-src 'unsafe-inline'",
+                "default-src 'none'; script-src 'self'; media-src 'self'; style-src 'self'",
             ))
             .content_type("text/html; charset=utf-8")
             .body(body),
@@ -122,54 +126,6 @@ pub(crate) async fn page(state: web::Data<AppState>, token: web::Path<String>) -
     }
 }
 
-/// What a `Range` header asks for.
-#[derive(Debug, PartialEq, Eq)]
-enum Range {
-    Whole,
-    Part(usize, usize),
-    Unsatisfiable,
-}
-
-/// `bytes=START-[END]` or `bytes=-SUFFIX`; several ranges, or another unit, are served whole
-/// (RFC 9110 lets a server ignore them).
-fn parse_range(req: &HttpRequest, len: usize) -> Range {
-    let Some(spec) = req
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("bytes="))
-    else {
-        return Range::Whole;
-    };
-    if spec.contains(',') {
-        return Range::Whole;
-    }
-    let Some((a, b)) = spec.split_once('-') else {
-        return Range::Unsatisfiable;
-    };
-    let (a, b) = (a.trim(), b.trim());
-    let parsed = if a.is_empty() {
-        // The last N bytes.
-        b.parse::<usize>()
-            .ok()
-            .filter(|&n| n > 0 && len > 0)
-            .map(|n| (len.saturating_sub(n), len - 1))
-    } else {
-        a.parse::<usize>().ok().and_then(|start| {
-            let end = if b.is_empty() {
-                len.checked_sub(1)?
-            } else {
-                b.parse::<usize>().ok()?.min(len.checked_sub(1)?)
-            };
-            Some((start, end))
-        })
-    };
-    match parsed {
-        Some((start, end)) if start <= end && start < len => Range::Part(start, end),
-        _ => Range::Unsatisfiable,
-    }
-}
-
 #[get("/listen/{token}/audio")]
 pub(crate) async fn audio(
     state: web::Data<AppState>,
@@ -204,16 +160,9 @@ async fn serve_audio(
         .ok_or(ApiError::NotFound)?;
     let key = message.blob_key.clone().ok_or(ApiError::NotFound)?;
     let wav = state.deps.blobs.get(&key).await?;
-    let total = wav.len();
-    let range = parse_range(req, total);
-    if range == Range::Unsatisfiable {
-        return Ok(private(HttpResponse::RangeNotSatisfiable())
-            .insert_header((header::CONTENT_RANGE, format!("bytes */{total}")))
-            .finish());
-    }
+    let range = parse_range(req, wav.len());
     // Playing from the start is hearing it; only the first time is news for the sender.
-    let from_start = matches!(range, Range::Whole | Range::Part(0, _));
-    if from_start && recipient_state != "played" {
+    if range != Range::Unsatisfiable && range.plays_from_start() && recipient_state != "played" {
         let played = Envelope::new(Event::MessagePlayed {
             message_id: claim.message_id,
             recipient_id: claim.recipient_id,
@@ -226,26 +175,5 @@ async fn serve_audio(
             .await?;
         state.deps.outbox.notify();
     }
-    let (mut b, body) = match range {
-        Range::Part(start, end) => {
-            let mut b = private(HttpResponse::PartialContent());
-            b.insert_header((
-                header::CONTENT_RANGE,
-                format!("bytes {start}-{end}/{total}"),
-            ));
-            (b, wav[start..=end].to_vec())
-        }
-        _ => (private(HttpResponse::Ok()), wav),
-    };
-    Ok(b.insert_header((header::ACCEPT_RANGES, "bytes"))
-        .content_type(message.content_type)
-        .body(body))
-}
-
-#[get("/static/listen.js")]
-pub(crate) async fn script() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/javascript; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(include_str!("../static/listen.js"))
+    Ok(respond(range, wav, &message.content_type))
 }

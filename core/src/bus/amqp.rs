@@ -329,6 +329,31 @@ impl Bus for AmqpBus {
         out
     }
 
+    async fn bind(&self, queue: &str, exchange: Exchange, key: &str) -> Result<(), BusError> {
+        let ch = self.channel.lock().await;
+        ch.queue_bind(
+            self.name(queue).into(),
+            self.exchange_name(exchange).into(),
+            key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn unbind(&self, queue: &str, exchange: Exchange, key: &str) -> Result<(), BusError> {
+        let ch = self.channel.lock().await;
+        ch.queue_unbind(
+            self.name(queue).into(),
+            self.exchange_name(exchange).into(),
+            key.into(),
+            FieldTable::default(),
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn consume(&self, queue: &str, prefetch: u16) -> Result<Consumer, BusError> {
         let channel = self.connection.create_channel().await?;
         channel

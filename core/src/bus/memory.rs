@@ -185,6 +185,32 @@ impl Bus for MemoryBus {
         Ok(())
     }
 
+    async fn bind(&self, queue: &str, exchange: Exchange, key: &str) -> Result<(), BusError> {
+        let mut st = lock(&self.inner);
+        if !st.queues.contains_key(queue) {
+            return Err(BusError::UnknownQueue(queue.into()));
+        }
+        let exists = st
+            .bindings
+            .iter()
+            .any(|b| b.exchange == exchange && b.key == key && b.queue == queue);
+        if !exists {
+            st.bindings.push(Binding {
+                exchange,
+                key: key.to_owned(),
+                queue: queue.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn unbind(&self, queue: &str, exchange: Exchange, key: &str) -> Result<(), BusError> {
+        lock(&self.inner)
+            .bindings
+            .retain(|b| !(b.exchange == exchange && b.key == key && b.queue == queue));
+        Ok(())
+    }
+
     async fn consume(&self, queue: &str, prefetch: u16) -> Result<Consumer, BusError> {
         let q = self
             .queue(queue)

@@ -195,6 +195,13 @@ pub trait Bus: Send + Sync + fmt::Debug + 'static {
         out
     }
 
+    /// Also route `key` on `exchange` to the declared `queue` (a portal node following a
+    /// person who just connected to it). Idempotent.
+    async fn bind(&self, queue: &str, exchange: Exchange, key: &str) -> Result<(), BusError>;
+
+    /// Stop routing `key` on `exchange` to `queue`. Idempotent.
+    async fn unbind(&self, queue: &str, exchange: Exchange, key: &str) -> Result<(), BusError>;
+
     /// Start consuming a declared queue with at most `prefetch` unacked deliveries.
     async fn consume(&self, queue: &str, prefetch: u16) -> Result<Consumer, BusError>;
 

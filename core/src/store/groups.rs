@@ -136,3 +136,14 @@ pub fn resolve_recipients(
         Err(StoreError::NotFoundNumbers(unknown))
     }
 }
+
+/// Everyone who has `contact` among their contacts (whom their presence concerns).
+pub fn list_contact_owners(
+    conn: &mut DbConnection,
+    contact: &UserId,
+) -> Result<Vec<String>, StoreError> {
+    Ok(contacts::table
+        .filter(contacts::contact_id.eq(contact.as_str()))
+        .select(contacts::owner_id)
+        .load(conn)?)
+}

@@ -24,3 +24,66 @@ pub fn statuses(
         .into_iter()
         .collect())
 }
+
+/// `user` is present through `node` with `status`: insert or refresh their row. Returns the
+/// status shown before (`offline` when they were not present), so the caller can announce a
+/// change in the same transaction (run this inside one).
+pub fn heartbeat(
+    conn: &mut DbConnection,
+    user: &str,
+    node: &str,
+    status: &str,
+) -> Result<String, StoreError> {
+    let fresh_after = now() - chrono::Duration::seconds(FRESH_SECS);
+    let before: Option<(String, chrono::NaiveDateTime)> = presence::table
+        .find(user)
+        .select((presence::status, presence::heartbeat_at))
+        .first(conn)
+        .optional()?;
+    let before = match before {
+        Some((s, at)) if at > fresh_after => s,
+        _ => "offline".to_owned(),
+    };
+    let at = now();
+    let n = diesel::update(presence::table.find(user))
+        .set((
+            presence::node.eq(node),
+            presence::status.eq(status),
+            presence::heartbeat_at.eq(at),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        diesel::insert_into(presence::table)
+            .values((
+                presence::user_id.eq(user),
+                presence::node.eq(node),
+                presence::status.eq(status),
+                presence::heartbeat_at.eq(at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(before)
+}
+
+/// `user` left `node` (their last tab there closed). True when that made them offline; a row
+/// refreshed meanwhile by another node stays.
+pub fn leave(conn: &mut DbConnection, user: &str, node: &str) -> Result<bool, StoreError> {
+    let n = diesel::delete(
+        presence::table
+            .filter(presence::user_id.eq(user))
+            .filter(presence::node.eq(node)),
+    )
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Take everyone present through `node` offline (a node shutting down); returns who they
+/// were. Run inside a transaction.
+pub fn leave_node(conn: &mut DbConnection, node: &str) -> Result<Vec<String>, StoreError> {
+    let ids: Vec<String> = presence::table
+        .filter(presence::node.eq(node))
+        .select(presence::user_id)
+        .load(conn)?;
+    diesel::delete(presence::table.filter(presence::node.eq(node))).execute(conn)?;
+    Ok(ids)
+}

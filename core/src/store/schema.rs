@@ -18,6 +18,10 @@ diesel::table! {
         pin_failures -> Integer,
         pin_locked_until -> Nullable<Timestamp>,
         receipts_seen_at -> Nullable<Timestamp>,
+        disabled_at -> Nullable<Timestamp>,
+        login_failures -> Integer,
+        login_locked_until -> Nullable<Timestamp>,
+        status -> Text,
     }
 }
 
@@ -64,6 +68,7 @@ diesel::table! {
         address -> Text,
         verified_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        verify_hash -> Nullable<Text>,
     }
 }
 
@@ -171,6 +176,8 @@ diesel::table! {
         csrf_token -> Nullable<Text>,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        name -> Nullable<Text>,
+        last_used_at -> Nullable<Timestamp>,
     }
 }
 

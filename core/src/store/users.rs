@@ -21,6 +21,12 @@ pub struct User {
     pub pin_failures: i32,
     pub pin_locked_until: Option<chrono::NaiveDateTime>,
     pub receipts_seen_at: Option<chrono::NaiveDateTime>,
+    /// Set by an admin: the account can neither log in nor call in.
+    pub disabled_at: Option<chrono::NaiveDateTime>,
+    pub login_failures: i32,
+    pub login_locked_until: Option<chrono::NaiveDateTime>,
+    /// What they chose to show while online: `available`, `busy` or `dnd`.
+    pub status: String,
 }
 
 impl User {
@@ -79,6 +85,10 @@ pub fn create(conn: &mut DbConnection, form: UserInsertForm) -> Result<User, Sto
         pin_failures: 0,
         pin_locked_until: None,
         receipts_seen_at: None,
+        disabled_at: None,
+        login_failures: 0,
+        login_locked_until: None,
+        status: "available".into(),
     };
     diesel::insert_into(users::table)
         .values((
@@ -120,42 +130,111 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<User>, StoreError> {
         .load(conn)?)
 }
 
-/// Count a wrong PIN. Once `max` wrong PINs in a row have been entered the PIN is locked for
-/// `lock_for`, and the count starts again. Returns whether the PIN is now locked.
-pub fn record_pin_failure(
-    conn: &mut DbConnection,
-    id: &UserId,
-    max: u32,
-    lock_for: chrono::Duration,
-) -> Result<bool, StoreError> {
-    super::transaction(conn, |c| {
-        let failures: i32 = users::table
-            .find(id.as_str())
-            .select(users::pin_failures)
-            .first(c)?;
-        let failures = failures.saturating_add(1);
-        let locked = u32::try_from(failures).unwrap_or(u32::MAX) >= max;
-        let target = users::table.find(id.as_str());
-        if locked {
-            diesel::update(target)
-                .set((
-                    users::pin_failures.eq(0),
-                    users::pin_locked_until.eq(Some(now() + lock_for)),
-                ))
-                .execute(c)?;
-        } else {
-            diesel::update(target)
-                .set(users::pin_failures.eq(failures))
-                .execute(c)?;
+/// Count a wrong secret in `$failures`; once `max` wrong ones in a row have been given, lock
+/// it until now + `lock_for` in `$locked` and start counting again. Returns whether it is now
+/// locked. `$reset` clears both after a right one.
+macro_rules! failure_counter {
+    ($record:ident, $reset:ident, $failures:ident, $locked:ident, $what:literal) => {
+        #[doc = concat!("Count a wrong ", $what, ". Once `max` wrong ones in a row have been given the ", $what, " is locked for `lock_for`, and the count starts again. Returns whether it is now locked.")]
+        pub fn $record(
+            conn: &mut DbConnection,
+            id: &UserId,
+            max: u32,
+            lock_for: chrono::Duration,
+        ) -> Result<bool, StoreError> {
+            super::transaction(conn, |c| {
+                let failures: i32 = users::table
+                    .find(id.as_str())
+                    .select(users::$failures)
+                    .first(c)?;
+                let failures = failures.saturating_add(1);
+                let locked = u32::try_from(failures).unwrap_or(u32::MAX) >= max;
+                let target = users::table.find(id.as_str());
+                if locked {
+                    diesel::update(target)
+                        .set((
+                            users::$failures.eq(0),
+                            users::$locked.eq(Some(now() + lock_for)),
+                        ))
+                        .execute(c)?;
+                } else {
+                    diesel::update(target)
+                        .set(users::$failures.eq(failures))
+                        .execute(c)?;
+                }
+                Ok(locked)
+            })
         }
-        Ok(locked)
-    })
+
+        #[doc = concat!("A right ", $what, " clears the count of wrong ones (and any lock).")]
+        pub fn $reset(conn: &mut DbConnection, id: &UserId) -> Result<(), StoreError> {
+            diesel::update(users::table.find(id.as_str()))
+                .set((
+                    users::$failures.eq(0),
+                    users::$locked.eq(None::<chrono::NaiveDateTime>),
+                ))
+                .execute(conn)?;
+            Ok(())
+        }
+    };
 }
 
-/// A right PIN clears the count of wrong ones.
-pub fn reset_pin_failures(conn: &mut DbConnection, id: &UserId) -> Result<(), StoreError> {
+failure_counter!(
+    record_pin_failure,
+    reset_pin_failures,
+    pin_failures,
+    pin_locked_until,
+    "PIN"
+);
+failure_counter!(
+    record_login_failure,
+    reset_login_failures,
+    login_failures,
+    login_locked_until,
+    "password"
+);
+
+impl User {
+    /// Whether the PIN is locked out right now.
+    pub fn pin_locked(&self) -> bool {
+        self.pin_locked_until.is_some_and(|until| until > now())
+    }
+
+    /// Whether password logins are locked out right now.
+    pub fn login_locked(&self) -> bool {
+        self.login_locked_until.is_some_and(|until| until > now())
+    }
+
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some()
+    }
+}
+
+/// A new password (already hashed); a lockout ends with it.
+pub fn set_password_hash(
+    conn: &mut DbConnection,
+    id: &UserId,
+    hash: &str,
+) -> Result<(), StoreError> {
     diesel::update(users::table.find(id.as_str()))
         .set((
+            users::password_hash.eq(Some(hash)),
+            users::login_failures.eq(0),
+            users::login_locked_until.eq(None::<chrono::NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A new PIN (already hashed), or none; a lockout ends with it.
+pub fn set_pin_hash(
+    conn: &mut DbConnection,
+    id: &UserId,
+    hash: Option<&str>,
+) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id.as_str()))
+        .set((
+            users::pin_hash.eq(hash),
             users::pin_failures.eq(0),
             users::pin_locked_until.eq(None::<chrono::NaiveDateTime>),
         ))
@@ -163,11 +242,58 @@ pub fn reset_pin_failures(conn: &mut DbConnection, id: &UserId) -> Result<(), St
     Ok(())
 }
 
-impl User {
-    /// Whether the PIN is locked out right now.
-    pub fn pin_locked(&self) -> bool {
-        self.pin_locked_until.is_some_and(|until| until > now())
+/// The statuses people may choose for themselves.
+pub const STATUSES: [&str; 3] = ["available", "busy", "dnd"];
+
+pub fn set_status(conn: &mut DbConnection, id: &UserId, status: &str) -> Result<(), StoreError> {
+    if !STATUSES.contains(&status) {
+        return Err(StoreError::Conflict(format!("no status {status:?}")));
     }
+    diesel::update(users::table.find(id.as_str()))
+        .set(users::status.eq(status))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Disable (or enable again) an account. Disabling also ends its sessions and API tokens;
+/// run it inside a transaction.
+pub fn set_disabled(
+    conn: &mut DbConnection,
+    id: &UserId,
+    disabled: bool,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(users::table.find(id.as_str()))
+        .set(users::disabled_at.eq(disabled.then(now)))
+        .execute(conn)?;
+    if disabled {
+        super::sessions::delete_for_user(conn, id, None)?;
+    }
+    Ok(n > 0)
+}
+
+/// What a person may change about themselves.
+#[derive(Clone, Debug)]
+pub struct UserUpdateForm {
+    pub display_name: String,
+    pub email: Option<String>,
+    pub phone_uri: Option<String>,
+    pub timezone: String,
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    id: &UserId,
+    form: &UserUpdateForm,
+) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id.as_str()))
+        .set((
+            users::display_name.eq(&form.display_name),
+            users::email.eq(&form.email),
+            users::phone_uri.eq(&form.phone_uri),
+            users::timezone.eq(&form.timezone),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Replace the recording of the user's name (a blob key), returning the previous one.
@@ -196,4 +322,16 @@ pub fn mark_receipts_seen(
         .set(users::receipts_seen_at.eq(Some(at)))
         .execute(conn)?;
     Ok(())
+}
+
+/// The status each of `ids` chose, for those who exist and are not disabled.
+pub fn list_statuses(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(users::table
+        .filter(users::id.eq_any(ids))
+        .filter(users::disabled_at.is_null())
+        .select((users::id, users::status))
+        .load(conn)?)
 }

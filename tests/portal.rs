@@ -1,0 +1,414 @@
+//! The web portal over HTTP and its WebSocket, as a browser uses them: signing in and out,
+//! CSRF on every form, lockout and rate limits, the dashboard's inbox and receipts, another
+//! person's message ids, live presence and receipts over the socket, API tokens, and script
+//! in names shown as text.
+
+mod support;
+
+use hark::demo::DEMO_PASSWORD;
+use reqwest::StatusCode;
+use support::{Mode, Stack, audio, both_modes, web::WebSession};
+
+async fn signing_in_and_out(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    // Pages need a session: the dashboard sends a stranger to the login form.
+    let stranger = WebSession::anonymous(&stack.base);
+    let r = stranger
+        .http
+        .get(format!("{}/account", stack.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/login?next=/account");
+
+    let mut s = WebSession::anonymous(&stack.base);
+    let (status, body) = s.try_login("101", "wrong password").await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("Wrong extension or password"), "{body}");
+    let (status, _) = s.try_login("101", DEMO_PASSWORD).await.unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, page) = s.get("/").await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Alice Archer"),
+        "the dashboard names who is signed in"
+    );
+    assert!(page.contains("Bob Baker"), "and lists the contacts");
+
+    // The session cookie is HttpOnly and SameSite.
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/login", stack.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("content-security-policy").is_some());
+    let cookie = s.cookie();
+    assert!(cookie.contains("hark_session="), "{cookie}");
+
+    // Signing out ends the session on the server, not just in this browser.
+    let old_cookie = s.cookie();
+    let (status, _) = s.post("/logout", &[]).await.unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let replay = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/", stack.base))
+        .header("cookie", old_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        replay.status(),
+        StatusCode::SEE_OTHER,
+        "an ended session is refused"
+    );
+    stack.stop().await;
+}
+
+async fn forms_need_the_csrf_token(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    let s = WebSession::login(&stack.base, "102", DEMO_PASSWORD).await;
+    let (status, _) = s.post_raw("/status", &[("status", "busy")]).await.unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "no token");
+    let (status, _) = s
+        .post_raw("/status", &[("status", "busy"), ("csrf", "forged")])
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "a wrong token");
+    // Another person's token is not this session's.
+    let other = WebSession::login(&stack.base, "103", DEMO_PASSWORD).await;
+    let (status, _) = s
+        .post_raw("/status", &[("status", "busy"), ("csrf", &other.csrf)])
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "someone else's token");
+    let (_, page) = s.get("/").await.unwrap();
+    assert!(
+        page.contains(r#"<option value="available" selected>"#),
+        "nothing changed"
+    );
+    let (status, _) = s.post("/status", &[("status", "busy")]).await.unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = s.get("/").await.unwrap();
+    assert!(page.contains(r#"<option value="busy" selected>"#), "{page}");
+    // The login form is protected too: a post without the form's cookie is refused.
+    let bare = reqwest::Client::new()
+        .post(format!("{}/login", stack.base))
+        .form(&[
+            ("extension", "102"),
+            ("password", DEMO_PASSWORD),
+            ("csrf", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), StatusCode::FORBIDDEN);
+    stack.stop().await;
+}
+
+async fn wrong_passwords_lock_the_account(mode: Mode) {
+    let stack = Stack::start_with(mode, |c| {
+        c.portal.login_attempts = 3;
+        c.portal.login_per_minute = 100;
+    })
+    .await;
+    let mut s = WebSession::anonymous(&stack.base);
+    for _ in 0..2 {
+        let (status, _) = s.try_login("103", "guess").await.unwrap();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, body) = s.try_login("103", "guess").await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body.contains("locked"),
+        "the third wrong password locks: {body}"
+    );
+    let (status, body) = s.try_login("103", DEMO_PASSWORD).await.unwrap();
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "even the right password, while locked"
+    );
+    assert!(body.contains("locked"));
+    let api = stack
+        .http
+        .post(format!("{}/api/v1/login", stack.base))
+        .json(&serde_json::json!({"extension": "103", "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        api.status(),
+        StatusCode::FORBIDDEN,
+        "the API honours the lock"
+    );
+    // Others are not affected.
+    WebSession::login(&stack.base, "104", DEMO_PASSWORD).await;
+    stack.stop().await;
+}
+
+async fn one_address_is_rate_limited(mode: Mode) {
+    let stack = Stack::start_with(mode, |c| {
+        c.portal.login_per_minute = 3;
+        c.portal.login_attempts = 100;
+    })
+    .await;
+    let mut s = WebSession::anonymous(&stack.base);
+    for _ in 0..3 {
+        let (status, _) = s.try_login("104", "guess").await.unwrap();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, body) = s.try_login("104", DEMO_PASSWORD).await.unwrap();
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    stack.stop().await;
+}
+
+async fn inbox_plays_and_the_sender_sees_heard(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    let alice = stack.login("101").await;
+    let wav = audio::sine_wav(440.0, 1.5, 16_000);
+    let id = stack.send(&alice, "102", wav).await;
+
+    let bob = WebSession::login(&stack.base, "102", DEMO_PASSWORD).await;
+    let (_, page) = bob.get("/").await.unwrap();
+    assert!(
+        page.contains(&format!(r#"data-message="{id}""#)),
+        "in Bob's inbox"
+    );
+    assert!(page.contains("badge new"), "as new");
+    // Someone else's message is not found, and playing nothing marks nothing.
+    let carol = WebSession::login(&stack.base, "103", DEMO_PASSWORD).await;
+    let (status, _) = carol
+        .get_bytes(&format!("/messages/{id}/audio"))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = carol
+        .post(&format!("/messages/{id}/delete"), &[])
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, bytes) = bob
+        .get_bytes(&format!("/messages/{id}/audio"))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let (rate, samples) = audio::wav_so_far(&bytes).expect("a WAV");
+    let got = audio::tone_ms(&samples, rate, 440.0);
+    assert!(
+        (1400..=1600).contains(&got),
+        "Bob hears the 1.5 s tone ({got} ms)"
+    );
+    stack.wait_receipt(&alice, &id, "102", "heard").await;
+    let (_, page) = bob.get("/").await.unwrap();
+    assert!(page.contains("badge heard"), "heard now");
+
+    let (status, _) = bob
+        .post(&format!("/messages/{id}/delete"), &[])
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = bob.get("/").await.unwrap();
+    assert!(
+        !page.contains(&format!(r#"data-message="{id}""#)),
+        "gone from the inbox"
+    );
+    // The sender still has their receipt, and the sent list on the dashboard says so.
+    let alice_web = WebSession::login(&stack.base, "101", DEMO_PASSWORD).await;
+    let (_, page) = alice_web.get("/").await.unwrap();
+    assert!(page.contains("badge receipt heard"), "{page}");
+    stack.stop().await;
+}
+
+async fn presence_and_receipts_arrive_live(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    let alice_web = WebSession::login(&stack.base, "101", DEMO_PASSWORD).await;
+    let mut alice_tab = alice_web.socket().await.unwrap();
+    alice_tab.expect("hello", |_| true).await;
+
+    // Bob opens the portal: Alice sees him come online, with the status he chose.
+    let bob = WebSession::login(&stack.base, "102", DEMO_PASSWORD).await;
+    bob.post("/status", &[("status", "busy")]).await.unwrap();
+    let mut bob_tab = bob.socket().await.unwrap();
+    bob_tab.expect("hello", |_| true).await;
+    alice_tab
+        .expect("presence", |f| {
+            f["extension"] == "102" && f["status"] == "busy"
+        })
+        .await;
+    bob.post("/status", &[("status", "available")])
+        .await
+        .unwrap();
+    alice_tab
+        .expect("presence", |f| {
+            f["extension"] == "102" && f["status"] == "available"
+        })
+        .await;
+
+    // Alice sends; Bob's tab hears of it; Bob plays it; Alice's tab gets the receipt.
+    let alice = stack.login("101").await;
+    let id = stack
+        .send(&alice, "102", audio::sine_wav(440.0, 1.0, 16_000))
+        .await;
+    bob_tab
+        .expect("inbox", |f| {
+            f["message_id"] == id.as_str() && f["from"] == "Alice Archer"
+        })
+        .await;
+    let (status, _) = bob
+        .get_bytes(&format!("/messages/{id}/audio"))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    alice_tab
+        .expect("receipt", |f| {
+            f["message_id"] == id.as_str() && f["extension"] == "102" && f["kind"] == "heard"
+        })
+        .await;
+
+    // Bob closes his last tab: offline.
+    bob_tab.close().await;
+    alice_tab
+        .expect("presence", |f| {
+            f["extension"] == "102" && f["status"] == "offline"
+        })
+        .await;
+
+    // Another site cannot open a socket with Alice's cookie.
+    let refused = alice_web
+        .socket_from(&alice_web.cookie(), "http://evil.example")
+        .await;
+    assert!(refused.is_err(), "a foreign Origin is refused");
+    alice_tab.close().await;
+    stack.stop().await;
+}
+
+async fn api_tokens_send_and_revoke(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    let alice = WebSession::login(&stack.base, "101", DEMO_PASSWORD).await;
+    let (status, page) = alice
+        .post("/account/tokens", &[("name", "Grafana <alerts>")])
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let at = page
+        .find(r#"id="new-token">"#)
+        .expect("the new token, shown once")
+        + 15;
+    let token = page[at..page[at..].find('<').unwrap() + at].to_owned();
+    assert!(
+        page.contains("Grafana &#60;alerts&#62;"),
+        "names are text, not markup"
+    );
+    let id = stack
+        .send(&token, "102", audio::sine_wav(440.0, 1.0, 16_000))
+        .await;
+    assert!(!id.is_empty());
+    let (_, page) = alice.get("/account").await.unwrap();
+    assert!(!page.contains(&token), "never shown again");
+    let at = page.find(r#"data-token=""#).expect("listed") + 12;
+    let token_id = page[at..at + 16].to_owned();
+    let (status, _) = alice
+        .post(&format!("/account/tokens/{token_id}/revoke"), &[])
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let r = stack
+        .upload(&token, "102", audio::sine_wav(440.0, 1.0, 16_000))
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "a revoked token is refused"
+    );
+    stack.stop().await;
+}
+
+async fn a_new_password_ends_other_sessions(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    let laptop = WebSession::login(&stack.base, "104", DEMO_PASSWORD).await;
+    let phone = WebSession::login(&stack.base, "104", DEMO_PASSWORD).await;
+    let (status, page) = laptop
+        .post(
+            "/account/password",
+            &[
+                ("current", "not it"),
+                ("new", "a much longer one"),
+                ("confirm", "a much longer one"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("current password was not right"), "{page}");
+    let (status, page) = laptop
+        .post(
+            "/account/password",
+            &[
+                ("current", DEMO_PASSWORD),
+                ("new", "a much longer one"),
+                ("confirm", "a much longer one"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let (status, _) = laptop.get("/").await.unwrap();
+    assert_eq!(status, StatusCode::OK, "this session goes on");
+    let (status, _) = phone.get("/").await.unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER, "the other one ended");
+    WebSession::login(&stack.base, "104", "a much longer one").await;
+    let mut old = WebSession::anonymous(&stack.base);
+    let (status, _) = old.try_login("104", DEMO_PASSWORD).await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    stack.stop().await;
+}
+
+async fn names_are_shown_as_text(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    let bob = stack.user_id("102").await;
+    stack
+        .app
+        .deps
+        .store
+        .run(move |c| {
+            hark_core::store::users::update(
+                c,
+                &bob,
+                &hark_core::store::users::UserUpdateForm {
+                    display_name: "<script>alert(1)</script>Bob".into(),
+                    email: None,
+                    phone_uri: None,
+                    timezone: "Europe/Paris".into(),
+                },
+            )
+        })
+        .await
+        .unwrap();
+    let alice = WebSession::login(&stack.base, "101", DEMO_PASSWORD).await;
+    let (_, page) = alice.get("/").await.unwrap();
+    assert!(
+        !page.contains("<script>alert(1)"),
+        "markup in a name never reaches the page"
+    );
+    assert!(page.contains("&#60;script&#62;alert(1)&#60;/script&#62;Bob"));
+    stack.stop().await;
+}
+
+both_modes!(
+    signing_in_and_out,
+    forms_need_the_csrf_token,
+    wrong_passwords_lock_the_account,
+    one_address_is_rate_limited,
+    inbox_plays_and_the_sender_sees_heard,
+    presence_and_receipts_arrive_live,
+    api_tokens_send_and_revoke,
+    a_new_password_ends_other_sessions,
+    names_are_shown_as_text,
+);

@@ -1,0 +1,182 @@
+//! A person using the portal over HTTP, as a browser would: a cookie jar, the CSRF token from
+//! the pages, forms posted without following redirects (so tests see the 303s), and the
+//! dashboard's WebSocket with the browser's Cookie and Origin headers.
+
+use anyhow::{Context, Result, bail};
+use futures_util::{SinkExt, StreamExt};
+use reqwest::{StatusCode, redirect::Policy};
+use serde_json::Value;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+
+pub struct WebSession {
+    pub http: reqwest::Client,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
+    pub base: String,
+    pub csrf: String,
+}
+
+/// The value of the first hidden `csrf` field in a page.
+pub fn csrf_in(page: &str) -> Option<String> {
+    let at = page.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    let end = page[at..].find('"')?;
+    Some(page[at..at + end].to_owned())
+}
+
+impl WebSession {
+    pub fn anonymous(base: &str) -> Self {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        Self {
+            jar: jar.clone(),
+            http: reqwest::Client::builder()
+                .cookie_provider(jar)
+                .redirect(Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+            base: base.to_owned(),
+            csrf: String::new(),
+        }
+    }
+
+    /// Sign in through the login form; the response to the form post.
+    pub async fn try_login(
+        &mut self,
+        extension: &str,
+        password: &str,
+    ) -> Result<(StatusCode, String)> {
+        let (status, form) = self.get("/login").await?;
+        if status != StatusCode::OK {
+            bail!("login page: {status}");
+        }
+        let csrf = csrf_in(&form).context("a CSRF field on the login form")?;
+        let r = self
+            .http
+            .post(format!("{}/login", self.base))
+            .form(&[
+                ("extension", extension),
+                ("password", password),
+                ("csrf", &csrf),
+                ("next", "/"),
+            ])
+            .send()
+            .await?;
+        let status = r.status();
+        let body = r.text().await?;
+        if status == StatusCode::SEE_OTHER {
+            let (_, page) = self.get("/").await?;
+            self.csrf = csrf_in(&page).context("a CSRF token on the dashboard")?;
+        }
+        Ok((status, body))
+    }
+
+    /// Sign in, expecting to get in.
+    pub async fn login(base: &str, extension: &str, password: &str) -> Self {
+        let mut s = Self::anonymous(base);
+        let (status, body) = s
+            .try_login(extension, password)
+            .await
+            .expect("login request");
+        assert_eq!(
+            status,
+            StatusCode::SEE_OTHER,
+            "login as {extension}: {body}"
+        );
+        s
+    }
+
+    pub async fn get(&self, path: &str) -> Result<(StatusCode, String)> {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await?;
+        Ok((r.status(), r.text().await?))
+    }
+
+    pub async fn get_bytes(&self, path: &str) -> Result<(StatusCode, Vec<u8>)> {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await?;
+        Ok((r.status(), r.bytes().await?.to_vec()))
+    }
+
+    /// Post a form with this session's CSRF token added.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Result<(StatusCode, String)> {
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf", &self.csrf));
+        self.post_raw(path, &all).await
+    }
+
+    /// Post a form exactly as given (no CSRF token added).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<(StatusCode, String)> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .form(fields)
+            .send()
+            .await?;
+        Ok((r.status(), r.text().await?))
+    }
+
+    /// The `Cookie` header this browser would send.
+    pub fn cookie(&self) -> String {
+        use reqwest::cookie::CookieStore;
+        self.jar
+            .cookies(&self.base.parse().expect("base url"))
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    /// Open the dashboard's WebSocket as this page would.
+    pub async fn socket(&self) -> Result<Socket> {
+        self.socket_from(&self.cookie(), &self.base).await
+    }
+
+    /// Open the dashboard's WebSocket with `origin` (a browser sends its page's origin).
+    pub async fn socket_from(&self, cookie: &str, origin: &str) -> Result<Socket> {
+        let ws_url = self.base.replacen("http://", "ws://", 1) + "/ws";
+        let mut req = ws_url.into_client_request()?;
+        req.headers_mut().insert("cookie", cookie.parse()?);
+        req.headers_mut().insert("origin", origin.parse()?);
+        let (ws, _) = tokio_tungstenite::connect_async(req).await?;
+        Ok(Socket { ws })
+    }
+}
+
+pub struct Socket {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl Socket {
+    /// The next JSON frame whose `type` is `kind` and that satisfies `want`, skipping others.
+    pub async fn expect(&mut self, kind: &str, want: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + super::WAIT;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for a {kind} frame"))
+                .expect("socket open")
+                .expect("a frame");
+            if let tungstenite::Message::Text(t) = msg {
+                let v: Value = serde_json::from_str(&t).expect("JSON frame");
+                if v["type"] == kind && want(&v) {
+                    return v;
+                }
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.send(tungstenite::Message::Close(None)).await;
+        // Read until the server's close arrives, so it has seen ours.
+        let _ = tokio::time::timeout(super::WAIT, async {
+            while let Some(Ok(m)) = self.ws.next().await {
+                if m.is_close() {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}

@@ -1,0 +1,167 @@
+//! HTML responses: every page goes out with the same security headers, and a failed page
+//! request shows a page (not JSON) with a status the browser and a person can act on.
+//!
+//! The Content-Security-Policy allows scripts, styles and media from the portal itself only
+//! (no inline script), so text that ever slipped past askama's escaping still could not run.
+
+use actix_web::{
+    HttpResponse, HttpResponseBuilder, ResponseError,
+    http::{StatusCode, header},
+};
+use askama::Template;
+use hark_core::{audio::AudioError, blob::BlobError, store::StoreError};
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   media-src 'self' blob:; connect-src 'self'; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
+/// Headers every portal page carries: never cached (pages show private data), never framed.
+pub(crate) fn private(mut b: HttpResponseBuilder) -> HttpResponseBuilder {
+    b.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP));
+    b
+}
+
+/// Render `view` with `status`.
+pub(crate) fn html(status: StatusCode, view: &impl Template) -> HttpResponse {
+    match view.render() {
+        Ok(body) => private(HttpResponse::build(status))
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+        Err(e) => PageError::Internal(e.to_string()).error_response(),
+    }
+}
+
+pub(crate) fn ok(view: &impl Template) -> HttpResponse {
+    html(StatusCode::OK, view)
+}
+
+/// 303 to `to`: the answer to a form post (so reloading does not post again).
+pub(crate) fn see_other(to: &str) -> HttpResponse {
+    private(HttpResponse::SeeOther())
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    detail: &'a str,
+}
+
+/// Why a page request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// Not signed in: go to the login page, and come back to `next` afterwards.
+    #[error("sign in first")]
+    SignIn { next: String },
+    #[error("the form was stale or did not come from this site; reload the page and try again")]
+    Csrf,
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    UnsupportedMedia(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("something went wrong on our side")]
+    Internal(String),
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::SignIn { .. } => StatusCode::SEE_OTHER,
+            PageError::Csrf => StatusCode::FORBIDDEN,
+            PageError::NotFound => StatusCode::NOT_FOUND,
+            PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            PageError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            PageError::SignIn { next } => {
+                let to = if next.is_empty() || next == "/" {
+                    "/login".to_owned()
+                } else {
+                    format!("/login?next={}", crate::login::encode_next(next))
+                };
+                return see_other(&to);
+            }
+            PageError::Internal(detail) => tracing::error!(%detail, "page request failed"),
+            _ => {}
+        }
+        let title = match self.status_code() {
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::FORBIDDEN => "Not allowed",
+            s if s.is_server_error() => "Sorry",
+            _ => "That did not work",
+        };
+        html(
+            self.status_code(),
+            &ErrorPage {
+                title,
+                detail: &self.to_string(),
+            },
+        )
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFoundNumbers(_) | StoreError::Conflict(_) => {
+                PageError::Unprocessable(e.to_string())
+            }
+            e if e.is_not_found() => PageError::NotFound,
+            e => PageError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<BlobError> for PageError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::NotFound(_) => PageError::NotFound,
+            e => PageError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<AudioError> for PageError {
+    fn from(e: AudioError) -> Self {
+        match e {
+            AudioError::NotAudio => PageError::UnsupportedMedia(e.to_string()),
+            AudioError::Resample(_) => PageError::Internal(e.to_string()),
+            _ => PageError::Unprocessable(e.to_string()),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for PageError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        PageError::Internal(e.to_string())
+    }
+}
+
+/// A moment as `tz` (an IANA zone name; UTC if unknown) shows it.
+pub(crate) fn local_time(at: chrono::DateTime<chrono::Utc>, tz: &str) -> String {
+    match tz.parse::<chrono_tz::Tz>() {
+        Ok(zone) => at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string(),
+        Err(_) => at.format("%Y-%m-%d %H:%M UTC").to_string(),
+    }
+}
+
+/// A duration in milliseconds as "m:ss".
+pub(crate) fn clock(ms: i32) -> String {
+    let s = (ms.max(0) + 500) / 1000;
+    format!("{}:{:02}", s / 60, s % 60)
+}

@@ -1,0 +1,97 @@
+//! A sent message as its sender sees it: each recipient's state and receipts. The same view
+//! feeds the dashboard and the JSON API.
+
+use chrono::{DateTime, Utc};
+use hark_core::{
+    ids::UserId,
+    store::{DbConnection, StoreError, messages, receipts, users},
+};
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct ReceiptView {
+    pub kind: String,
+    pub channel: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct RecipientView {
+    pub extension: String,
+    pub name: String,
+    pub state: String,
+    pub channel: Option<String>,
+    pub receipts: Vec<ReceiptView>,
+}
+
+impl RecipientView {
+    /// The newest receipt's kind, or the recipient's state before any receipt.
+    pub fn latest(&self) -> &str {
+        self.receipts
+            .last()
+            .map_or(self.state.as_str(), |r| r.kind.as_str())
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct SentView {
+    pub id: String,
+    pub origin: String,
+    pub state: String,
+    pub duration_ms: i32,
+    pub urgent: bool,
+    pub created_at: DateTime<Utc>,
+    pub recipients: Vec<RecipientView>,
+}
+
+pub(crate) fn summarize(
+    c: &mut DbConnection,
+    m: &messages::Message,
+) -> Result<SentView, StoreError> {
+    let id = m.message_id();
+    let all_receipts = receipts::list_for_message(c, &id)?;
+    let mut recipients = Vec::new();
+    for r in messages::list_recipients(c, &id)? {
+        let user = users::find_by_id(c, &UserId::from(r.recipient_id.as_str()))?;
+        let (extension, name) = user
+            .map(|u| (u.extension, u.display_name))
+            .unwrap_or_default();
+        let receipts = all_receipts
+            .iter()
+            .filter(|x| x.recipient_id == r.recipient_id)
+            .map(|x| ReceiptView {
+                kind: x.kind.clone(),
+                channel: x.channel.clone(),
+                at: x.created_at.and_utc(),
+            })
+            .collect();
+        recipients.push(RecipientView {
+            extension,
+            name,
+            state: r.state,
+            channel: r.channel,
+            receipts,
+        });
+    }
+    Ok(SentView {
+        id: m.id.clone(),
+        origin: m.origin.clone(),
+        state: m.state.clone(),
+        duration_ms: m.duration_ms,
+        urgent: m.urgent,
+        created_at: m.created_at.and_utc(),
+        recipients,
+    })
+}
+
+/// `user`'s latest `limit` sent messages, newest first.
+pub(crate) fn list(
+    c: &mut DbConnection,
+    user: &UserId,
+    limit: i64,
+) -> Result<Vec<SentView>, StoreError> {
+    messages::list_sent(c, user, limit)?
+        .iter()
+        .map(|m| summarize(c, m))
+        .collect()
+}

@@ -1,0 +1,119 @@
+//! Portal sessions: who is signed in, and proof that a form came from our own page.
+//!
+//! The session cookie (`hark_session`) holds a random token; the database keeps only its
+//! SHA-256 with the session's CSRF token. The cookie is `HttpOnly` (scripts cannot read it),
+//! `SameSite=Lax` (other sites' forms do not carry it) and `Secure` when the portal is served
+//! over HTTPS (`portal.secure_cookies`). Every state-changing request must also present the
+//! session's CSRF token — a hidden `csrf` form field, or the `X-CSRF-Token` header from the
+//! page's scripts — compared in constant time. A new session (new token) is made at every
+//! login, so a token planted before login is worthless after it.
+
+use crate::{AppState, page::PageError};
+use actix_web::{
+    FromRequest, HttpRequest,
+    cookie::{Cookie, SameSite, time},
+    dev::Payload,
+    web,
+};
+use futures_util::future::LocalBoxFuture;
+use hark_core::store::{sessions, users::User};
+use subtle::ConstantTimeEq;
+
+pub(crate) const SESSION_COOKIE: &str = "hark_session";
+
+/// The signed-in person of a page request.
+#[derive(Clone, Debug)]
+pub(crate) struct WebUser {
+    pub user: User,
+    pub csrf: String,
+    /// The session's own token (to keep it when ending the others).
+    pub token: String,
+}
+
+/// What every portal page shows of the signed-in person.
+#[derive(Clone, Debug)]
+pub(crate) struct Me {
+    pub name: String,
+    pub extension: String,
+    pub csrf: String,
+    pub admin: bool,
+}
+
+impl WebUser {
+    pub fn me(&self) -> Me {
+        Me {
+            name: self.user.display_name.clone(),
+            extension: self.user.extension.clone(),
+            csrf: self.csrf.clone(),
+            admin: self.user.is_admin(),
+        }
+    }
+
+    /// The form's (or header's) CSRF token must be this session's.
+    pub fn check_csrf(&self, given: &str) -> Result<(), PageError> {
+        if !given.is_empty() && bool::from(given.as_bytes().ct_eq(self.csrf.as_bytes())) {
+            Ok(())
+        } else {
+            Err(PageError::Csrf)
+        }
+    }
+}
+
+/// The session token in a request's cookie, if any.
+pub(crate) fn token(req: &HttpRequest) -> Option<String> {
+    req.cookie(SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|t| !t.is_empty() && t.len() <= 128)
+}
+
+impl FromRequest for WebUser {
+    type Error = PageError;
+    type Future = LocalBoxFuture<'static, Result<Self, PageError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = token(req);
+        // Come back to the page asked for, not to a form's target.
+        let next = if req.method() == actix_web::http::Method::GET {
+            req.uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Box::pin(async move {
+            let Some(state) = state else {
+                return Err(PageError::Internal("no app state".into()));
+            };
+            let Some(token) = token else {
+                return Err(PageError::SignIn { next });
+            };
+            let t = token.clone();
+            match state
+                .deps
+                .store
+                .run(move |c| sessions::find_web(c, &t))
+                .await?
+            {
+                Some((user, csrf)) => Ok(WebUser { user, csrf, token }),
+                None => Err(PageError::SignIn { next }),
+            }
+        })
+    }
+}
+
+/// The session cookie carrying `token` (or, with `None`, the one that deletes it).
+pub(crate) fn cookie(state: &AppState, token: Option<&str>) -> Cookie<'static> {
+    let mut c = Cookie::build(SESSION_COOKIE, token.unwrap_or_default().to_owned())
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.config.secure_cookies)
+        .finish();
+    match token {
+        Some(_) => c.set_max_age(time::Duration::hours(i64::from(state.config.session_hours))),
+        None => c.make_removal(),
+    }
+    c
+}
