@@ -157,6 +157,8 @@ pub struct PortalConfig {
     pub listen: SocketAddr,
     /// Largest accepted upload, in bytes.
     pub max_upload_bytes: usize,
+    /// Largest total of the files attached to one message, in bytes.
+    pub max_attachment_bytes: usize,
     /// Longest accepted message, in seconds.
     pub max_message_seconds: u32,
     /// Lifetime of a portal session, and of an API token from `POST /api/v1/login`.
@@ -176,6 +178,7 @@ impl Default for PortalConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_upload_bytes: 10 * 1024 * 1024,
+            max_attachment_bytes: 10 * 1024 * 1024,
             max_message_seconds: 60,
             session_hours: 12,
             secure_cookies: false,

@@ -7,53 +7,22 @@
 //! written, and the message, its recipients and its `message.recorded` event commit in one
 //! transaction.
 
-use crate::{AppState, auth::ApiUser, error::ApiError};
+use crate::{AppState, auth::ApiUser, error::ApiError, sending};
 use actix_web::{HttpRequest, HttpResponse, get, http::header, post, web};
 use futures_util::StreamExt;
 use hark_core::{
-    audio,
-    events::{Envelope, Event, Origin},
+    events::Origin,
     ids::MessageId,
-    store::{self, groups, messages, users},
+    store::{messages, users},
 };
 use serde::Deserialize;
 use serde_json::json;
-
-const MAX_RECIPIENTS: usize = 100;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct UploadQuery {
     to: String,
     #[serde(default)]
     urgent: bool,
-}
-
-fn parse_numbers(to: &str) -> Result<Vec<String>, ApiError> {
-    let numbers: Vec<String> = to
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if numbers.is_empty() {
-        return Err(ApiError::BadRequest(
-            "name at least one recipient: ?to=EXTENSION[,EXTENSION…]".into(),
-        ));
-    }
-    if numbers.len() > MAX_RECIPIENTS {
-        return Err(ApiError::BadRequest(format!(
-            "at most {MAX_RECIPIENTS} recipients per message"
-        )));
-    }
-    if let Some(bad) = numbers
-        .iter()
-        .find(|n| n.len() > 16 || !n.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Err(ApiError::Unprocessable(format!(
-            "{bad:?} is not an extension or group number"
-        )));
-    }
-    Ok(numbers)
 }
 
 /// Read the body, refusing it as soon as it passes `limit`.
@@ -94,63 +63,22 @@ pub(crate) async fn upload(
     req: HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let numbers = parse_numbers(&query.to)?;
-    let me = sender.user_id();
-    let recipients = state
-        .deps
-        .store
-        .run(move |c| groups::resolve_recipients(c, &numbers, &me))
-        .await?;
-    if recipients.is_empty() {
-        return Err(ApiError::Unprocessable("nobody to send to".into()));
-    }
+    let numbers = sending::parse_numbers(&query.to)?;
+    let recipients = sending::resolve(&state.deps, numbers, &sender).await?;
     let bytes = read_body(&req, body, state.config.max_upload_bytes).await?;
-    let max_seconds = state.config.max_message_seconds;
-    let recording =
-        tokio::task::spawn_blocking(move || audio::normalize_upload(&bytes, max_seconds))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))??;
-
-    let blob_key = state.deps.blobs.put(recording.wav).await?;
-    let form = messages::MessageInsertForm {
-        id: MessageId::new(),
-        sender: sender.user_id(),
-        origin: Origin::Api,
-        duration_ms: recording.duration_ms,
-        blob_key: blob_key.clone(),
-        urgent: query.urgent,
-        recipients: recipients.iter().map(users::User::user_id).collect(),
-    };
-    let stored = state
-        .deps
-        .store
-        .transaction(move |c| {
-            let m = messages::create_complete(c, &form)?;
-            store::outbox::enqueue_event(
-                c,
-                &Envelope::new(Event::MessageRecorded {
-                    message_id: form.id.clone(),
-                    sender_id: form.sender.clone(),
-                    recipients: form.recipients.clone(),
-                    origin: form.origin,
-                    duration_ms: form.duration_ms,
-                    urgent: form.urgent,
-                }),
-            )?;
-            Ok(m)
-        })
-        .await;
-    let message = match stored {
-        Ok(m) => m,
-        Err(e) => {
-            // Nothing refers to the blob: remove it rather than leave an orphan.
-            if let Err(del) = state.deps.blobs.delete(&blob_key).await {
-                tracing::warn!(error = %del, blob = %blob_key, "could not remove orphan blob");
-            }
-            return Err(e.into());
-        }
-    };
-    state.deps.outbox.notify();
+    let message = sending::send(
+        &state.deps,
+        sending::Outgoing {
+            sender: sender.user_id(),
+            recipients: recipients.iter().map(users::User::user_id).collect(),
+            origin: Origin::Api,
+            urgent: query.urgent,
+            audio: bytes,
+            max_seconds: state.config.max_message_seconds,
+            attachments: Vec::new(),
+        },
+    )
+    .await?;
     tracing::info!(message = %message.id, sender = %sender.extension, recipients = recipients.len(), "message accepted");
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/messages/{}", message.id)))

@@ -10,7 +10,7 @@ use crate::{
 };
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
-use hark_core::store::{groups, inbox, presence, users};
+use hark_core::store::{attachments, groups, inbox, presence, users};
 use serde::Deserialize;
 
 pub(crate) struct ContactRow {
@@ -21,8 +21,14 @@ pub(crate) struct ContactRow {
     pub status: String,
 }
 
+pub(crate) struct FileLink {
+    pub id: String,
+    pub name: String,
+}
+
 pub(crate) struct InboxRow {
     pub id: String,
+    pub files: Vec<FileLink>,
     pub new: bool,
     pub from: String,
     pub from_extension: String,
@@ -80,14 +86,27 @@ pub(crate) async fn show(
                         .unwrap_or_else(|| "offline".into()),
                 })
                 .collect::<Vec<_>>();
-            let inbox = inbox::list(c, &uid)?;
+            let inbox = inbox::list(c, &uid)?
+                .into_iter()
+                .map(|i| {
+                    let files = attachments::list_for_message(c, &i.message.message_id())?;
+                    Ok((i, files))
+                })
+                .collect::<Result<Vec<_>, hark_core::store::StoreError>>()?;
             let sent = sent::list(c, &uid, 25)?;
             Ok((contacts, inbox, sent))
         })
         .await?;
     let inbox = inbox
         .into_iter()
-        .map(|i| InboxRow {
+        .map(|(i, files)| InboxRow {
+            files: files
+                .into_iter()
+                .map(|f| FileLink {
+                    id: f.id,
+                    name: f.filename,
+                })
+                .collect(),
             new: i.is_new(),
             id: i.message.id,
             from: i.sender.display_name,

@@ -80,3 +80,16 @@ impl From<BlobError> for ApiError {
         }
     }
 }
+
+impl From<crate::sending::SendError> for ApiError {
+    fn from(e: crate::sending::SendError) -> Self {
+        use crate::sending::SendError;
+        match e {
+            SendError::Invalid(why) => ApiError::Unprocessable(why),
+            SendError::Store(e) => e.into(),
+            SendError::Blob(e) => e.into(),
+            SendError::Audio(e) => e.into(),
+            SendError::Task(e) => ApiError::Internal(e),
+        }
+    }
+}

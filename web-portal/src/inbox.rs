@@ -14,7 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use hark_core::{
     events::{Envelope, Event},
     ids::MessageId,
-    store::{self, inbox, messages},
+    store::{self, attachments, inbox, messages},
 };
 
 #[get("/messages/{id}/audio")]
@@ -61,6 +61,65 @@ pub(crate) async fn audio(
         state.deps.outbox.notify();
     }
     Ok(respond(range, wav, &message.content_type))
+}
+
+/// Whether `user` may see message `id` (they received it and kept it, or sent it).
+fn may_see(
+    c: &mut hark_core::store::DbConnection,
+    id: &MessageId,
+    user: &hark_core::ids::UserId,
+) -> Result<bool, hark_core::store::StoreError> {
+    let Some(m) = messages::find_by_id(c, id)? else {
+        return Ok(false);
+    };
+    if m.sender_id == user.as_str() {
+        return Ok(true);
+    }
+    Ok(messages::find_recipient(c, id, user)?
+        .is_some_and(|r| r.deleted_at.is_none() && m.state == "complete"))
+}
+
+/// A file attached to one of my messages, as a download (never shown inline, so an HTML or
+/// SVG "attachment" cannot run in the portal's origin).
+#[get("/messages/{id}/attachments/{attachment}")]
+pub(crate) async fn attachment(
+    state: web::Data<AppState>,
+    me: WebUser,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, PageError> {
+    let (id, aid) = path.into_inner();
+    let id = MessageId::from(id);
+    let uid = me.user.user_id();
+    let found = state
+        .deps
+        .store
+        .run(move |c| {
+            if !may_see(c, &id, &uid)? {
+                return Ok(None);
+            }
+            attachments::find(c, &id, &aid)
+        })
+        .await?
+        .ok_or(PageError::NotFound)?;
+    let bytes = state.deps.blobs.get(&found.blob_key).await?;
+    let name = crate::sending::safe_filename(&found.filename);
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(page::private(HttpResponse::Ok())
+        .content_type("application/octet-stream")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{ascii}\""),
+        ))
+        .body(bytes))
 }
 
 #[post("/messages/{id}/delete")]

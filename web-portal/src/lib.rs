@@ -25,6 +25,7 @@ mod api_messages;
 mod api_session;
 mod audio_http;
 mod auth;
+mod compose;
 mod dashboard;
 mod error;
 mod health;
@@ -33,6 +34,7 @@ mod listen;
 mod login;
 mod page;
 mod push;
+mod sending;
 mod sent;
 mod session;
 mod static_files;
@@ -76,8 +78,12 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(login::logout)
         .service(dashboard::show)
         .service(dashboard::set_status)
+        .service(compose::show)
+        .service(compose::send)
+        .service(compose::call_me)
         .service(inbox::audio)
         .service(inbox::delete)
+        .service(inbox::attachment)
         .service(account::show)
         .service(account::change_password)
         .service(account::change_pin)

@@ -65,6 +65,8 @@ pub enum PageError {
     NotFound,
     #[error("{0}")]
     BadRequest(String),
+    #[error("the upload is larger than the {0}-byte limit")]
+    TooLarge(usize),
     #[error("{0}")]
     UnsupportedMedia(String),
     #[error("{0}")]
@@ -80,6 +82,7 @@ impl ResponseError for PageError {
             PageError::Csrf => StatusCode::FORBIDDEN,
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             PageError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PageError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -142,6 +145,19 @@ impl From<AudioError> for PageError {
             AudioError::NotAudio => PageError::UnsupportedMedia(e.to_string()),
             AudioError::Resample(_) => PageError::Internal(e.to_string()),
             _ => PageError::Unprocessable(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::sending::SendError> for PageError {
+    fn from(e: crate::sending::SendError) -> Self {
+        use crate::sending::SendError;
+        match e {
+            SendError::Invalid(why) => PageError::Unprocessable(why),
+            SendError::Store(e) => e.into(),
+            SendError::Blob(e) => e.into(),
+            SendError::Audio(e) => e.into(),
+            SendError::Task(e) => PageError::Internal(e),
         }
     }
 }

@@ -147,3 +147,19 @@ pub fn list_contact_owners(
         .select(contacts::owner_id)
         .load(conn)?)
 }
+
+/// The groups `user` belongs to or owns, by number: the ones they can send to by name.
+pub fn list_for_member(conn: &mut DbConnection, user: &UserId) -> Result<Vec<Group>, StoreError> {
+    let member_of = group_members::table
+        .filter(group_members::user_id.eq(user.as_str()))
+        .select(group_members::group_id);
+    Ok(groups::table
+        .filter(
+            groups::id
+                .eq_any(member_of)
+                .or(groups::owner_id.eq(user.as_str())),
+        )
+        .order(groups::number.asc())
+        .select(Group::as_select())
+        .load(conn)?)
+}

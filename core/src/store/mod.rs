@@ -6,6 +6,7 @@
 //! [`Store::run`] / [`Store::transaction`] with a pooled connection. SQLite runs in WAL mode
 //! with a busy timeout and foreign keys on.
 
+pub mod attachments;
 pub mod devices;
 pub mod groups;
 pub mod inbox;

@@ -104,11 +104,13 @@ pub async fn login(
     Ok(None)
 }
 
+/// The account behind an extension; a disabled one is as good as unknown.
 async fn find(ivr: &Arc<Ivr>, ext: &str) -> Result<Option<User>, Stop> {
     let ext = ext.to_owned();
     Ok(ivr
         .deps
         .store
         .run(move |c| users::find_by_extension(c, &ext))
-        .await?)
+        .await?
+        .filter(|u| !u.is_disabled()))
 }
