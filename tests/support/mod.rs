@@ -12,6 +12,7 @@
 
 pub mod audio;
 pub mod baresip;
+pub mod browser;
 pub mod rabbit_node;
 pub mod sipp;
 pub mod web;

@@ -3,22 +3,20 @@
 
 use actix_web::{HttpResponse, get, http::header, web};
 
-const FILES: &[(&str, &str, &str)] = &[
-    (
-        "hark.css",
-        "text/css; charset=utf-8",
-        include_str!("../static/hark.css"),
-    ),
-    (
-        "listen.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../static/listen.js"),
-    ),
-    (
-        "portal.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../static/portal.js"),
-    ),
+const CSS: &str = "text/css; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+
+macro_rules! files {
+    ($(($name:literal, $kind:expr)),* $(,)?) => {
+        &[$(($name, $kind, include_str!(concat!("../static/", $name)))),*]
+    };
+}
+
+const FILES: &[(&str, &str, &str)] = files![
+    ("hark.css", CSS),
+    ("listen.js", JS),
+    ("portal.js", JS),
+    ("compose.js", JS),
 ];
 
 #[get("/static/{name}")]
@@ -30,5 +28,26 @@ pub(crate) async fn file(name: web::Path<String>) -> HttpResponse {
             .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .body(*body),
         None => HttpResponse::NotFound().finish(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FILES;
+
+    #[test]
+    fn every_file_a_page_names_is_served() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let page = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for (i, _) in page.match_indices("/static/") {
+                let rest = &page[i + 8..];
+                let name = &rest[..rest.find('"').unwrap()];
+                assert!(
+                    FILES.iter().any(|(n, _, _)| *n == name),
+                    "/static/{name} is not served"
+                );
+            }
+        }
     }
 }

@@ -1,0 +1,123 @@
+//! The portal in real browsers (headless Chromium over WebDriver): Alice records a message
+//! with her microphone (Chromium's fake device playing a 440 Hz tone) and sends it; Bob's
+//! open dashboard shows it without a reload, he plays it, and Alice's dashboard turns the
+//! receipt to "heard" live. Then Alice sends an MP3 by choosing the file. Each main page is
+//! saved as a screenshot in target/screenshots/.
+
+mod support;
+
+use hark::demo::DEMO_PASSWORD;
+use serde_json::Value;
+use std::{path::Path, time::Duration};
+use support::{Mode, Stack, audio, browser::Browser};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_send_and_hear_in_browsers() {
+    let stack = Stack::start(Mode::Embedded).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mic = dir.path().join("mic.wav");
+    std::fs::write(&mic, audio::sine_wav(440.0, 30.0, 48_000)).unwrap();
+    let alice = Browser::start(&stack.base, Some(&mic)).await.unwrap();
+    let bob = Browser::start(&stack.base, None).await.unwrap();
+
+    bob.goto("/login").await.unwrap();
+    bob.screenshot("login").await.unwrap();
+    bob.login("102", DEMO_PASSWORD).await.unwrap();
+    bob.wait_until(
+        "Bob's socket",
+        "return document.body.dataset.live === 'connected'",
+    )
+    .await
+    .unwrap();
+
+    alice.login("101", DEMO_PASSWORD).await.unwrap();
+    alice.goto("/compose?to=102").await.unwrap();
+    alice.wait_for("#recorder:not([hidden])").await.unwrap();
+    alice.screenshot("compose").await.unwrap();
+    alice.find("#record").await.unwrap().click().await.unwrap();
+    alice
+        .wait_until(
+            "recording",
+            "return document.body.dataset.state === 'recording'",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await; // Alice talks for two seconds.
+    alice.find("#stop").await.unwrap().click().await.unwrap();
+    alice
+        .wait_until(
+            "a recording to review",
+            "return document.body.dataset.state === 'recorded'",
+        )
+        .await
+        .unwrap();
+    alice.screenshot("compose-recorded").await.unwrap();
+    alice.find("#send").await.unwrap().click().await.unwrap();
+    alice.wait_for("#contacts").await.unwrap();
+
+    // What was stored is what the microphone heard.
+    let (samples, rate) = stack.recording_between("101", "102").await;
+    let tone = audio::tone_ms(&samples, rate, 440.0);
+    assert!(
+        (1500..=3000).contains(&tone),
+        "the message holds {tone} ms of the tone"
+    );
+
+    // Bob's dashboard shows it without a reload; he plays it to the end.
+    let row = bob.wait_for("#inbox tr[data-message]").await.unwrap();
+    let id = row.attr("data-message").await.unwrap().unwrap();
+    bob.screenshot("dashboard-new-message").await.unwrap();
+    alice
+        .wait_until(
+            "Alice's socket",
+            "return document.body.dataset.live === 'connected'",
+        )
+        .await
+        .unwrap();
+    bob.eval(
+        "const a = document.querySelector(`#inbox tr[data-message='${arguments[0]}'] audio`);
+         a.addEventListener('ended', () => document.body.dataset.played = 'yes');
+         a.play(); return true;",
+        vec![Value::String(id.clone())],
+    )
+    .await
+    .unwrap();
+    bob.wait_until(
+        "the message to play to its end",
+        "return document.body.dataset.played === 'yes'",
+    )
+    .await
+    .unwrap();
+
+    // Alice's open dashboard turns the receipt to "heard" by itself.
+    alice
+        .wait_for(&format!("#sent tr[data-message='{id}'] .receipt.heard"))
+        .await
+        .unwrap();
+    alice.screenshot("dashboard-heard").await.unwrap();
+
+    // An MP3 chosen from disk.
+    alice.goto("/compose?to=102").await.unwrap();
+    let mp3 = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tone440.mp3");
+    alice
+        .find("#audio")
+        .await
+        .unwrap()
+        .send_keys(&mp3.display().to_string())
+        .await
+        .unwrap();
+    alice.find("#send").await.unwrap().click().await.unwrap();
+    alice.wait_for("#contacts").await.unwrap();
+    bob.wait_until(
+        "a second message",
+        "return document.querySelectorAll('#inbox tr[data-message]').length === 2",
+    )
+    .await
+    .unwrap();
+
+    alice.goto("/account").await.unwrap();
+    alice.screenshot("account").await.unwrap();
+    alice.stop().await;
+    bob.stop().await;
+    stack.stop().await;
+}
