@@ -9,6 +9,7 @@ use hark_core::{
     link::LinkSigner,
     store::Store,
 };
+use hark_router::plugins::{Limits, PluginHost};
 use std::{net::TcpListener, path::PathBuf};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -144,9 +145,15 @@ impl App {
                 let Some(listener) = listener else {
                     bail!("the portal needs a listener");
                 };
-                let (config, signer) = (self.config.portal.clone(), self.signer.clone());
+                let setup = hark_web_portal::Setup {
+                    config: self.config.portal.clone(),
+                    signer: self.signer.clone(),
+                    public_url: self.config.public_url(),
+                    plugins: std::sync::Arc::new(HostCheck::new(Limits::from(&self.config.router))),
+                    plugin_max_bytes: Limits::from(&self.config.router).max_module_bytes,
+                };
                 set.spawn(async move {
-                    let r = hark_web_portal::run(config, signer, deps, listener, shutdown).await;
+                    let r = hark_web_portal::run(setup, deps, listener, shutdown).await;
                     (service, r.map_err(Into::into))
                 });
             }
@@ -174,6 +181,85 @@ impl App {
         Ok(())
     }
 }
+
+/// Plugin uploads in the portal are checked by the router's own host, made on first use.
+#[derive(Debug)]
+struct HostCheck {
+    limits: Limits,
+    host: std::sync::OnceLock<Result<PluginHost, String>>,
+}
+
+impl HostCheck {
+    fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            host: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl hark_web_portal::PluginCheck for HostCheck {
+    fn check(&self, wasm: &[u8], config: &str) -> Result<hark_web_portal::PluginReport, String> {
+        let host = self
+            .host
+            .get_or_init(|| PluginHost::new(self.limits).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(Clone::clone)?;
+        let p = host.load(wasm, config).map_err(|e| e.to_string())?;
+        Ok(hark_web_portal::PluginReport {
+            name: p.info.name,
+            version: p.info.version,
+            description: p.info.description,
+            sha256: p.sha256,
+        })
+    }
+}
+
+/// Every few seconds, tell the store this process is alive (admins see it on the system
+/// page, with the IVR's calls in progress); say goodbye on a clean stop.
+async fn heartbeat(
+    store: Store,
+    services: String,
+    ivr: Option<std::sync::Arc<hark_ivr::metrics::Metrics>>,
+    stop: CancellationToken,
+) {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    let mut node = hark_core::store::nodes::Node {
+        id: hark_core::ids::EventId::new().into_string(),
+        services,
+        host,
+        pid: i32::try_from(std::process::id()).unwrap_or(0),
+        started_at: hark_core::store::now(),
+        heartbeat_at: hark_core::store::now(),
+        active_calls: None,
+    };
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => break,
+        }
+        node.heartbeat_at = hark_core::store::now();
+        node.active_calls = ivr
+            .as_ref()
+            .map(|m| i32::try_from(m.active_calls()).unwrap_or(i32::MAX));
+        let n = node.clone();
+        if let Err(e) = store
+            .run(move |c| hark_core::store::nodes::heartbeat(c, &n))
+            .await
+        {
+            tracing::debug!(error = %e, "heartbeat not stored");
+        }
+    }
+    let id = node.id;
+    let _ = store
+        .run(move |c| hark_core::store::nodes::remove(c, &id))
+        .await;
+}
+
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The services one process can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -272,6 +358,7 @@ pub async fn start(
     let mut portal_addr = None;
     let mut ivr_addr = None;
     let mut ivr_metrics_addr = None;
+    let mut ivr_metrics = None;
     let mut listener = listener;
     for &service in services {
         let l = if service == Service::Portal {
@@ -293,6 +380,7 @@ pub async fn start(
                 .await
                 .context("starting the IVR")?;
             ivr_addr = Some(server.sip_addr());
+            ivr_metrics = Some(server.metrics());
             ivr_metrics_addr = server.metrics_addr();
             Some(server)
         } else {
@@ -301,6 +389,16 @@ pub async fn start(
         app.spawn(service, &mut set, &shutdown, l, ivr)?;
     }
     app.spawn(Service::Relay, &mut relay, &relay_shutdown, None, None)?;
+    let names = services
+        .iter()
+        .map(|s| format!("{s:?}").to_lowercase())
+        .collect::<Vec<_>>()
+        .join(",");
+    let (store, stop) = (app.deps.store.clone(), relay_shutdown.clone());
+    relay.spawn(async move {
+        heartbeat(store, names, ivr_metrics, stop).await;
+        (Service::Relay, Ok(()))
+    });
     Ok(Running {
         shutdown,
         relay_shutdown,

@@ -44,33 +44,8 @@ async fn send(stack: &Stack, token: &str, urgent: bool) -> String {
     stack.send(token, to, sine_wav(440.0, 1.0, 16_000)).await
 }
 
-/// The attempts the router stored for a message, once there are some: (channel, endpoint,
-/// seconds after the first).
 async fn attempts(stack: &Stack, id: &str) -> Vec<(String, Option<String>, i64)> {
-    let id = MessageId::from(id);
-    eventually("attempts", || {
-        let (store, id) = (stack.app.deps.store.clone(), id.clone());
-        async move {
-            let list = store
-                .run(move |c| messages::list_attempts(c, &id))
-                .await
-                .unwrap();
-            let first = list.iter().map(|a| a.due_at).min()?;
-            let mut out: Vec<_> = list
-                .iter()
-                .map(|a| {
-                    (
-                        a.channel.clone(),
-                        a.endpoint.clone(),
-                        (a.due_at - first).num_seconds(),
-                    )
-                })
-                .collect();
-            out.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
-            Some(out)
-        }
-    })
-    .await
+    stack.attempts(id).await
 }
 
 /// Wait until the running router has loaded `n` plugins: a `plugin.changed` was handled.

@@ -192,6 +192,18 @@ pub enum Command {
     NotifyCallback(Notify),
     /// Ask an IVR to place a call.
     Originate(Originate),
+    /// E-mail a link that proves a person owns the address they added as a device
+    /// (travels on the e-mail queue).
+    VerifyEmail(VerifyEmail),
+}
+
+/// A device verification e-mail.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerifyEmail {
+    pub user_id: UserId,
+    pub address: String,
+    /// The page that verifies it (holds a one-time token).
+    pub link: String,
 }
 
 /// A call for an IVR to place (`ivr.originate`).
@@ -227,6 +239,7 @@ impl Command {
             Command::NotifyStream(_) => keys::NOTIFY_STREAM,
             Command::NotifyCallback(_) => keys::NOTIFY_CALLBACK,
             Command::Originate(_) => keys::IVR_ORIGINATE,
+            Command::VerifyEmail(_) => keys::NOTIFY_EMAIL,
         }
     }
 

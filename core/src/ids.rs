@@ -72,3 +72,7 @@ id_type!(
     /// A dialable group of users.
     GroupId
 );
+id_type!(
+    /// One of a person's devices (an e-mail address, a phone, a SIP URI, a browser).
+    DeviceId
+);

@@ -13,6 +13,7 @@
 //! - [`blob`]: the encrypted blob store for audio.
 //! - [`link`]: signed, expiring links for e-mail recipients.
 //! - [`password`]: argon2id hashing for passwords and PINs.
+//! - [`profile`]: a person's delivery rules (steps, quiet hours, sender rules).
 
 pub mod audio;
 pub mod blob;
@@ -23,6 +24,7 @@ pub mod ids;
 pub mod link;
 pub mod live;
 pub mod password;
+pub mod profile;
 pub mod store;
 
 /// Everything a service needs from the outside world, built once by the binary.

@@ -141,6 +141,11 @@ impl Server {
         self.ivr.sip_addr
     }
 
+    /// This IVR's counters and gauges (calls in progress, for the node's heartbeat).
+    pub fn metrics(&self) -> Arc<metrics::Metrics> {
+        self.ivr.metrics.clone()
+    }
+
     /// Where `/metrics` is served (the port is real even when the config said 0).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_listener

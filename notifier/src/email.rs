@@ -10,10 +10,10 @@ use hark_core::{
     Deps,
     bus::consume::{self, HandleError},
     config::{LinksConfig, NotifierConfig},
-    events::{Command, Envelope, Event, Notify, Outcome},
+    events::{Command, Envelope, Event, Notify, Outcome, VerifyEmail},
     ids::{AttemptId, EventId, MessageId, UserId},
     link::{LinkSigner, ListenClaim},
-    store::{self, StoreError, messages, users},
+    store::{self, StoreError, devices, messages, users},
 };
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
@@ -174,20 +174,89 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+impl EmailWorker {
+    /// Send a device verification link, once per command.
+    async fn verify(&self, event: EventId, v: VerifyEmail) -> Result<(), HandleError> {
+        let e2 = event.clone();
+        let done = self
+            .deps
+            .store
+            .run(move |c| store::processed::is_processed(c, CONSUMER, &e2))
+            .await?;
+        if done {
+            return Ok(());
+        }
+        let text = format!(
+            "Hello,\n\nSomeone (we hope you) added {} to their Hark account as a place to \
+             receive voice messages.\n\nConfirm it: {}\n\nIf this was not you, ignore this \
+             e-mail: nothing will be sent here.\n",
+            v.address, v.link
+        );
+        let email = Message::builder()
+            .message_id(Some(format!("<{event}@hark>")))
+            .from(
+                self.config
+                    .from
+                    .parse()
+                    .map_err(|e| HandleError::Poison(format!("from address: {e}")))?,
+            )
+            .to(v
+                .address
+                .parse()
+                .map_err(|e| HandleError::Poison(format!("address {:?}: {e}", v.address)))?)
+            .subject("Confirm your e-mail address for Hark")
+            .body(text)
+            .map_err(|e| HandleError::Poison(e.to_string()))?;
+        match self.mailer.send(email).await {
+            Ok(()) | Err(SendError::Permanent(_)) => {
+                consume::once(&self.deps.store, CONSUMER, event, |_| Ok(())).await?;
+                tracing::info!(user = %v.user_id, "verification e-mail sent");
+                Ok(())
+            }
+            Err(SendError::Transient(why)) => Err(HandleError::Retry(why)),
+        }
+    }
+}
+
+/// Where a message's e-mail goes: the device the plan chose (a verified e-mail device of
+/// the recipient's), else the address on their account.
+fn address_for(
+    c: &mut store::DbConnection,
+    recipient: &users::User,
+    endpoint: Option<&str>,
+) -> Result<Result<String, String>, StoreError> {
+    Ok(match endpoint {
+        None | Some("email") => recipient
+            .email
+            .clone()
+            .filter(|e| !e.trim().is_empty())
+            .ok_or_else(|| "the recipient has no e-mail address".to_owned()),
+        Some(device) => match devices::find_for_user(c, &recipient.user_id(), device)? {
+            Some(d) if d.kind == "email" && d.verified_at.is_some() => Ok(d.address),
+            Some(d) if d.kind == "email" => Err(format!("{} is not verified yet", d.address)),
+            Some(d) => Err(format!("device {device} is a {}, not e-mail", d.kind)),
+            None => Err(format!("the recipient has no device {device}")),
+        },
+    })
+}
+
 #[async_trait::async_trait]
 impl consume::Handler<Command> for EmailWorker {
     async fn handle(&self, envelope: Envelope<Command>) -> Result<(), HandleError> {
-        let Command::NotifyEmail(Notify {
-            attempt_id,
-            message_id,
-            recipient_id,
-            ..
-        }) = envelope.body
-        else {
-            return Err(HandleError::Poison(format!(
-                "the e-mail worker got a {} command",
-                envelope.body.routing_key()
-            )));
+        let (attempt_id, message_id, recipient_id, endpoint) = match envelope.body {
+            Command::NotifyEmail(Notify {
+                attempt_id,
+                message_id,
+                recipient_id,
+                endpoint,
+            }) => (attempt_id, message_id, recipient_id, endpoint),
+            Command::VerifyEmail(v) => return self.verify(envelope.id, v).await,
+            other => {
+                return Err(HandleError::Poison(format!(
+                    "the e-mail worker got a {} command",
+                    other.routing_key()
+                )));
+            }
         };
         let event = envelope.id;
         let (e2, m2, r2) = (event.clone(), message_id.clone(), recipient_id.clone());
@@ -204,24 +273,28 @@ impl consume::Handler<Command> for EmailWorker {
                     users::find_by_id(c, &r2)?.ok_or(StoreError::NotFound("recipient"))?;
                 let sender = users::find_by_id(c, &UserId::from(message.sender_id.as_str()))?
                     .ok_or(StoreError::NotFound("sender"))?;
-                Ok(Some((message, recipient, sender)))
+                let to = address_for(c, &recipient, endpoint.as_deref())?;
+                Ok(Some((message, recipient, sender, to)))
             })
             .await?;
-        let Some((message, recipient, sender)) = loaded else {
+        let Some((message, recipient, sender, to)) = loaded else {
             tracing::debug!(%event, "e-mail already sent for this command");
             return Ok(());
         };
-        let Some(to) = recipient.email.clone().filter(|e| !e.trim().is_empty()) else {
-            return self
-                .report(
-                    event,
-                    attempt_id,
-                    message_id,
-                    recipient_id,
-                    Outcome::Failed,
-                    Some("the recipient has no e-mail address".into()),
-                )
-                .await;
+        let to = match to {
+            Ok(to) => to,
+            Err(why) => {
+                return self
+                    .report(
+                        event,
+                        attempt_id,
+                        message_id,
+                        recipient_id,
+                        Outcome::Failed,
+                        Some(why),
+                    )
+                    .await;
+            }
         };
         let expires_at = chrono::Utc::now().timestamp() + i64::from(self.links.ttl_hours) * 3600;
         let token = self.signer.sign(&ListenClaim {

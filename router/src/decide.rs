@@ -24,7 +24,7 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub(crate) struct RecipientFacts {
     pub user: User,
-    pub profile: Option<String>,
+    pub profile: Option<Result<hark_core::profile::Profile, hark_core::profile::ProfileError>>,
     pub presence: String,
     /// (id, channel, verified)
     pub endpoints: Vec<(String, String, bool)>,
@@ -66,11 +66,21 @@ pub(crate) fn load_facts(
         .into_iter()
         .map(|u| (u.id.clone(), u))
         .collect();
-    let mut profiles: HashMap<String, String> = delivery_profiles::table
+    type Row = (String, String, Option<String>, String);
+    let mut profiles: HashMap<String, _> = delivery_profiles::table
         .filter(delivery_profiles::user_id.eq_any(&ids))
-        .select((delivery_profiles::user_id, delivery_profiles::channels))
-        .load(c)?
+        .select((
+            delivery_profiles::user_id,
+            delivery_profiles::channels,
+            delivery_profiles::quiet_hours,
+            delivery_profiles::sender_rules,
+        ))
+        .load::<Row>(c)?
         .into_iter()
+        .map(|(user, channels, quiet, senders)| {
+            let parsed = plan::parse_profile(&channels, quiet.as_deref(), &senders);
+            (user, parsed)
+        })
         .collect();
     let mut present = hark_core::store::presence::statuses(c, &ids)?;
     let mut device_rows: HashMap<String, Vec<(String, String, bool)>> = HashMap::new();
@@ -130,13 +140,19 @@ pub(crate) async fn decide(
     defaults: &[String],
     now: DateTime<Utc>,
 ) -> (Vec<Step>, Option<String>) {
-    let profile = plan::plan(r.profile.as_deref(), defaults);
+    let tz: chrono_tz::Tz = r.user.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let local = now.with_timezone(&tz);
+    let local_minute = u16::try_from(local.hour() * 60 + local.minute()).unwrap_or(0);
+    let moment = plan::Moment {
+        sender: &facts.sender.extension,
+        local_minute,
+        urgent: facts.message.urgent,
+    };
+    let profile = plan::plan(r.profile.as_ref(), moment, defaults);
     let active = registry.active();
     if active.is_empty() {
         return (profile, None);
     }
-    let tz: chrono_tz::Tz = r.user.timezone.parse().unwrap_or(chrono_tz::UTC);
-    let local = now.with_timezone(&tz);
     let input = Arc::new(PlanInput {
         message_id: facts.message.id.clone(),
         sender_extension: facts.sender.extension.clone(),
@@ -155,7 +171,7 @@ pub(crate) async fn decide(
             .map(|s| (s.channel.clone(), s.after_secs))
             .collect(),
         now_unix_ms: now.timestamp_millis(),
-        local_minute_of_day: u16::try_from(local.hour() * 60 + local.minute()).unwrap_or(0),
+        local_minute_of_day: local_minute,
         local_weekday: u8::try_from(local.weekday().number_from_monday()).unwrap_or(1),
     });
     for plugin in active.iter() {
@@ -176,6 +192,11 @@ pub(crate) async fn decide(
             Err(e) => {
                 tracing::warn!(plugin = %plugin.info.name, error = %e, message = %facts.message.id,
                     "plugin skipped; falling back");
+                registry.host().logs().push(
+                    &plugin.info.name,
+                    "host",
+                    format!("skipped for message {}: {e}", facts.message.id),
+                );
             }
         }
     }

@@ -1,50 +1,63 @@
 //! Plans: which channels, in what order, with what delays.
 //!
-//! A recipient's delivery profile stores its channels as JSON:
-//! `[{"channel": "email"}, {"channel": "callback", "after_secs": 300}]`. Steps run in order,
-//! each starting `after_secs` after the message arrived. A recipient with no profile gets the
-//! configured default channels, all at once. Channels are plain strings checked here against
+//! A recipient's delivery profile ([`hark_core::profile`]) holds ordered steps, quiet hours
+//! and per-sender rules; [`plan`] turns it into the steps for one message. A recipient with no
+//! profile (or one whose rules leave nothing) gets the configured default channels, all at
+//! once — except that quiet hours still hold. Channels are plain strings checked here against
 //! what this router can dispatch, so a profile naming a channel this build does not know
 //! skips that step (with a warning) instead of failing the message.
 
-use serde::Deserialize;
-
-/// One step of a plan.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub struct Step {
-    pub channel: String,
-    #[serde(default)]
-    pub after_secs: u32,
-    /// The recipient's endpoint to use; none means the channel's default for them.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// Stop trying this step after so long (a callback that rings out, say).
-    #[serde(default)]
-    pub give_up_after_secs: Option<u32>,
-}
+pub use hark_core::profile::Step;
+use hark_core::profile::{Profile, ProfileError};
 
 /// Channels this router can dispatch: each has its command queue (`notify.<channel>`).
 pub const KNOWN_CHANNELS: [&str; 4] = crate::plugins::call::PLAN_CHANNELS;
 
-#[derive(Debug, thiserror::Error)]
-#[error("delivery profile channels are not valid JSON steps: {0}")]
-pub struct ProfileError(String);
+/// Parse a profile's stored columns.
+pub fn parse_profile(
+    channels: &str,
+    quiet_hours: Option<&str>,
+    sender_rules: &str,
+) -> Result<Profile, ProfileError> {
+    Profile::from_columns(channels, quiet_hours, sender_rules)
+}
 
-/// Parse a profile's `channels` document.
-pub fn parse_profile(channels_json: &str) -> Result<Vec<Step>, ProfileError> {
-    serde_json::from_str(channels_json).map_err(|e| ProfileError(e.to_string()))
+/// What the plan depends on besides the profile.
+#[derive(Clone, Copy, Debug)]
+pub struct Moment<'a> {
+    /// The sender's extension.
+    pub sender: &'a str,
+    /// Minutes after the recipient's local midnight.
+    pub local_minute: u16,
+    pub urgent: bool,
 }
 
 /// The steps for one recipient: the profile's (if any and valid), else the defaults; unknown
-/// channels dropped. An empty result means the recipient cannot be reached.
-pub fn plan(profile: Option<&str>, defaults: &[String]) -> Vec<Step> {
-    let steps = match profile.map(parse_profile) {
-        Some(Ok(steps)) if !steps.is_empty() => steps,
+/// channels dropped. An empty result means the recipient cannot be reached now.
+pub fn plan(
+    profile: Option<&Result<Profile, ProfileError>>,
+    at: Moment<'_>,
+    defaults: &[String],
+) -> Vec<Step> {
+    let steps = match profile {
+        Some(Ok(p)) => {
+            let steps = p.steps_for(at.sender, at.local_minute, at.urgent);
+            if p.steps.is_empty() && p.senders.iter().all(|r| r.sender != at.sender) {
+                // No steps of their own: the defaults, under their quiet hours.
+                let defaults = Profile {
+                    steps: default_steps(defaults),
+                    ..p.clone()
+                };
+                defaults.steps_for(at.sender, at.local_minute, at.urgent)
+            } else {
+                steps
+            }
+        }
         Some(Err(e)) => {
             tracing::warn!(error = %e, "ignoring an unreadable delivery profile");
             default_steps(defaults)
         }
-        _ => default_steps(defaults),
+        None => default_steps(defaults),
     };
     steps
         .into_iter()
@@ -75,31 +88,58 @@ mod tests {
     use super::*;
 
     fn email(after_secs: u32) -> Step {
-        Step {
-            channel: "email".into(),
-            after_secs,
-            endpoint: None,
-            give_up_after_secs: None,
-        }
+        Step::new("email", after_secs)
+    }
+
+    const NOON: Moment<'static> = Moment {
+        sender: "101",
+        local_minute: 12 * 60,
+        urgent: false,
+    };
+
+    fn stored(channels: &str) -> Result<Profile, ProfileError> {
+        parse_profile(channels, None, "[]")
     }
 
     #[test]
     fn no_profile_means_the_defaults() {
-        assert_eq!(plan(None, &["email".into()]), vec![email(0)]);
+        assert_eq!(plan(None, NOON, &["email".into()]), vec![email(0)]);
     }
 
     #[test]
     fn profile_steps_keep_order_and_delays() {
-        let p = r#"[{"channel":"email","after_secs":30},{"channel":"email"}]"#;
-        assert_eq!(plan(Some(p), &[]), vec![email(30), email(0)]);
+        let p = stored(r#"[{"channel":"email","after_secs":30},{"channel":"email"}]"#);
+        assert_eq!(plan(Some(&p), NOON, &[]), vec![email(30), email(0)]);
     }
 
     #[test]
     fn unknown_channels_are_skipped_and_bad_profiles_fall_back() {
-        let p = r#"[{"channel":"carrier-pigeon"},{"channel":"email","after_secs":5}]"#;
+        let p = stored(r#"[{"channel":"carrier-pigeon"},{"channel":"email","after_secs":5}]"#);
         // (popup, stream and callback are known channels; see KNOWN_CHANNELS.)
-        assert_eq!(plan(Some(p), &[]), vec![email(5)]);
-        assert_eq!(plan(Some("{not json"), &["email".into()]), vec![email(0)]);
-        assert_eq!(plan(Some(r#"[{"channel":"fax"}]"#), &[]), vec![]);
+        assert_eq!(plan(Some(&p), NOON, &[]), vec![email(5)]);
+        assert_eq!(
+            plan(Some(&stored("{not json")), NOON, &["email".into()]),
+            vec![email(0)]
+        );
+        assert_eq!(
+            plan(Some(&stored(r#"[{"channel":"fax"}]"#)), NOON, &[]),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn quiet_hours_hold_for_the_defaults_too() {
+        let p = parse_profile(
+            "[]",
+            Some(r#"{"from":"22:00","to":"07:00","allow":["email"]}"#),
+            "[]",
+        );
+        let defaults = ["popup".to_owned(), "email".to_owned()];
+        let night = Moment {
+            local_minute: 23 * 60,
+            ..NOON
+        };
+        assert_eq!(plan(Some(&p), night, &defaults), vec![email(0)]);
+        assert_eq!(plan(Some(&p), NOON, &defaults).len(), 2);
     }
 }

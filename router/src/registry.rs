@@ -41,8 +41,13 @@ impl Registry {
             .clone()
     }
 
-    /// Add the calls and failures counted since the last flush to the stored totals.
+    /// Add the calls and failures counted since the last flush to the stored totals, and
+    /// store the log lines plugins wrote.
     pub async fn flush_stats(&self, store: &Store) -> Result<(), StoreError> {
+        let lines = self.host.logs().take();
+        if !lines.is_empty() {
+            store.run(move |c| plugins::add_logs(c, &lines)).await?;
+        }
         let deltas: Vec<(String, i64, i64, i64)> = self
             .active()
             .iter()

@@ -500,6 +500,35 @@ impl Stack {
         (decoded.samples, decoded.sample_rate)
     }
 
+    /// The attempts the router stored for a message, once there are some: (channel, endpoint,
+    /// seconds after the first), in time order.
+    pub async fn attempts(&self, id: &str) -> Vec<(String, Option<String>, i64)> {
+        let id = hark_core::ids::MessageId::from(id);
+        eventually("attempts", || {
+            let (store, id) = (self.app.deps.store.clone(), id.clone());
+            async move {
+                let list = store
+                    .run(move |c| hark_core::store::messages::list_attempts(c, &id))
+                    .await
+                    .unwrap();
+                let first = list.iter().map(|a| a.due_at).min()?;
+                let mut out: Vec<_> = list
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.channel.clone(),
+                            a.endpoint.clone(),
+                            (a.due_at - first).num_seconds(),
+                        )
+                    })
+                    .collect();
+                out.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
+                Some(out)
+            }
+        })
+        .await
+    }
+
     /// Give `extension` a delivery profile (steps as JSON).
     pub async fn set_profile(&self, extension: &'static str, channels: &'static str) {
         use diesel::ExpressionMethods;

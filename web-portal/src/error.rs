@@ -8,7 +8,10 @@ use hark_core::{audio::AudioError, blob::BlobError, store::StoreError};
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("sign in first: send an Authorization: Bearer token from POST /api/v1/login")]
+    #[error(
+        "sign in first: send Authorization: Bearer TOKEN (a token from POST /api/v1/login or \
+         the portal's Account page)"
+    )]
     Unauthorized,
     #[error("wrong extension or password")]
     BadCredentials,
@@ -47,15 +50,27 @@ impl ResponseError for ApiError {
         if let ApiError::Internal(detail) = self {
             tracing::error!(%detail, "request failed");
         }
-        HttpResponse::build(self.status_code())
-            .json(serde_json::json!({ "error": self.to_string() }))
+        let mut reply = HttpResponse::build(self.status_code());
+        match self {
+            // RFC 9110: a 401 names the scheme to use.
+            ApiError::Unauthorized | ApiError::BadCredentials => {
+                reply.insert_header(("WWW-Authenticate", "Bearer realm=\"hark\""));
+            }
+            ApiError::TooManyRequests => {
+                reply.insert_header(("Retry-After", "60"));
+            }
+            _ => {}
+        }
+        reply.json(serde_json::json!({ "error": self.to_string() }))
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFoundNumbers(_) => ApiError::Unprocessable(e.to_string()),
+            StoreError::NotFoundNumbers(_) | StoreError::Conflict(_) | StoreError::Invalid(_) => {
+                ApiError::Unprocessable(e.to_string())
+            }
             e if e.is_not_found() => ApiError::NotFound,
             e => ApiError::Internal(e.to_string()),
         }
@@ -92,4 +107,16 @@ impl From<crate::sending::SendError> for ApiError {
             SendError::Task(e) => ApiError::Internal(e),
         }
     }
+}
+
+/// Bodies and query strings the API cannot read get the API's JSON error, not actix's text.
+pub(crate) fn json_config() -> actix_web::web::JsonConfig {
+    actix_web::web::JsonConfig::default()
+        .limit(64 * 1024)
+        .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into())
+}
+
+pub(crate) fn query_config() -> actix_web::web::QueryConfig {
+    actix_web::web::QueryConfig::default()
+        .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into())
 }

@@ -21,6 +21,7 @@
 //! stop it cleanly; on shutdown it stops accepting and finishes in-flight requests.
 
 mod account;
+mod admin;
 mod api_messages;
 mod api_session;
 mod audio_http;
@@ -32,7 +33,9 @@ mod health;
 mod inbox;
 mod listen;
 mod login;
+mod openapi;
 mod page;
+mod profile;
 mod push;
 mod sending;
 mod sent;
@@ -44,6 +47,7 @@ use hark_core::{Deps, config::PortalConfig, link::LinkSigner};
 use std::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use admin::{PluginCheck, PluginReport};
 pub use error::ApiError;
 pub use push::user_key;
 
@@ -67,6 +71,23 @@ pub(crate) struct AppState {
     pub login: login::LoginGuard,
     /// This node's tabs and push queue.
     pub hub: std::sync::Arc<push::Hub>,
+    /// Base URL of links sent by e-mail.
+    pub public_url: String,
+    /// Validates plugin uploads.
+    pub plugins: std::sync::Arc<dyn PluginCheck>,
+    /// Largest plugin upload.
+    pub plugin_max_bytes: usize,
+}
+
+/// What the portal is started with besides its dependencies.
+#[derive(Debug)]
+pub struct Setup {
+    pub config: PortalConfig,
+    pub signer: LinkSigner,
+    /// Base URL of links in e-mails (device verification).
+    pub public_url: String,
+    pub plugins: std::sync::Arc<dyn PluginCheck>,
+    pub plugin_max_bytes: usize,
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
@@ -84,6 +105,24 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(inbox::audio)
         .service(inbox::delete)
         .service(inbox::attachment)
+        .service(profile::show)
+        .service(profile::details)
+        .service(profile::add_device)
+        .service(profile::delete_device)
+        .service(profile::verify_page)
+        .service(profile::verify)
+        .service(profile::delivery)
+        .service(profile::add_sender)
+        .service(profile::delete_sender)
+        .service(profile::upload_name)
+        .service(profile::name_audio)
+        .service(profile::delete_name)
+        .service(profile::set_contact)
+        .service(profile::delete_contact)
+        .service(profile::create_group)
+        .service(profile::update_group)
+        .service(profile::delete_group)
+        .configure(admin::routes)
         .service(account::show)
         .service(account::change_password)
         .service(account::change_pin)
@@ -95,17 +134,24 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(api_messages::sent)
         .service(api_messages::detail)
         .service(listen::page)
-        .service(listen::audio);
+        .service(listen::audio)
+        .service(openapi::document);
 }
 
 /// Serve on `listener` until `shutdown`, then finish in-flight requests and return.
 pub async fn run(
-    config: PortalConfig,
-    signer: LinkSigner,
+    setup: Setup,
     deps: Deps,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), PortalError> {
+    let Setup {
+        config,
+        signer,
+        public_url,
+        plugins,
+        plugin_max_bytes,
+    } = setup;
     let nonce = hark_core::ids::EventId::new().into_string();
     let dummy_hash = tokio::task::spawn_blocking(move || hark_core::password::hash(&nonce))
         .await
@@ -119,11 +165,16 @@ pub async fn run(
         signer,
         dummy_hash,
         hub,
+        public_url,
+        plugins,
+        plugin_max_bytes,
     });
     listener.set_nonblocking(true)?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(error::json_config())
+            .app_data(error::query_config())
             .wrap(actix_web::middleware::Logger::new("%r %s %b %Dms").log_target("hark::http"))
             .configure(routes)
     })

@@ -63,6 +63,8 @@ pub enum PageError {
     Csrf,
     #[error("not found")]
     NotFound,
+    #[error("this page is for administrators")]
+    Forbidden,
     #[error("{0}")]
     BadRequest(String),
     #[error("the upload is larger than the {0}-byte limit")]
@@ -79,7 +81,7 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
             PageError::SignIn { .. } => StatusCode::SEE_OTHER,
-            PageError::Csrf => StatusCode::FORBIDDEN,
+            PageError::Csrf | PageError::Forbidden => StatusCode::FORBIDDEN,
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -121,7 +123,7 @@ impl ResponseError for PageError {
 impl From<StoreError> for PageError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFoundNumbers(_) | StoreError::Conflict(_) => {
+            StoreError::NotFoundNumbers(_) | StoreError::Conflict(_) | StoreError::Invalid(_) => {
                 PageError::Unprocessable(e.to_string())
             }
             e if e.is_not_found() => PageError::NotFound,

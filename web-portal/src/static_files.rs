@@ -17,6 +17,8 @@ const FILES: &[(&str, &str, &str)] = files![
     ("listen.js", JS),
     ("portal.js", JS),
     ("compose.js", JS),
+    ("recorder.js", JS),
+    ("name.js", JS),
 ];
 
 #[get("/static/{name}")]

@@ -163,3 +163,107 @@ pub fn list_for_member(conn: &mut DbConnection, user: &UserId) -> Result<Vec<Gro
         .select(Group::as_select())
         .load(conn)?)
 }
+
+/// Add `contact` to `owner`'s contacts, or change its speed dial. A speed dial (0–9) belongs
+/// to one contact at a time: giving it to another takes it from the first.
+pub fn set_contact(
+    conn: &mut DbConnection,
+    owner: &UserId,
+    contact: &UserId,
+    speed_dial: Option<i32>,
+) -> Result<(), StoreError> {
+    if owner == contact {
+        return Err(StoreError::Invalid("You are not your own contact.".into()));
+    }
+    if let Some(d) = speed_dial {
+        if !(0..=9).contains(&d) {
+            return Err(StoreError::Invalid(
+                "A speed dial is one digit, 0 to 9.".into(),
+            ));
+        }
+        diesel::update(
+            contacts::table
+                .filter(contacts::owner_id.eq(owner.as_str()))
+                .filter(contacts::speed_dial.eq(d)),
+        )
+        .set(contacts::speed_dial.eq(None::<i32>))
+        .execute(conn)?;
+    }
+    let changed = diesel::update(
+        contacts::table
+            .filter(contacts::owner_id.eq(owner.as_str()))
+            .filter(contacts::contact_id.eq(contact.as_str())),
+    )
+    .set(contacts::speed_dial.eq(speed_dial))
+    .execute(conn)?;
+    if changed == 0 {
+        add_contact(conn, owner, contact, speed_dial)?;
+    }
+    Ok(())
+}
+
+/// Take `contact` off `owner`'s contacts; false when they were not there.
+pub fn remove_contact(
+    conn: &mut DbConnection,
+    owner: &UserId,
+    contact: &UserId,
+) -> Result<bool, StoreError> {
+    Ok(diesel::delete(
+        contacts::table
+            .filter(contacts::owner_id.eq(owner.as_str()))
+            .filter(contacts::contact_id.eq(contact.as_str())),
+    )
+    .execute(conn)?
+        > 0)
+}
+
+/// The groups `owner` made, by number.
+pub fn list_owned(conn: &mut DbConnection, owner: &UserId) -> Result<Vec<Group>, StoreError> {
+    Ok(groups::table
+        .filter(groups::owner_id.eq(owner.as_str()))
+        .order(groups::number.asc())
+        .select(Group::as_select())
+        .load(conn)?)
+}
+
+/// `owner`'s group `id`; another person's group is not found.
+pub fn find_owned(
+    conn: &mut DbConnection,
+    owner: &UserId,
+    id: &str,
+) -> Result<Option<Group>, StoreError> {
+    Ok(groups::table
+        .filter(groups::id.eq(id))
+        .filter(groups::owner_id.eq(owner.as_str()))
+        .select(Group::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Make `group`'s members exactly `members`.
+pub fn set_members(
+    conn: &mut DbConnection,
+    group: &str,
+    members: &[UserId],
+) -> Result<(), StoreError> {
+    diesel::delete(group_members::table.filter(group_members::group_id.eq(group))).execute(conn)?;
+    for m in members {
+        add_member(conn, group, m)?;
+    }
+    Ok(())
+}
+
+/// Delete group `id` (its memberships go with it).
+pub fn delete(conn: &mut DbConnection, id: &str) -> Result<(), StoreError> {
+    diesel::delete(group_members::table.filter(group_members::group_id.eq(id))).execute(conn)?;
+    diesel::delete(groups::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+/// Rename group `id`.
+pub fn rename(conn: &mut DbConnection, id: &str, name: &str) -> Result<(), StoreError> {
+    diesel::update(groups::table.find(id))
+        .set(groups::name.eq(name))
+        .execute(conn)?;
+    Ok(())
+}

@@ -11,10 +11,12 @@ pub mod devices;
 pub mod groups;
 pub mod inbox;
 pub mod messages;
+pub mod nodes;
 pub mod outbox;
 pub mod plugins;
 pub mod presence;
 pub mod processed;
+pub mod profiles;
 pub mod receipts;
 pub mod schema;
 pub mod sessions;
@@ -62,6 +64,9 @@ pub enum StoreError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// What was asked for is not allowed (a kind that does not exist, say).
+    #[error("{0}")]
+    Invalid(String),
     #[error("no extension or group number {}", .0.join(", "))]
     NotFoundNumbers(Vec<String>),
     #[error("stored data is invalid: {0}")]

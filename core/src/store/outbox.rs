@@ -176,3 +176,24 @@ pub fn defer(
 pub fn count(conn: &mut DbConnection) -> Result<i64, StoreError> {
     Ok(outbox::table.count().get_result(conn)?)
 }
+
+/// What an admin sees of a message waiting to be published.
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = outbox)]
+pub struct PendingRow {
+    pub seq: i64,
+    pub routing_key: String,
+    pub created_at: chrono::NaiveDateTime,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: chrono::NaiveDateTime,
+}
+
+/// The oldest `limit` rows still waiting.
+pub fn list_pending(conn: &mut DbConnection, limit: i64) -> Result<Vec<PendingRow>, StoreError> {
+    Ok(outbox::table
+        .order(outbox::seq.asc())
+        .limit(limit)
+        .select(PendingRow::as_select())
+        .load(conn)?)
+}

@@ -148,3 +148,86 @@ pub fn add_stats(
         .execute(conn)?;
     Ok(())
 }
+
+/// One line a plugin logged (or the host logged about it).
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = super::schema::plugin_logs)]
+pub struct LogLine {
+    pub plugin: String,
+    pub at: chrono::NaiveDateTime,
+    pub level: String,
+    pub message: String,
+}
+
+/// Lines kept per plugin.
+pub const KEEP_LOG_LINES: i64 = 100;
+
+/// Append log lines, keeping the newest [`KEEP_LOG_LINES`] of each plugin.
+pub fn add_logs(conn: &mut DbConnection, lines: &[LogLine]) -> Result<(), StoreError> {
+    use super::schema::plugin_logs as l;
+    let mut names: Vec<&str> = Vec::new();
+    for line in lines {
+        diesel::insert_into(l::table)
+            .values((
+                l::plugin.eq(&line.plugin),
+                l::at.eq(line.at),
+                l::level.eq(&line.level),
+                l::message.eq(&line.message),
+            ))
+            .execute(conn)?;
+        if !names.contains(&line.plugin.as_str()) {
+            names.push(&line.plugin);
+        }
+    }
+    for name in names {
+        let cutoff: Option<i64> = l::table
+            .filter(l::plugin.eq(name))
+            .order(l::id.desc())
+            .offset(KEEP_LOG_LINES)
+            .select(l::id)
+            .first(conn)
+            .optional()?;
+        if let Some(cutoff) = cutoff {
+            diesel::delete(l::table.filter(l::plugin.eq(name)).filter(l::id.le(cutoff)))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// The newest `limit` lines of `plugin`, newest first.
+pub fn recent_logs(
+    conn: &mut DbConnection,
+    plugin: &str,
+    limit: i64,
+) -> Result<Vec<LogLine>, StoreError> {
+    use super::schema::plugin_logs as l;
+    Ok(l::table
+        .filter(l::plugin.eq(plugin))
+        .order(l::id.desc())
+        .limit(limit)
+        .select(LogLine::as_select())
+        .load(conn)?)
+}
+
+/// Change a plugin's priority; false when there is none of that name.
+pub fn set_priority(
+    conn: &mut DbConnection,
+    name: &str,
+    priority: i32,
+) -> Result<bool, StoreError> {
+    Ok(
+        diesel::update(plugins::table.filter(plugins::name.eq(name)))
+            .set((
+                plugins::priority.eq(priority),
+                plugins::updated_at.eq(now()),
+            ))
+            .execute(conn)?
+            > 0,
+    )
+}
+
+/// Remove a plugin; false when there is none of that name.
+pub fn delete(conn: &mut DbConnection, name: &str) -> Result<bool, StoreError> {
+    Ok(diesel::delete(plugins::table.filter(plugins::name.eq(name))).execute(conn)? > 0)
+}

@@ -160,6 +160,28 @@ diesel::table! {
 }
 
 diesel::table! {
+    nodes (id) {
+        id -> Text,
+        services -> Text,
+        host -> Text,
+        pid -> Integer,
+        started_at -> Timestamp,
+        heartbeat_at -> Timestamp,
+        active_calls -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    plugin_logs (id) {
+        id -> BigInt,
+        plugin -> Text,
+        at -> Timestamp,
+        level -> Text,
+        message -> Text,
+    }
+}
+
+diesel::table! {
     presence (user_id) {
         user_id -> Text,
         node -> Text,
@@ -213,6 +235,8 @@ diesel::joinable!(receipts -> messages (message_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    nodes,
+    plugin_logs,
     users,
     contacts,
     groups,

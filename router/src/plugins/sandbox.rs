@@ -32,6 +32,36 @@ pub(crate) struct GuestState {
     pub(super) limits: StoreLimits,
     pub(super) plugin: String,
     logged: usize,
+    sink: Arc<LogSink>,
+}
+
+/// Lines plugins logged (and the host logged about them) that are not stored yet; bounded,
+/// so a plugin logging faster than the router flushes loses lines, never memory.
+#[derive(Debug, Default)]
+pub struct LogSink {
+    lines: std::sync::Mutex<Vec<hark_core::store::plugins::LogLine>>,
+}
+
+/// Unstored lines kept at most.
+const SINK_LINES: usize = 500;
+
+impl LogSink {
+    pub fn push(&self, plugin: &str, level: &str, message: String) {
+        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        if lines.len() < SINK_LINES {
+            lines.push(hark_core::store::plugins::LogLine {
+                plugin: plugin.to_owned(),
+                at: hark_core::store::now(),
+                level: level.to_owned(),
+                message,
+            });
+        }
+    }
+
+    /// Everything not stored yet.
+    pub fn take(&self) -> Vec<hark_core::store::plugins::LogLine> {
+        std::mem::take(&mut *self.lines.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 impl WasiView for GuestState {
@@ -56,12 +86,25 @@ impl delivery::log::Host for GuestState {
         let message: String = message.chars().take(MAX_LOG_LEN).collect();
         let plugin = self.plugin.as_str();
         use delivery::log::Level;
-        match level {
-            Level::Debug => tracing::debug!(plugin, "{message}"),
-            Level::Info => tracing::info!(plugin, "{message}"),
-            Level::Warn => tracing::warn!(plugin, "{message}"),
-            Level::Error => tracing::error!(plugin, "{message}"),
-        }
+        let name = match level {
+            Level::Debug => {
+                tracing::debug!(plugin, "{message}");
+                "debug"
+            }
+            Level::Info => {
+                tracing::info!(plugin, "{message}");
+                "info"
+            }
+            Level::Warn => {
+                tracing::warn!(plugin, "{message}");
+                "warn"
+            }
+            Level::Error => {
+                tracing::error!(plugin, "{message}");
+                "error"
+            }
+        };
+        self.sink.push(plugin, name, message);
     }
 }
 
@@ -94,6 +137,7 @@ pub struct PluginHost {
     pub(super) linker: Linker<GuestState>,
     pub(super) limits: Limits,
     ticker_stop: Arc<AtomicBool>,
+    logs: Arc<LogSink>,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -160,7 +204,13 @@ impl PluginHost {
             linker,
             limits,
             ticker_stop,
+            logs: Arc::default(),
         })
+    }
+
+    /// Log lines waiting to be stored for admins.
+    pub fn logs(&self) -> &Arc<LogSink> {
+        &self.logs
     }
 
     pub fn limits(&self) -> Limits {
@@ -182,6 +232,7 @@ impl PluginHost {
                 .build(),
             plugin: plugin.to_owned(),
             logged: 0,
+            sink: self.logs.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

@@ -1,0 +1,2 @@
+DROP TABLE plugin_logs;
+DROP TABLE nodes;

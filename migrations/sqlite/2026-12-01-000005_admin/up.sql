@@ -1,0 +1,20 @@
+-- Admin pages: every running process reports itself (health, IVR calls), and routers keep
+-- the last lines each plugin logged.
+CREATE TABLE nodes (
+    id TEXT PRIMARY KEY NOT NULL,
+    services TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at TIMESTAMP NOT NULL,
+    heartbeat_at TIMESTAMP NOT NULL,
+    active_calls INTEGER
+);
+
+CREATE TABLE plugin_logs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    plugin TEXT NOT NULL,
+    at TIMESTAMP NOT NULL,
+    level TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX plugin_logs_by_plugin ON plugin_logs (plugin, id);

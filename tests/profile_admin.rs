@@ -1,0 +1,593 @@
+//! The profile and admin pages over HTTP, as a browser without scripts uses them, in both
+//! modes: delivery rules, quiet hours and sender rules that change how the next message is
+//! planned; an e-mail device verified through the link it was sent and then used; contacts,
+//! speed dials and groups; a recorded name; admins creating, disabling and re-PINning people,
+//! and a plugin uploaded in the portal changing routing (a refused one changing nothing).
+
+mod support;
+
+use chrono::Timelike;
+use hark::demo::DEMO_PASSWORD;
+use reqwest::{
+    StatusCode,
+    multipart::{Form, Part},
+};
+use support::{Mode, Stack, audio::sine_wav, both_modes, eventually, web::WebSession};
+
+/// Minutes after midnight, UTC, as `HH:MM`.
+fn clock(minute: i64) -> String {
+    let m = minute.rem_euclid(24 * 60);
+    format!("{:02}:{:02}", m / 60, m % 60)
+}
+
+async fn rules_change_the_next_delivery(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    let alice = stack.login("101").await;
+    let carol = stack.login("103").await;
+    let bob = WebSession::login(&stack.base, "102", DEMO_PASSWORD).await;
+    let (status, _) = bob
+        .post(
+            "/profile/details",
+            &[
+                ("display_name", "Bob Baker"),
+                ("timezone", "UTC"),
+                ("phone", ""),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    // No rules: the default (e-mail at once).
+    let id = stack
+        .send(&alice, "102", sine_wav(440.0, 0.5, 16_000))
+        .await;
+    assert_eq!(stack.attempts(&id).await, [("email".into(), None, 0)]);
+
+    // Pop-up at once, e-mail after 5 minutes.
+    let (status, body) = bob
+        .post(
+            "/profile/delivery",
+            &[
+                ("channel", "popup"),
+                ("device", ""),
+                ("delay", "0"),
+                ("channel", "email"),
+                ("device", ""),
+                ("delay", "5"),
+                ("channel", ""),
+                ("device", ""),
+                ("delay", ""),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let id = stack
+        .send(&alice, "102", sine_wav(440.0, 0.5, 16_000))
+        .await;
+    assert_eq!(
+        stack.attempts(&id).await,
+        [("popup".into(), None, 0), ("email".into(), None, 300)]
+    );
+
+    // Messages from Carol only by e-mail.
+    let (status, body) = bob
+        .post(
+            "/profile/senders",
+            &[("sender", "103"), ("channel", "email"), ("delay", "0")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let id = stack
+        .send(&carol, "102", sine_wav(440.0, 0.5, 16_000))
+        .await;
+    assert_eq!(stack.attempts(&id).await, [("email".into(), None, 0)]);
+    let (_, page) = bob.get("/profile").await.unwrap();
+    assert!(page.contains("From 103: E-mail with a link"), "{page}");
+
+    // Quiet now: only what quiet hours allow (the pop-up), unless the message is urgent.
+    let now = chrono::Utc::now();
+    let minute = i64::from(now.hour() * 60 + now.minute());
+    let (status, body) = bob
+        .post(
+            "/profile/delivery",
+            &[
+                ("channel", "popup"),
+                ("delay", "0"),
+                ("channel", "email"),
+                ("delay", "5"),
+                ("quiet", "on"),
+                ("quiet_from", &clock(minute - 60)),
+                ("quiet_to", &clock(minute + 60)),
+                ("quiet_allow", "popup"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let id = stack
+        .send(&alice, "102", sine_wav(440.0, 0.5, 16_000))
+        .await;
+    assert_eq!(stack.attempts(&id).await, [("popup".into(), None, 0)]);
+    let id = stack
+        .send(&alice, "102&urgent=true", sine_wav(440.0, 0.5, 16_000))
+        .await;
+    assert_eq!(
+        stack.attempts(&id).await,
+        [("popup".into(), None, 0), ("email".into(), None, 300)]
+    );
+
+    // Nonsense is refused with the reason, and the rules stay as they were.
+    for (fields, why) in [
+        (
+            vec![("channel", "fax"), ("delay", "0")],
+            "no channel called",
+        ),
+        (
+            vec![("channel", "email"), ("delay", "soon")],
+            "not a number",
+        ),
+        (
+            vec![("channel", "email"), ("device", "someone-elses-device")],
+            "not one of yours",
+        ),
+        (
+            vec![
+                ("channel", "email"),
+                ("quiet", "on"),
+                ("quiet_from", "25:00"),
+                ("quiet_to", "07:00"),
+            ],
+            "Quiet hours",
+        ),
+    ] {
+        let (status, body) = bob.post("/profile/delivery", &fields).await.unwrap();
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{fields:?}");
+        assert!(body.contains(why), "{why}: {body}");
+    }
+    let (status, _) = bob
+        .post(
+            "/profile/senders",
+            &[("sender", "999"), ("channel", "email")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an unknown sender"
+    );
+    let id = stack
+        .send(&alice, "102&urgent=true", sine_wav(440.0, 0.5, 16_000))
+        .await;
+    assert_eq!(
+        stack.attempts(&id).await.len(),
+        2,
+        "the rules are unchanged"
+    );
+    stack.stop().await;
+}
+
+async fn an_email_device_is_verified_then_used(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    let alice = stack.login("101").await;
+    let bob = WebSession::login(&stack.base, "102", DEMO_PASSWORD).await;
+    let (status, page) = bob
+        .post(
+            "/profile/devices",
+            &[("kind", "email"), ("address", "bob.home@example.net")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("We sent a link to bob.home@example.net"));
+    assert!(page.contains("waiting for confirmation"));
+    let device = {
+        let at = page.find("data-device=\"").unwrap() + "data-device=\"".len();
+        page[at..at + page[at..].find('"').unwrap()].to_owned()
+    };
+    // Not usable before it is verified.
+    let (status, body) = bob
+        .post(
+            "/profile/delivery",
+            &[("channel", "email"), ("device", &device)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    let mails = stack
+        .wait_emails(|e| e.iter().any(|m| m.to == "bob.home@example.net"))
+        .await;
+    let mail = mails
+        .iter()
+        .find(|m| m.to == "bob.home@example.net")
+        .unwrap();
+    assert!(mail.subject.contains("Confirm"), "{}", mail.subject);
+    let link = mail.link();
+    let path = &link[link.find("/verify/").unwrap()..];
+    // A tampered token verifies nothing; opening the link alone does not either.
+    let anon = WebSession::anonymous(&stack.base);
+    let tampered = format!("{}x", path);
+    let (status, _) = anon.post_raw(&tampered, &[]).await.unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, page) = anon.get(path).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Confirm your e-mail address"));
+    let (_, profile) = bob.get("/profile").await.unwrap();
+    assert!(profile.contains("waiting for confirmation"));
+    let (status, page) = anon.post_raw(path, &[]).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("bob.home@example.net is confirmed"));
+    let (_, profile) = bob.get("/profile").await.unwrap();
+    assert!(!profile.contains("waiting for confirmation"));
+
+    // Now a step can send there, and the message's e-mail goes to that address.
+    let (status, body) = bob
+        .post(
+            "/profile/delivery",
+            &[("channel", "email"), ("device", &device), ("delay", "0")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let id = stack
+        .send(&alice, "102", sine_wav(440.0, 0.5, 16_000))
+        .await;
+    assert_eq!(
+        stack.attempts(&id).await,
+        [("email".into(), Some(device.clone()), 0)]
+    );
+    let mails = stack
+        .wait_emails(|e| {
+            e.iter()
+                .any(|m| m.to == "bob.home@example.net" && m.subject.contains("Voice message"))
+        })
+        .await;
+    assert!(
+        !mails
+            .iter()
+            .any(|m| m.to == "bob@example.org" && m.subject.contains("Voice message")),
+        "the account address got nothing"
+    );
+    // Someone else cannot remove Bob's device.
+    let carol = WebSession::login(&stack.base, "103", DEMO_PASSWORD).await;
+    let (status, _) = carol
+        .post(&format!("/profile/devices/{device}/delete"), &[])
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    stack.stop().await;
+}
+
+async fn contacts_groups_and_my_name(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    let dan = WebSession::login(&stack.base, "104", DEMO_PASSWORD).await;
+    // Contacts and speed dials: a digit belongs to one contact at a time.
+    for (ext, dial) in [("101", "1"), ("103", "1")] {
+        let (status, body) = dan
+            .post(
+                "/profile/contacts",
+                &[("extension", ext), ("speed_dial", dial)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    }
+    let (_, page) = dan.get("/profile").await.unwrap();
+    let row = |ext: &str| {
+        let at = page.find(&format!("data-contact=\"{ext}\"")).unwrap();
+        page[at..at + page[at..].find("</tr>").unwrap()].to_owned()
+    };
+    assert!(row("103").contains("<td>1</td>"), "{}", row("103"));
+    assert!(!row("101").contains("<td>1</td>"), "{}", row("101"));
+    let (status, _) = dan
+        .post(
+            "/profile/contacts",
+            &[("extension", "555"), ("speed_dial", "")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "nobody has 555");
+
+    // A group with a dialable number reaches its members.
+    let (status, body) = dan
+        .post(
+            "/profile/groups",
+            &[
+                ("number", "250"),
+                ("name", "Night shift"),
+                ("members", "101, 103"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let (status, _) = dan
+        .post(
+            "/profile/groups",
+            &[("number", "101"), ("name", "Taken"), ("members", "")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an extension's number"
+    );
+    let token = stack.login("104").await;
+    let id = stack
+        .send(&token, "250", sine_wav(440.0, 0.5, 16_000))
+        .await;
+    let m = stack.message(&token, &id).await;
+    let mut to: Vec<&str> = m["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["extension"].as_str().unwrap())
+        .collect();
+    to.sort_unstable();
+    assert_eq!(to, ["101", "103"]);
+    // Only its owner changes it.
+    let (_, page) = dan.get("/profile").await.unwrap();
+    let gid = {
+        let at =
+            page.find("action=\"/profile/groups/").unwrap() + "action=\"/profile/groups/".len();
+        page[at..at + page[at..].find('"').unwrap()].to_owned()
+    };
+    let carol = WebSession::login(&stack.base, "103", DEMO_PASSWORD).await;
+    let (status, _) = carol
+        .post(
+            &format!("/profile/groups/{gid}"),
+            &[("name", "Mine now"), ("members", "103")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // My name: an upload replaces the spoken fallback and plays back.
+    let (status, _) = dan.get_bytes("/profile/name.wav").await.unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND, "no name yet");
+    let upload = |bytes: Vec<u8>, csrf: String| {
+        let form = Form::new()
+            .text("csrf", csrf)
+            .part("audio", Part::bytes(bytes).file_name("name.wav"));
+        dan.http
+            .post(format!("{}/profile/name", stack.base))
+            .multipart(form)
+            .send()
+    };
+    let r = upload(b"definitely not audio".to_vec(), dan.csrf.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let r = upload(sine_wav(440.0, 1.5, 16_000), "forged".into())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = upload(sine_wav(440.0, 1.5, 16_000), dan.csrf.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (status, wav) = dan.get_bytes("/profile/name.wav").await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let decoded = hark_core::audio::decode(&wav, 60).unwrap();
+    let secs = decoded.samples.len() as f64 / f64::from(decoded.sample_rate);
+    assert!((secs - 1.5).abs() < 0.1, "{secs} s");
+    let r = upload(sine_wav(440.0, 12.0, 16_000), dan.csrf.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a name is at most 10 s"
+    );
+    stack.stop().await;
+}
+
+async fn upload_plugin(s: &WebSession, wasm: Vec<u8>, config: &str) -> (StatusCode, String) {
+    let form = Form::new()
+        .text("csrf", s.csrf.clone())
+        .part("wasm", Part::bytes(wasm).file_name("plugin.wasm"))
+        .text("config", config.to_owned())
+        .text("priority", "10")
+        .text("enabled", "1");
+    let r = s
+        .http
+        .post(format!("{}/admin/plugins", s.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+async fn admins_manage_people_and_plugins(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    let bob = WebSession::login(&stack.base, "102", DEMO_PASSWORD).await;
+    for page in ["/admin", "/admin/plugins", "/admin/system"] {
+        let (status, _) = bob.get(page).await.unwrap();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{page} for a non-admin");
+    }
+    let (status, _) = bob
+        .post(
+            "/admin/users",
+            &[
+                ("extension", "150"),
+                ("display_name", "Eve"),
+                ("password", "0123456789"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let admin = WebSession::login(&stack.base, "101", DEMO_PASSWORD).await;
+    let (status, page) = admin
+        .post(
+            "/admin/users",
+            &[
+                ("extension", "150"),
+                ("display_name", "Erin <b>Eve</b>"),
+                ("email", "erin@example.org"),
+                ("password", "a long enough password"),
+                ("pin", "2468"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Erin &#60;b&#62;Eve&#60;/b&#62; (150) can sign in now"));
+    let (status, _) = admin
+        .post(
+            "/admin/users",
+            &[
+                ("extension", "150"),
+                ("display_name", "Twice"),
+                ("pin", "1357"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the extension is taken"
+    );
+    let erin = WebSession::login(&stack.base, "150", "a long enough password").await;
+    let (status, _) = erin.get("/").await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+
+    // Disabling ends her session at once and refuses her password.
+    let (status, _) = admin
+        .post("/admin/users/150/disabled", &[("disabled", "1")])
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _) = erin.get("/").await.unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER, "signed out");
+    let mut again = WebSession::anonymous(&stack.base);
+    let (status, _) = again
+        .try_login("150", "a long enough password")
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = admin
+        .post("/admin/users/150/disabled", &[("disabled", "0")])
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _) = again
+        .try_login("150", "a long enough password")
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, page) = admin
+        .post("/admin/users/150/pin", &[("pin", "97531")])
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("New PIN set for 150"));
+    let (status, _) = admin
+        .post("/admin/users/150/pin", &[("pin", "12")])
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Plugins: a hostile upload is refused with the reason and changes nothing.
+    let (status, page) = upload_plugin(
+        &admin,
+        hark_test_plugins::bytes(hark_test_plugins::SOCKETS),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("wasi:sockets"), "{page}");
+    assert!(
+        stack
+            .app
+            .deps
+            .store
+            .run(hark_core::store::plugins::list)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (status, page) = upload_plugin(&admin, b"\0asm garbage".to_vec(), "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+
+    // A valid one is reported, installed, and changes the next plan.
+    stack
+        .app
+        .deps
+        .store
+        .run(|c| {
+            use diesel::prelude::*;
+            use hark_core::store::schema::users;
+            diesel::update(users::table.filter(users::extension.eq("102")))
+                .set(users::phone_uri.eq("sip:bob@127.0.0.1:5099"))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (status, page) = upload_plugin(
+        &admin,
+        hark_test_plugins::bytes(hark_test_plugins::URGENT_ESCALATION),
+        r#"{"repeat_secs": 120}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("urgent-escalation"), "{page}");
+    assert!(page.contains("is installed"), "{page}");
+    let alice = stack.login("101").await;
+    eventually("routers to use the uploaded plugin", || async {
+        let id = stack
+            .send(&alice, "102&urgent=true", sine_wav(440.0, 0.5, 16_000))
+            .await;
+        let plan = stack.attempts(&id).await;
+        plan.iter().any(|a| a.0 == "callback").then_some(())
+    })
+    .await;
+    let (_, page) = admin.get("/admin/plugins").await.unwrap();
+    assert!(page.contains("data-plugin=\"urgent-escalation\""));
+    assert!(page.contains("badge available\">enabled"));
+    // Disabled in the portal: the profile decides again.
+    let (status, _) = admin
+        .post("/admin/plugins/urgent-escalation", &[("action", "disable")])
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    eventually("routers to drop the disabled plugin", || async {
+        let id = stack
+            .send(&alice, "102&urgent=true", sine_wav(440.0, 0.5, 16_000))
+            .await;
+        (stack.attempts(&id).await == [("email".to_owned(), None, 0)]).then_some(())
+    })
+    .await;
+    let (status, _) = admin
+        .post("/admin/plugins/no-such-plugin", &[("action", "enable")])
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The system page: the database and bus, this node, the queues.
+    let (status, page) = eventually("this node on the system page", || async {
+        let (status, page) = admin.get("/admin/system").await.unwrap();
+        page.contains("data-node=").then_some((status, page))
+    })
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("data-queue=\"notify.email\""), "{page}");
+    assert!(page.contains("data-queue=\"router.events\""));
+    stack.stop().await;
+}
+
+both_modes!(
+    rules_change_the_next_delivery,
+    an_email_device_is_verified_then_used,
+    contacts_groups_and_my_name,
+    admins_manage_people_and_plugins,
+);
