@@ -1,15 +1,17 @@
 //! The portal in real browsers (headless Chromium over WebDriver): Alice records a message
 //! with her microphone (Chromium's fake device playing a 440 Hz tone) and sends it; Bob's
 //! open dashboard shows it without a reload, he plays it, and Alice's dashboard turns the
-//! receipt to "heard" live. Then Alice sends an MP3 by choosing the file. Each main page is
-//! saved as a screenshot in target/screenshots/.
+//! receipt to "heard" live. Then Alice sends an MP3 by choosing the file. In another pair of
+//! browsers Bob records his name and edits his delivery rules, which changes how his next
+//! message is planned, and Alice, an admin, uploads a plugin that changes routing. Each main
+//! page is saved as a screenshot in target/screenshots/.
 
 mod support;
 
 use hark::demo::DEMO_PASSWORD;
 use serde_json::Value;
 use std::{path::Path, time::Duration};
-use support::{Mode, Stack, audio, browser::Browser};
+use support::{Mode, Stack, audio, browser::Browser, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_send_and_hear_in_browsers() {
@@ -119,5 +121,154 @@ async fn record_send_and_hear_in_browsers() {
     alice.screenshot("account").await.unwrap();
     alice.stop().await;
     bob.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_and_plugin_changes_in_browsers() {
+    let stack = Stack::start(Mode::Embedded).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mic = dir.path().join("mic.wav");
+    std::fs::write(&mic, audio::sine_wav(660.0, 30.0, 48_000)).unwrap();
+    let bob = Browser::start(&stack.base, Some(&mic)).await.unwrap();
+    let admin = Browser::start(&stack.base, None).await.unwrap();
+    let alice = stack.login("101").await;
+
+    // Bob's details: a phone to be called on.
+    bob.login("102", DEMO_PASSWORD).await.unwrap();
+    bob.goto("/profile").await.unwrap();
+    let phone = bob.find("#phone").await.unwrap();
+    phone.clear().await.unwrap();
+    phone.send_keys("sip:bob@127.0.0.1:5099").await.unwrap();
+    bob.find("#details-form button[type=submit]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    bob.wait_for("#delivery-form").await.unwrap();
+
+    // He records his name with the microphone.
+    bob.wait_for("#recorder:not([hidden])").await.unwrap();
+    bob.find("#record").await.unwrap().click().await.unwrap();
+    bob.wait_until(
+        "recording",
+        "return document.body.dataset.state === 'recording'",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await; // Bob says his name.
+    bob.find("#stop").await.unwrap().click().await.unwrap();
+    bob.wait_until(
+        "a recording",
+        "return document.body.dataset.state === 'recorded'",
+    )
+    .await
+    .unwrap();
+    bob.find("#name-save").await.unwrap().click().await.unwrap();
+    bob.wait_for("#name-audio").await.unwrap();
+    let name = stack
+        .app
+        .deps
+        .store
+        .run(|c| hark_core::store::users::find_by_extension(c, "102"))
+        .await
+        .unwrap()
+        .unwrap()
+        .name_blob
+        .expect("a stored name");
+    let wav = stack.app.deps.blobs.get(&name).await.unwrap();
+    let decoded = hark_core::audio::decode(&wav, 60).unwrap();
+    let tone = audio::tone_ms(&decoded.samples, decoded.sample_rate, 660.0);
+    assert!(
+        (1000..=2500).contains(&tone),
+        "his name holds {tone} ms of his voice"
+    );
+
+    // He wants pop-ups first and e-mail after five minutes: the next message is planned so.
+    let first = bob.find("select[name=channel]").await.unwrap();
+    first.select_by_value("popup").await.unwrap();
+    let rows = bob
+        .client
+        .find_all(fantoccini::Locator::Css("#delivery-form tr.step"))
+        .await
+        .unwrap();
+    rows[1]
+        .find(fantoccini::Locator::Css("select[name=channel]"))
+        .await
+        .unwrap()
+        .select_by_value("email")
+        .await
+        .unwrap();
+    rows[1]
+        .find(fantoccini::Locator::Css("input[name=delay]"))
+        .await
+        .unwrap()
+        .send_keys("5")
+        .await
+        .unwrap();
+    bob.screenshot("profile-editing").await.unwrap();
+    bob.find("#save-delivery")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    bob.wait_for("#delivery-form").await.unwrap();
+    bob.screenshot("profile").await.unwrap();
+    let id = stack
+        .send(&alice, "102", audio::sine_wav(440.0, 0.5, 16_000))
+        .await;
+    assert_eq!(
+        stack.attempts(&id).await,
+        [("popup".into(), None, 0), ("email".into(), None, 300)]
+    );
+
+    // Alice, an admin, uploads a plugin: urgent messages now also call.
+    admin.login("101", DEMO_PASSWORD).await.unwrap();
+    admin.goto("/admin").await.unwrap();
+    admin.screenshot("admin-people").await.unwrap();
+    admin.goto("/admin/plugins").await.unwrap();
+    admin
+        .find("#wasm")
+        .await
+        .unwrap()
+        .send_keys(hark_test_plugins::URGENT_ESCALATION)
+        .await
+        .unwrap();
+    admin
+        .find("#config")
+        .await
+        .unwrap()
+        .send_keys(r#"{"repeat_secs": 120}"#)
+        .await
+        .unwrap();
+    admin
+        .find("#upload-plugin button[type=submit]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    admin.wait_for("#report").await.unwrap();
+    admin.screenshot("admin-plugins").await.unwrap();
+    eventually("routing to follow the uploaded plugin", || async {
+        let id = stack
+            .send(
+                &alice,
+                "102&urgent=true",
+                audio::sine_wav(440.0, 0.5, 16_000),
+            )
+            .await;
+        let plan = stack.attempts(&id).await;
+        plan.iter().any(|a| a.0 == "callback").then_some(())
+    })
+    .await;
+    admin.goto("/admin/system").await.unwrap();
+    admin.wait_for("#nodes").await.unwrap();
+    admin.screenshot("admin-system").await.unwrap();
+
+    bob.stop().await;
+    admin.stop().await;
     stack.stop().await;
 }
