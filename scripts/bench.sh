@@ -9,3 +9,4 @@ cargo bench -p hark-router --bench plan_latency
 cargo bench --bench routing
 cargo build --release --bin hark
 scripts/bench-ivr.py
+scripts/bench-upload.sh

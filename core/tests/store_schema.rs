@@ -282,6 +282,7 @@ fn every_table(c: &mut DbConnection) -> Result<(), StoreError> {
     store::sessions::delete(c, &token)?;
     assert!(store::sessions::find_user_by_token(c, &token)?.is_none());
     portal_queries(c, &aid, &bid)?;
+    admin_queries(c, &aid, &bid)?;
 
     let e = Envelope::new(Event::MessagePlayed {
         message_id: mid,
@@ -389,8 +390,108 @@ fn portal_queries(c: &mut DbConnection, aid: &UserId, bid: &UserId) -> Result<()
     Ok(())
 }
 
+/// The profile and admin pages' queries: profiles, devices and their verification, contacts
+/// and groups, nodes, plugin log lines, the outbox listing.
+fn admin_queries(c: &mut DbConnection, aid: &UserId, bid: &UserId) -> Result<(), StoreError> {
+    use hark_core::profile::{Profile, QuietHours, Step};
+    assert_eq!(store::profiles::find(c, aid)?, None);
+    let mut p = Profile {
+        steps: vec![Step::new("popup", 0), Step::new("email", 300)],
+        quiet: Some(QuietHours {
+            from: "22:00".into(),
+            to: "07:00".into(),
+            allow: vec!["email".into()],
+        }),
+        senders: vec![],
+    };
+    store::profiles::put(c, aid, &p)?;
+    p.quiet = None;
+    store::profiles::put(c, aid, &p)?;
+    let (ch, q, s) = store::profiles::find(c, aid)?.unwrap();
+    assert_eq!(Profile::from_columns(&ch, q.as_deref(), &s).unwrap(), p);
+
+    let hash = store::devices::token_hash("secret");
+    let d = store::devices::add(c, aid, "email", "a@example.net", Some(&hash))?;
+    assert!(d.verified_at.is_none());
+    assert!(matches!(
+        store::devices::add(c, aid, "email", "a@example.net", None),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store::devices::add(c, aid, "fax", "1", None).is_err());
+    let day = chrono::Duration::days(1);
+    assert!(store::devices::verify(c, &d.id, &store::devices::token_hash("wrong"), day)?.is_none());
+    assert!(
+        store::devices::verify(c, &d.id, &hash, day)?
+            .unwrap()
+            .verified_at
+            .is_some()
+    );
+    let phone = store::devices::add(c, aid, "sip", "sip:a@example.net", None)?;
+    assert!(phone.verified_at.is_some());
+    assert_eq!(store::devices::list_for_user(c, aid)?.len(), 2);
+    assert!(
+        !store::devices::delete(c, bid, &phone.id)?,
+        "only the owner's"
+    );
+    assert!(store::devices::delete(c, aid, &phone.id)?);
+
+    store::groups::set_contact(c, aid, bid, Some(4))?;
+    store::groups::set_contact(c, aid, bid, Some(5))?;
+    assert_eq!(store::groups::list_contacts(c, aid)?[0].1, Some(5));
+    assert!(store::groups::set_contact(c, aid, aid, None).is_err());
+    assert!(store::groups::remove_contact(c, aid, bid)?);
+    let g = store::groups::create(c, "777", "Seven", Some(aid))?;
+    store::groups::set_members(c, &g.id, &[aid.clone(), bid.clone()])?;
+    store::groups::rename(c, &g.id, "Sevens")?;
+    assert!(
+        store::groups::list_owned(c, aid)?
+            .iter()
+            .any(|o| o.id == g.id && o.name == "Sevens")
+    );
+    assert_eq!(store::groups::list_members(c, &g.id)?.len(), 2);
+    assert!(store::groups::find_owned(c, bid, &g.id)?.is_none());
+    store::groups::delete(c, &g.id)?;
+    assert!(store::groups::find_by_number(c, "777")?.is_none());
+
+    let now = store::now();
+    let node = store::nodes::Node {
+        id: "node-1".into(),
+        services: "ivr,portal".into(),
+        host: "here".into(),
+        pid: 42,
+        started_at: now,
+        heartbeat_at: now,
+        active_calls: Some(3),
+    };
+    store::nodes::heartbeat(c, &node)?;
+    store::nodes::heartbeat(c, &node)?;
+    assert_eq!(
+        store::nodes::list_recent(c, now - chrono::Duration::minutes(1))?,
+        vec![node]
+    );
+    store::nodes::remove(c, "node-1")?;
+
+    let lines: Vec<_> = (0..store::plugins::KEEP_LOG_LINES + 5)
+        .map(|i| store::plugins::LogLine {
+            plugin: "p".into(),
+            at: now,
+            level: "info".into(),
+            message: format!("line {i}"),
+        })
+        .collect();
+    store::plugins::add_logs(c, &lines)?;
+    let kept = store::plugins::recent_logs(c, "p", 1000)?;
+    assert_eq!(kept.len() as i64, store::plugins::KEEP_LOG_LINES);
+    assert_eq!(
+        kept[0].message,
+        format!("line {}", store::plugins::KEEP_LOG_LINES + 4)
+    );
+    store::outbox::list_pending(c, 5)?;
+    Ok(())
+}
+
 async fn check(store: Store) {
-    assert_eq!(store.migrate().unwrap(), 4);
+    assert_eq!(store.migrate().unwrap(), 5);
     assert_eq!(store.migrate().unwrap(), 0, "migrations are idempotent");
     // Statement by statement: a deliberately refused insert must not abort the rest (as it
     // would inside one PostgreSQL transaction). Rollback has its own test below.
