@@ -401,7 +401,90 @@ async fn names_are_shown_as_text(mode: Mode) {
     stack.stop().await;
 }
 
+/// Pop-ups: an open tab gets one for each new message and says when it was shown (the
+/// sender's receipt says delivered, over the pop-up); one that opens later still gets those
+/// waiting; one nobody sees in time is "not seen" and the next step (e-mail) goes at once
+/// instead of waiting out its delay. Nobody else can say Bob saw his.
+async fn popups_are_seen_or_escalate(mode: Mode) {
+    let stack = Stack::start_with(mode, |c| c.router.popup_give_up_secs = 3).await;
+    stack
+        .set_profile(
+            "102",
+            r#"[{"channel":"popup"},{"channel":"email","after_secs":600}]"#,
+        )
+        .await;
+    let alice = stack.login("101").await;
+    let bob = WebSession::login(&stack.base, "102", DEMO_PASSWORD).await;
+    let mut tab = bob.socket().await.unwrap();
+    tab.expect("hello", |_| true).await;
+
+    let id = stack
+        .send(&alice, "102", audio::sine_wav(440.0, 1.2, 16_000))
+        .await;
+    let popup = tab
+        .expect("popup", |f| f["message_id"] == id.as_str())
+        .await;
+    assert_eq!(popup["from_name"], "Alice Archer");
+    assert_eq!(popup["from_extension"], "101");
+    assert!((1100..=1300).contains(&popup["duration_ms"].as_i64().unwrap()));
+    // Carol cannot say Bob saw it.
+    let carol = WebSession::login(&stack.base, "103", DEMO_PASSWORD).await;
+    let mut carol_tab = carol.socket().await.unwrap();
+    carol_tab.expect("hello", |_| true).await;
+    carol_tab
+        .send(serde_json::json!({"type": "seen", "attempt_id": popup["attempt_id"]}))
+        .await;
+    tab.send(serde_json::json!({"type": "seen", "attempt_id": popup["attempt_id"]}))
+        .await;
+    let m = stack.wait_receipt(&alice, &id, "102", "delivered").await;
+    let receipts = support::recipient(&m, "102")["receipts"].clone();
+    assert!(
+        receipts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["kind"] == "delivered" && r["channel"] == "popup"),
+        "{receipts}"
+    );
+    assert!(
+        stack.attempts(&id).await.iter().any(|a| a.0 == "email"),
+        "the e-mail step still waits its turn"
+    );
+
+    // Sent while Bob had no tab open, shown when he opens one.
+    tab.close().await;
+    let later = stack
+        .send(&alice, "102", audio::sine_wav(440.0, 0.5, 16_000))
+        .await;
+    let mut tab = bob.socket().await.unwrap();
+    let waiting = tab
+        .expect("popup", |f| f["message_id"] == later.as_str())
+        .await;
+    tab.send(serde_json::json!({"type": "seen", "attempt_id": waiting["attempt_id"]}))
+        .await;
+    stack.wait_receipt(&alice, &later, "102", "delivered").await;
+    tab.close().await;
+
+    // Nobody sees this one: after 3 s it is "not seen" and the e-mail goes now, not in 10
+    // minutes.
+    let unseen = stack
+        .send(&alice, "102", audio::sine_wav(440.0, 0.5, 16_000))
+        .await;
+    stack
+        .wait_emails(|e| {
+            e.iter()
+                .any(|m| m.to == "bob@example.org" && m.subject.contains("Voice message"))
+        })
+        .await;
+    let m = stack.message(&alice, &unseen).await;
+    let r = support::recipient(&m, "102");
+    assert_ne!(r["state"], "failed", "{r}");
+    carol_tab.close().await;
+    stack.stop().await;
+}
+
 both_modes!(
+    popups_are_seen_or_escalate,
     signing_in_and_out,
     forms_need_the_csrf_token,
     wrong_passwords_lock_the_account,

@@ -204,6 +204,9 @@ pub struct RouterConfig {
     pub plugin_max_module_mib: u32,
     /// Folder watched for `.wasm` plugins to install. Empty: `<data_dir>/plugins`.
     pub plugins_dir: String,
+    /// How long a pop-up waits to be seen in an open portal tab before it counts as "not
+    /// seen" (when the plan does not say).
+    pub popup_give_up_secs: u32,
 }
 
 impl Default for RouterConfig {
@@ -215,6 +218,7 @@ impl Default for RouterConfig {
             plugin_memory_mib: 16,
             plugin_max_module_mib: 8,
             plugins_dir: String::new(),
+            popup_give_up_secs: 120,
         }
     }
 }

@@ -14,6 +14,7 @@
 //! - [`link`]: signed, expiring links for e-mail recipients.
 //! - [`password`]: argon2id hashing for passwords and PINs.
 //! - [`profile`]: a person's delivery rules (steps, quiet hours, sender rules).
+//! - [`push`]: frames for a person's open portal tabs.
 
 pub mod audio;
 pub mod blob;
@@ -25,6 +26,7 @@ pub mod link;
 pub mod live;
 pub mod password;
 pub mod profile;
+pub mod push;
 pub mod store;
 
 /// Everything a service needs from the outside world, built once by the binary.

@@ -6,11 +6,13 @@
 //! - [`callback`]: asks an IVR (`ivr.originate`) to ring the recipient's phone; the IVR
 //!   reports the outcome.
 //!
+//! - [`push`]: pop-ups and live streams, as frames for the recipient's open portal tabs.
+//!
 //! Each channel has its own queue and worker, so a slow SMTP relay never holds up a call.
-//! Pop-up and stream workers join in later changes.
 
 pub mod callback;
 pub mod email;
+pub mod push;
 
 use hark_core::{
     Deps,
@@ -49,6 +51,7 @@ pub async fn run(
         signer,
     ));
     let callbacks = Arc::new(callback::CallbackWorker::new(deps.clone()));
+    let pushes = Arc::new(push::PushWorker::new(deps.clone()));
     tokio::try_join!(
         consume::run::<Command, _>(
             deps.bus.clone(),
@@ -62,6 +65,20 @@ pub async fn run(
             keys::NOTIFY_CALLBACK,
             prefetch,
             callbacks,
+            shutdown.clone(),
+        ),
+        consume::run::<Command, _>(
+            deps.bus.clone(),
+            keys::NOTIFY_POPUP,
+            prefetch,
+            pushes.clone(),
+            shutdown.clone(),
+        ),
+        consume::run::<Command, _>(
+            deps.bus.clone(),
+            keys::NOTIFY_STREAM,
+            prefetch,
+            pushes,
             shutdown,
         ),
     )?;

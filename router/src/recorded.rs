@@ -32,6 +32,16 @@ pub(crate) async fn handle(
         if let Some(plugin) = &by {
             tracing::debug!(%plugin, recipient = %r.user.extension, "plan from plugin");
         }
+        // A pop-up nobody sees must end so the plan can go on.
+        let steps: Vec<Step> = steps
+            .into_iter()
+            .map(|mut s| {
+                if s.channel == "popup" && s.give_up_after_secs.is_none() {
+                    s.give_up_after_secs = Some(config.popup_give_up_secs);
+                }
+                s
+            })
+            .collect();
         plans.push((r.user.user_id(), steps));
     }
     let sender = facts.sender.user_id();

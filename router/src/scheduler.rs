@@ -68,7 +68,13 @@ async fn give_up_overdue(deps: &Deps) -> Result<usize, StoreError> {
             let mut n = 0;
             for (id, message, recipient, channel) in overdue {
                 let attempt = AttemptId::from(id);
-                if !messages::finish_attempt(c, &attempt, "failed", Some("gave up"))? {
+                // A pop-up no tab showed in time was not seen; anything else gave up.
+                let why = if channel == "popup" {
+                    "not seen"
+                } else {
+                    "gave up"
+                };
+                if !messages::finish_attempt(c, &attempt, "failed", Some(why))? {
                     continue;
                 }
                 n += 1;
@@ -76,6 +82,11 @@ async fn give_up_overdue(deps: &Deps) -> Result<usize, StoreError> {
                 let Some(m) = messages::find_by_id(c, &message)? else {
                     continue;
                 };
+                if channel == "popup"
+                    && messages::hasten_next(c, &message, &UserId::from(recipient.as_str()))?
+                {
+                    continue; // Escalated: the next step is due now.
+                }
                 fail_if_exhausted(
                     c,
                     &message,

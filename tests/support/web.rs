@@ -167,6 +167,14 @@ impl Socket {
         }
     }
 
+    /// Send a JSON frame as the page's script would.
+    pub async fn send(&mut self, frame: Value) {
+        self.ws
+            .send(tungstenite::Message::Text(frame.to_string().into()))
+            .await
+            .expect("socket open");
+    }
+
     pub async fn close(mut self) {
         let _ = self.ws.send(tungstenite::Message::Close(None)).await;
         // Read until the server's close arrives, so it has seen ours.

@@ -49,7 +49,6 @@ use tokio_util::sync::CancellationToken;
 
 pub use admin::{PluginCheck, PluginReport};
 pub use error::ApiError;
-pub use push::user_key;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PortalError {

@@ -22,9 +22,10 @@ use actix_web::{HttpRequest, HttpResponse, get, http::header, web};
 use futures_util::StreamExt;
 use hark_core::{
     bus::{Bus, BusError, Exchange, QueueSpec},
-    events::{Envelope, Event, PresenceStatus, keys},
-    ids::UserId,
-    store::{self, Store, StoreError, groups, presence, users},
+    events::{Envelope, Event, Outcome, PresenceStatus, keys},
+    ids::{AttemptId, MessageId, UserId},
+    push::{Notice, PushFrame, TabFrame, user_key},
+    store::{self, Store, StoreError, groups, messages, presence, users},
 };
 use serde_json::json;
 use std::{
@@ -78,11 +79,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Every critical section is a single insert or removal, so a poisoned lock holds
     // consistent data.
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The `hark.push` routing key of one person's frames.
-pub fn user_key(user: &UserId) -> String {
-    format!("user.{user}")
 }
 
 impl Hub {
@@ -471,25 +467,109 @@ pub(crate) async fn socket(
     }
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let (tab, rx) = state.hub.open(&me.user).await?;
+    let waiting = waiting_popups(&state.deps.store, me.user.user_id())
+        .await
+        .map_err(PageError::from)?;
     let hub = state.hub.clone();
     actix_web::rt::spawn(async move {
         let user = me.user.id.clone();
-        serve_tab(session, stream.max_frame_size(MAX_FRAME), rx, &me).await;
+        let tab_io = TabIo {
+            session,
+            stream: stream.max_frame_size(MAX_FRAME),
+            rx,
+        };
+        serve_tab(tab_io, waiting, &me, &state).await;
         hub.close(&user, tab).await;
     });
     Ok(response)
 }
 
+/// Pop-ups still open for `user` (sent while no tab was open, or to a tab since closed),
+/// as frames for a tab that opens now.
+async fn waiting_popups(store: &Store, user: UserId) -> Result<Vec<String>, StoreError> {
+    store
+        .run(move |c| {
+            let mut frames = Vec::new();
+            for a in messages::open_attempts(c, &user, "popup")? {
+                let mid = MessageId::from(a.message_id.as_str());
+                let Some(m) = messages::find_by_id(c, &mid)? else {
+                    continue;
+                };
+                let Some(sender) = users::find_by_id(c, &UserId::from(m.sender_id.as_str()))?
+                else {
+                    continue;
+                };
+                let frame = PushFrame::Popup(Notice {
+                    attempt_id: AttemptId::from(a.id.as_str()),
+                    message_id: mid,
+                    from_name: sender.display_name,
+                    from_extension: sender.extension,
+                    duration_ms: m.duration_ms,
+                    urgent: m.urgent,
+                });
+                frames.push(serde_json::to_string(&frame).unwrap_or_default());
+            }
+            Ok(frames)
+        })
+        .await
+}
+
+/// A tab says it showed the pop-up of `attempt`: if that is the person's own open pop-up
+/// attempt, it was delivered (the router settles each attempt once, so several tabs saying so
+/// change nothing more).
+async fn seen(state: &AppState, user: UserId, attempt: AttemptId) -> Result<(), StoreError> {
+    let wrote = state
+        .deps
+        .store
+        .transaction(move |c| {
+            let Some(a) = messages::find_attempt(c, &attempt)? else {
+                return Ok(false);
+            };
+            if a.recipient_id != user.as_str() || a.channel != "popup" || a.state != "dispatched" {
+                return Ok(false);
+            }
+            store::outbox::enqueue_event(
+                c,
+                &Envelope::new(Event::DeliveryOutcome {
+                    attempt_id: attempt,
+                    message_id: MessageId::from(a.message_id.as_str()),
+                    recipient_id: user,
+                    channel: "popup".into(),
+                    outcome: Outcome::Delivered,
+                    detail: Some("seen in the portal".into()),
+                }),
+            )?;
+            Ok(true)
+        })
+        .await?;
+    if wrote {
+        state.deps.outbox.notify();
+    }
+    Ok(())
+}
+
+/// A tab's socket halves and its queue of frames from the hub.
+struct TabIo {
+    session: actix_ws::Session,
+    stream: actix_ws::MessageStream,
+    rx: mpsc::Receiver<String>,
+}
+
 /// One tab's socket until it closes, goes silent or floods.
-async fn serve_tab(
-    mut session: actix_ws::Session,
-    mut stream: actix_ws::MessageStream,
-    mut rx: mpsc::Receiver<String>,
-    me: &WebUser,
-) {
+async fn serve_tab(io: TabIo, waiting: Vec<String>, me: &WebUser, state: &AppState) {
+    let TabIo {
+        mut session,
+        mut stream,
+        mut rx,
+    } = io;
     let hello = json!({"type": "hello", "extension": me.user.extension}).to_string();
     if session.text(hello).await.is_err() {
         return;
+    }
+    for frame in waiting {
+        if session.text(frame).await.is_err() {
+            return;
+        }
     }
     let mut ping = tokio::time::interval(PING);
     let mut heard = Instant::now();
@@ -521,7 +601,14 @@ async fn serve_tab(
                 match msg {
                     actix_ws::Message::Ping(p) if session.pong(&p).await.is_err() => break None,
                     actix_ws::Message::Close(_) => break None,
-                    // Tabs have nothing to say yet but pongs; text is read and ignored.
+                    actix_ws::Message::Text(text) => match serde_json::from_str::<TabFrame>(&text) {
+                        Ok(TabFrame::Seen { attempt_id }) => {
+                            if let Err(e) = seen(state, me.user.user_id(), attempt_id).await {
+                                tracing::warn!(error = %e, "could not record a seen pop-up");
+                            }
+                        }
+                        Err(_) => tracing::debug!("a tab sent a frame this portal does not know"),
+                    },
                     _ => {}
                 }
             }

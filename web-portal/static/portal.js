@@ -1,6 +1,7 @@
-// The dashboard's live parts: one WebSocket per tab carries presence, receipts, new-message
-// notices and pop-ups. The socket reconnects with backoff; after a reconnect the page reloads
-// what it shows, since frames sent while it was away are gone.
+// The portal's live parts, on every page: one WebSocket per tab carries presence, receipts,
+// new-message notices and pop-ups. The socket reconnects with backoff; after a reconnect the
+// page reloads what it shows, since frames sent while it was away are gone (pop-ups still
+// waiting to be seen are sent again by the server).
 const csrf = document.querySelector('meta[name="csrf"]')?.content ?? "";
 let attempts = 0;
 let everConnected = false;
@@ -39,9 +40,83 @@ function onFrame(frame) {
     case "inbox":
       refreshSection("inbox");
       break;
+    case "popup":
+      popup(frame);
+      break;
     default:
       document.dispatchEvent(new CustomEvent("hark-frame", { detail: frame }));
   }
+}
+
+// Pop-ups: shown once per attempt, in the page and (if allowed) as a browser notification;
+// the server hears "seen" once the person could see it.
+const shown = new Set();
+
+function send(frame) {
+  if (window.harkSocket?.readyState === WebSocket.OPEN) window.harkSocket.send(JSON.stringify(frame));
+}
+
+function popup(frame) {
+  if (shown.has(frame.attempt_id)) return;
+  shown.add(frame.attempt_id);
+  let box = document.getElementById("popups");
+  if (!box) {
+    box = document.createElement("div");
+    box.id = "popups";
+    document.body.append(box);
+  }
+  const el = document.createElement("div");
+  el.className = "popup";
+  el.dataset.message = frame.message_id;
+  el.setAttribute("role", "alert");
+  const title = `${frame.urgent ? "Urgent: v" : "V"}oice message from ${frame.from_name} (${frame.from_extension})`;
+  const head = document.createElement("strong");
+  head.textContent = title;
+  const meta = document.createElement("div");
+  meta.className = "muted";
+  meta.textContent = `${Math.max(1, Math.round(frame.duration_ms / 1000))} s`;
+  const audio = document.createElement("audio");
+  audio.controls = true;
+  audio.preload = "none";
+  audio.src = `/messages/${encodeURIComponent(frame.message_id)}/audio`;
+  const dismiss = document.createElement("button");
+  dismiss.type = "button";
+  dismiss.className = "quiet dismiss";
+  dismiss.textContent = "Dismiss";
+  dismiss.addEventListener("click", () => el.remove());
+  el.append(head, meta, audio, dismiss);
+  box.append(el);
+  let notified = false;
+  if (window.Notification?.permission === "granted") {
+    const n = new Notification(title, { body: meta.textContent, tag: frame.attempt_id });
+    n.addEventListener("click", () => { window.focus(); audio.play(); n.close(); });
+    notified = true;
+  }
+  const ack = () => send({ type: "seen", attempt_id: frame.attempt_id });
+  if (notified || document.visibilityState === "visible") {
+    ack();
+  } else {
+    document.addEventListener("visibilitychange", function once() {
+      if (document.visibilityState !== "visible") return;
+      document.removeEventListener("visibilitychange", once);
+      ack();
+    });
+  }
+  document.body.dataset.popup = frame.message_id;
+}
+
+// Offer browser notifications where the person has not decided yet (asking needs a click).
+if (window.Notification?.permission === "default") {
+  const ask = document.createElement("button");
+  ask.type = "button";
+  ask.className = "link";
+  ask.id = "enable-notifications";
+  ask.textContent = "Enable notifications";
+  ask.addEventListener("click", async () => {
+    await Notification.requestPermission();
+    ask.remove();
+  });
+  document.querySelector("header.top nav")?.append(ask);
 }
 
 function connect() {

@@ -528,3 +528,55 @@ pub fn cancel_pending(
     ))
     .execute(conn)?)
 }
+
+/// `recipient`'s attempts on `channel` that are dispatched and not yet given up: pop-ups a
+/// tab that opens now should still show.
+pub fn open_attempts(
+    conn: &mut DbConnection,
+    recipient: &UserId,
+    channel: &str,
+) -> Result<Vec<Attempt>, StoreError> {
+    let now = super::now();
+    Ok(delivery_attempts::table
+        .filter(delivery_attempts::recipient_id.eq(recipient.as_str()))
+        .filter(delivery_attempts::channel.eq(channel))
+        .filter(delivery_attempts::state.eq("dispatched"))
+        .filter(
+            delivery_attempts::give_up_at
+                .is_null()
+                .or(delivery_attempts::give_up_at.gt(now)),
+        )
+        .order(delivery_attempts::created_at.asc())
+        .limit(50)
+        .select(Attempt::as_select())
+        .load(conn)?)
+}
+
+/// Escalate: the recipient's earliest pending attempt of a message is due now (a pop-up was
+/// not seen, so the next step need not wait out its delay). Returns whether there was one.
+pub fn hasten_next(
+    conn: &mut DbConnection,
+    message: &MessageId,
+    recipient: &UserId,
+) -> Result<bool, StoreError> {
+    let next: Option<String> = delivery_attempts::table
+        .filter(delivery_attempts::message_id.eq(message.as_str()))
+        .filter(delivery_attempts::recipient_id.eq(recipient.as_str()))
+        .filter(delivery_attempts::state.eq("pending"))
+        .order(delivery_attempts::due_at.asc())
+        .select(delivery_attempts::id)
+        .first(conn)
+        .optional()?;
+    let Some(id) = next else {
+        return Ok(false);
+    };
+    let now = super::now();
+    diesel::update(
+        delivery_attempts::table
+            .find(&id)
+            .filter(delivery_attempts::due_at.gt(now)),
+    )
+    .set(delivery_attempts::due_at.eq(now))
+    .execute(conn)?;
+    Ok(true)
+}
