@@ -3,7 +3,8 @@
 //! open dashboard shows it without a reload, he plays it, and Alice's dashboard turns the
 //! receipt to "heard" live. Then Alice sends an MP3 by choosing the file. In another pair of
 //! browsers Bob records his name and edits his delivery rules, which changes how his next
-//! message is planned, and Alice, an admin, uploads a plugin that changes routing. Each main
+//! message is planned; its pop-up appears on the page he is on and he plays it there; and
+//! Alice, an admin, uploads a plugin that changes routing. Each main
 //! page is saved as a screenshot in target/screenshots/.
 
 mod support;
@@ -216,13 +217,41 @@ async fn profile_and_plugin_changes_in_browsers() {
         .unwrap();
     bob.wait_for("#delivery-form").await.unwrap();
     bob.screenshot("profile").await.unwrap();
+    bob.wait_until(
+        "Bob's socket",
+        "return document.body.dataset.live === 'connected'",
+    )
+    .await
+    .unwrap();
     let id = stack
-        .send(&alice, "102", audio::sine_wav(440.0, 0.5, 16_000))
+        .send(&alice, "102", audio::sine_wav(440.0, 1.0, 16_000))
         .await;
     assert_eq!(
         stack.attempts(&id).await,
         [("popup".into(), None, 0), ("email".into(), None, 300)]
     );
+
+    // The pop-up shows on the page he is on; it counts as delivered, and he plays it there.
+    bob.wait_for(&format!(".popup[data-message='{id}']"))
+        .await
+        .unwrap();
+    bob.screenshot("popup").await.unwrap();
+    stack.wait_receipt(&alice, &id, "102", "delivered").await;
+    bob.eval(
+        "const a = document.querySelector(`.popup[data-message='${arguments[0]}'] audio`);
+         a.addEventListener('ended', () => document.body.dataset.played = 'yes');
+         a.play(); return true;",
+        vec![Value::String(id.clone())],
+    )
+    .await
+    .unwrap();
+    bob.wait_until(
+        "the pop-up's message to play to its end",
+        "return document.body.dataset.played === 'yes'",
+    )
+    .await
+    .unwrap();
+    stack.wait_receipt(&alice, &id, "102", "heard").await;
 
     // Alice, an admin, uploads a plugin: urgent messages now also call.
     admin.login("101", DEMO_PASSWORD).await.unwrap();

@@ -17,12 +17,9 @@ pub enum PushFrame {
     /// Show a pop-up (and a browser notification) for a new message; a tab that shows it
     /// answers `seen` with the attempt id.
     Popup(Notice),
-    /// Play this message live, while it is still being spoken: the tab opens
-    /// `/messages/<id>/live`.
-    Stream(Notice),
 }
 
-/// What a pop-up or a stream says about its message.
+/// What a pop-up says about its message.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
     pub attempt_id: AttemptId,

@@ -32,10 +32,10 @@ use hark_core::{
 };
 use serde::Deserialize;
 
-/// Channels a person can choose, with what they are called on the page.
-pub(crate) const CHANNELS: [(&str, &str); 4] = [
+/// Channels a person can choose, with what they are called on the page. (Live streaming is
+/// offered once browsers can play it; plugins may already plan it.)
+pub(crate) const CHANNELS: [(&str, &str); 3] = [
     ("popup", "Pop-up in the portal"),
-    ("stream", "Live in the portal"),
     ("email", "E-mail with a link"),
     ("callback", "Call my phone"),
 ];
