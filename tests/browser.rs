@@ -301,3 +301,148 @@ async fn profile_and_plugin_changes_in_browsers() {
     admin.stop().await;
     stack.stop().await;
 }
+
+/// Live: Alice calls from a softphone (baresip) and speaks a 440 Hz tone to Bob, whose rules
+/// say "live in the portal". Bob's open page plays it while she is still speaking; a second
+/// listener joining two seconds in hears it from the first word (the kept fragments, then
+/// the live ones); both end with the complete message, which matches what was stored; Alice
+/// gets "heard".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hear_a_caller_live_in_the_browser() {
+    use hark_core::store::messages;
+    use support::{baresip::Baresip, web::WebSession};
+    let stack = Stack::start(Mode::Embedded).await;
+    stack
+        .set_profile(
+            "102",
+            r#"[{"channel":"stream"},{"channel":"email","after_secs":600}]"#,
+        )
+        .await;
+    let bob = Browser::start(&stack.base, None).await.unwrap();
+    bob.login("102", DEMO_PASSWORD).await.unwrap();
+    bob.wait_until(
+        "Bob's socket",
+        "return document.body.dataset.live === 'connected'",
+    )
+    .await
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mic = dir.path().join("alice.wav");
+    std::fs::write(&mic, audio::sine_wav(440.0, 60.0, 8000)).unwrap();
+    let wait = Duration::from_secs(30);
+    let mut alice = Baresip::start("101", &mic, Duration::from_secs(60))
+        .await
+        .unwrap();
+    alice
+        .command("dial", &format!("sip:*102@{}", stack.ivr_addr()))
+        .await
+        .unwrap();
+    alice.event("CALL_ESTABLISHED", wait).await.unwrap();
+    for key in "1234#".chars() {
+        alice.command("sndcode", &key.to_string()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    alice.wait_heard(1000.0, 200, wait).await.unwrap(); // the beep
+
+    // Bob's page is playing while Alice still speaks.
+    let row = bob.wait_for(".popup.live[data-message]").await.unwrap();
+    let id = row.attr("data-message").await.unwrap().unwrap();
+    bob.wait_until(
+        "a second of live audio",
+        "const l = window.harkLive && Object.values(window.harkLive)[0];
+         return l && l.rate > 0 && l.pcm.length >= l.rate;",
+    )
+    .await
+    .unwrap();
+    let mid = hark_core::ids::MessageId::from(id.as_str());
+    let m2 = mid.clone();
+    let still = stack
+        .app
+        .deps
+        .store
+        .run(move |c| messages::find_by_id(c, &m2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        still.state == "recording" && still.blob_key.is_none(),
+        "heard live while Alice is still speaking"
+    );
+    bob.screenshot("live").await.unwrap();
+
+    // A second listener (Bob on another device) joins two seconds in.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let other = WebSession::login(&stack.base, "102", DEMO_PASSWORD).await;
+    let mut late = other.live(&id).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await; // Alice talks on.
+    alice.command("sndcode", "#").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    alice.command("sndcode", "1").await.unwrap(); // send
+
+    let (frames, end) = late.until_text().await;
+    assert_eq!(end["state"], "complete", "{end}");
+    let first = hark_core::live::Fragment::decode(&frames[0]).unwrap();
+    assert_eq!((first.seq, first.offset_ms), (0, 0), "from the first word");
+    let late_pcm: Vec<f32> = frames
+        .iter()
+        .flat_map(|b| {
+            let f = hark_core::live::Fragment::decode(b).unwrap();
+            assert_eq!(f.rate, first.rate, "one rate throughout");
+            f.pcm
+        })
+        .map(|s| f32::from(s) / 32768.0)
+        .collect();
+
+    bob.wait_until(
+        "the live stream to end complete",
+        "return document.body.dataset.stream === 'complete'",
+    )
+    .await
+    .unwrap();
+    let heard = bob
+        .eval(
+            "const l = window.harkLive[arguments[0]]; return {rate: l.rate, pcm: Array.from(l.pcm)};",
+            vec![Value::String(id.clone())],
+        )
+        .await
+        .unwrap();
+    let rate = u32::try_from(heard["rate"].as_u64().unwrap()).unwrap();
+    let page_pcm: Vec<f32> = heard["pcm"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32 / 32768.0)
+        .collect();
+
+    // Both heard what was stored: same length (within 100 ms), the same tone.
+    let (stored, stored_rate) = stack.recording_between("101", "102").await;
+    let stored_ms = stored.len() as u64 * 1000 / u64::from(stored_rate);
+    for (who, pcm, r) in [
+        ("Bob's page", &page_pcm, rate),
+        ("the late listener", &late_pcm, first.rate.into()),
+    ] {
+        let ms = pcm.len() as u64 * 1000 / u64::from(r);
+        assert!(
+            ms.abs_diff(stored_ms) <= 100,
+            "{who} got {ms} ms, the stored message is {stored_ms} ms"
+        );
+        assert_eq!(
+            audio::dominant(pcm, r, &[300.0, 440.0, 1000.0]),
+            440.0,
+            "{who}"
+        );
+        let tone = audio::tone_ms(pcm, r, 440.0);
+        let stored_tone = audio::tone_ms(&stored, stored_rate, 440.0);
+        assert!(
+            tone.abs_diff(stored_tone) <= 200,
+            "{who}: {tone} ms of the tone, stored {stored_tone} ms"
+        );
+    }
+    let token = stack.login("101").await;
+    stack.wait_receipt(&token, &id, "102", "heard").await;
+    alice.command("hangup", "").await.unwrap();
+    alice.stop().await;
+    bob.stop().await;
+    stack.stop().await;
+}

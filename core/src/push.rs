@@ -17,9 +17,12 @@ pub enum PushFrame {
     /// Show a pop-up (and a browser notification) for a new message; a tab that shows it
     /// answers `seen` with the attempt id.
     Popup(Notice),
+    /// Someone is leaving this person a message right now: the tab plays it live from
+    /// `/messages/<id>/live` while it is being spoken.
+    Stream(Notice),
 }
 
-/// What a pop-up says about its message.
+/// What a pop-up or a live stream says about its message.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
     pub attempt_id: AttemptId,

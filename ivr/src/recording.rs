@@ -242,16 +242,79 @@ impl Outgoing {
     }
 }
 
+/// Fragments at which the IVR asks whether anyone streams the message (the router sets a
+/// listener up within milliseconds of `message.started`, before the beep ends, so usually
+/// the first answer is yes or no for good); until the last check they are held in memory.
+const STREAM_CHECKS: [u32; 4] = [0, 2, 5, 15];
+/// Kept fragments outlive the recording this long, for a listener connecting just then.
+const KEEP_AFTER_END: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Publish fragments on `hark.live` as they come; and, when someone streams the message, keep
+/// them in the store too — each one before it is published, so a listener who subscribes and
+/// then reads what was kept misses nothing — so one who joins late or reconnects starts from
+/// the first word.
 async fn publish_live(ivr: Arc<Ivr>, id: MessageId, mut rx: mpsc::Receiver<Fragment>) {
     let key = live::routing_key(&id);
+    let mut held: Vec<(u32, Vec<u8>)> = Vec::new();
+    // None: not known yet; Some(keep).
+    let mut streamed: Option<bool> = None;
     while let Some(f) = rx.recv().await {
+        let body = f.encode();
+        let (seq, ended) = (f.seq, f.end.is_some());
+        if streamed != Some(false) {
+            held.push((seq, body.clone()));
+        }
+        if streamed.is_none() && (STREAM_CHECKS.contains(&seq) || ended) {
+            let m = id.clone();
+            match ivr
+                .deps
+                .store
+                .run(move |c| store::live_chunks::is_streamed(c, &m))
+                .await
+            {
+                Ok(true) => {
+                    tracing::debug!(message = %id, seq, "streamed live: keeping fragments");
+                    streamed = Some(true);
+                }
+                Ok(false) if ended || seq >= STREAM_CHECKS[STREAM_CHECKS.len() - 1] => {
+                    streamed = Some(false);
+                    held = Vec::new();
+                }
+                Ok(false) => {}
+                Err(e) => tracing::debug!(error = %e, "could not ask whether anyone streams"),
+            }
+        }
+        if streamed == Some(true) {
+            let (m, batch) = (id.clone(), std::mem::take(&mut held));
+            if let Err(e) = ivr
+                .deps
+                .store
+                .run(move |c| store::live_chunks::add(c, &m, &batch))
+                .await
+            {
+                tracing::warn!(error = %e, message = %id, "live fragments not kept");
+            }
+        }
         let message = BusMessage {
             id: EventId::new().into_string(),
             routing_key: key.clone(),
-            body: f.encode(),
+            body,
         };
         if let Err(e) = ivr.deps.bus.publish(Exchange::Live, message).await {
             tracing::debug!(error = %e, "live fragment not published");
+        }
+    }
+    // The recording is over (the sender dropped): forget the kept fragments a little later.
+    if streamed == Some(true) {
+        tokio::time::sleep(KEEP_AFTER_END).await;
+        let m = id.clone();
+        if let Err(e) = ivr
+            .deps
+            .store
+            .run(move |c| store::live_chunks::remove(c, &m))
+            .await
+        {
+            tracing::warn!(error = %e, message = %id, "kept live fragments not removed");
         }
     }
 }

@@ -6,10 +6,9 @@
 //! - [`callback`]: asks an IVR (`ivr.originate`) to ring the recipient's phone; the IVR
 //!   reports the outcome.
 //!
-//! - [`push`]: pop-ups, as frames for the recipient's open portal tabs.
+//! - [`push`]: pop-ups and live streams, as frames for the recipient's open portal tabs.
 //!
 //! Each channel has its own queue and worker, so a slow SMTP relay never holds up a call.
-//! The live-stream worker joins in a later change (its commands wait in `notify.stream`).
 
 pub mod callback;
 pub mod email;
@@ -71,6 +70,13 @@ pub async fn run(
         consume::run::<Command, _>(
             deps.bus.clone(),
             keys::NOTIFY_POPUP,
+            prefetch,
+            pushes.clone(),
+            shutdown.clone(),
+        ),
+        consume::run::<Command, _>(
+            deps.bus.clone(),
+            keys::NOTIFY_STREAM,
             prefetch,
             pushes,
             shutdown,

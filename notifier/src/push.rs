@@ -1,9 +1,11 @@
-//! Pop-ups: a frame on `hark.push` for the recipient's open portal tabs.
+//! Pop-ups and live streams: a frame on `hark.push` for the recipient's open portal tabs.
 //!
-//! `notify.popup` becomes a [`PushFrame::Popup`]. The attempt stays open until a tab says it
-//! was seen (the portal reports `delivered`) or its give-up time passes (the router reports
-//! "not seen" and the next step of the plan goes at once). Nobody connected right now is not
-//! a failure: a tab that opens before the give-up time shows the pop-up then.
+//! - `notify.popup` becomes a [`PushFrame::Popup`]. The attempt stays open until a tab says
+//!   it was seen (the portal reports `delivered`) or its give-up time passes (the router
+//!   reports "not seen" and the next step of the plan goes at once). Nobody connected right
+//!   now is not a failure: a tab that opens before the give-up time shows the pop-up then.
+//! - `notify.stream` becomes a [`PushFrame::Stream`]: the tab plays the message from the
+//!   portal's live endpoint while it is being spoken, and the portal reports the outcome.
 //!
 //! The frame is transient, so a redelivered command publishing it again does no harm beyond
 //! a repeated frame, which tabs drop by attempt id; the processed mark makes even that rare.
@@ -36,8 +38,9 @@ impl PushWorker {
 #[async_trait::async_trait]
 impl consume::Handler<Command> for PushWorker {
     async fn handle(&self, envelope: Envelope<Command>) -> Result<(), HandleError> {
-        let notify = match envelope.body {
-            Command::NotifyPopup(n) => n,
+        let (notify, stream) = match envelope.body {
+            Command::NotifyPopup(n) => (n, false),
+            Command::NotifyStream(n) => (n, true),
             other => {
                 return Err(HandleError::Poison(format!(
                     "the push worker got a {} command",
@@ -78,7 +81,11 @@ impl consume::Handler<Command> for PushWorker {
             duration_ms: message.duration_ms,
             urgent: message.urgent,
         };
-        let frame = PushFrame::Popup(notice);
+        let frame = if stream {
+            PushFrame::Stream(notice)
+        } else {
+            PushFrame::Popup(notice)
+        };
         let body = serde_json::to_vec(&frame).map_err(|e| HandleError::Poison(e.to_string()))?;
         let published = self
             .deps

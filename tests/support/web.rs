@@ -133,7 +133,21 @@ impl WebSession {
 
     /// Open the dashboard's WebSocket with `origin` (a browser sends its page's origin).
     pub async fn socket_from(&self, cookie: &str, origin: &str) -> Result<Socket> {
-        let ws_url = self.base.replacen("http://", "ws://", 1) + "/ws";
+        self.socket_at("/ws", cookie, origin).await
+    }
+
+    /// Open a message's live stream as the page would.
+    pub async fn live(&self, message: &str) -> Result<Socket> {
+        self.socket_at(
+            &format!("/messages/{message}/live"),
+            &self.cookie(),
+            &self.base,
+        )
+        .await
+    }
+
+    async fn socket_at(&self, path: &str, cookie: &str, origin: &str) -> Result<Socket> {
+        let ws_url = self.base.replacen("http://", "ws://", 1) + path;
         let mut req = ws_url.into_client_request()?;
         req.headers_mut().insert("cookie", cookie.parse()?);
         req.headers_mut().insert("origin", origin.parse()?);
@@ -163,6 +177,26 @@ impl Socket {
                 if v["type"] == kind && want(&v) {
                     return v;
                 }
+            }
+        }
+    }
+
+    /// Every binary frame until a text frame (the stream's end), which is returned with them.
+    pub async fn until_text(&mut self) -> (Vec<Vec<u8>>, Value) {
+        let deadline = tokio::time::Instant::now() + super::WAIT;
+        let mut binary = Vec::new();
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("socket open")
+                .expect("a frame");
+            match msg {
+                tungstenite::Message::Binary(b) => binary.push(b.to_vec()),
+                tungstenite::Message::Text(t) => {
+                    return (binary, serde_json::from_str(&t).expect("JSON frame"));
+                }
+                _ => {}
             }
         }
     }

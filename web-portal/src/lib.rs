@@ -32,6 +32,7 @@ mod error;
 mod health;
 mod inbox;
 mod listen;
+mod live_stream;
 mod login;
 mod openapi;
 mod page;
@@ -102,6 +103,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(compose::send)
         .service(compose::call_me)
         .service(inbox::audio)
+        .service(live_stream::socket)
         .service(inbox::delete)
         .service(inbox::attachment)
         .service(profile::show)

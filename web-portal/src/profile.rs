@@ -32,9 +32,9 @@ use hark_core::{
 };
 use serde::Deserialize;
 
-/// Channels a person can choose, with what they are called on the page. (Live streaming is
-/// offered once browsers can play it; plugins may already plan it.)
-pub(crate) const CHANNELS: [(&str, &str); 3] = [
+/// Channels a person can choose, with what they are called on the page.
+pub(crate) const CHANNELS: [(&str, &str); 4] = [
+    ("stream", "Live in the portal (while it is spoken)"),
     ("popup", "Pop-up in the portal"),
     ("email", "E-mail with a link"),
     ("callback", "Call my phone"),

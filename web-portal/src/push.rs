@@ -434,7 +434,7 @@ pub(crate) async fn set_status(
 
 /// Whether the request's Origin is this site (browsers always send it on WebSocket
 /// handshakes; a page elsewhere must not open a socket with the visitor's cookie).
-fn same_origin(req: &HttpRequest) -> bool {
+pub(crate) fn same_origin(req: &HttpRequest) -> bool {
     let origin = req
         .headers()
         .get(header::ORIGIN)

@@ -19,6 +19,7 @@ const FILES: &[(&str, &str, &str)] = files![
     ("compose.js", JS),
     ("recorder.js", JS),
     ("name.js", JS),
+    ("live.js", JS),
 ];
 
 #[get("/static/{name}")]

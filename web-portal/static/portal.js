@@ -43,6 +43,9 @@ function onFrame(frame) {
     case "popup":
       popup(frame);
       break;
+    case "stream":
+      stream(frame);
+      break;
     default:
       document.dispatchEvent(new CustomEvent("hark-frame", { detail: frame }));
   }
@@ -103,6 +106,37 @@ function popup(frame) {
     });
   }
   document.body.dataset.popup = frame.message_id;
+}
+
+// A message being spoken to me right now: play it live (live.js) in a box like a pop-up's.
+async function stream(frame) {
+  if (shown.has(frame.attempt_id)) return;
+  shown.add(frame.attempt_id);
+  let box = document.getElementById("popups");
+  if (!box) {
+    box = document.createElement("div");
+    box.id = "popups";
+    document.body.append(box);
+  }
+  const el = document.createElement("div");
+  el.className = "popup live";
+  el.dataset.message = frame.message_id;
+  el.setAttribute("role", "alert");
+  const head = document.createElement("strong");
+  head.textContent = `${frame.from_name} (${frame.from_extension}) is leaving you a message`;
+  const status = document.createElement("div");
+  status.className = "muted";
+  status.setAttribute("role", "status");
+  status.textContent = "Connecting…";
+  const close = document.createElement("button");
+  close.type = "button";
+  close.className = "quiet dismiss";
+  close.textContent = "Close";
+  close.addEventListener("click", () => el.remove());
+  el.append(head, status, close);
+  box.append(el);
+  const { playLive } = await import("/static/live.js");
+  playLive(frame, el, status);
 }
 
 // Offer browser notifications where the person has not decided yet (asking needs a click).

@@ -45,6 +45,8 @@ struct Binding {
 struct Queue {
     name: String,
     dlq: Option<String>,
+    /// Goes away with its consumer.
+    transient: bool,
     state: Mutex<QueueState>,
     /// Wakes consumers when a message becomes ready.
     ready: Notify,
@@ -115,6 +117,7 @@ impl Bus for MemoryBus {
                 Arc::new(Queue {
                     name: dlq.clone(),
                     dlq: None,
+                    transient: false,
                     state: Mutex::default(),
                     ready: Notify::new(),
                 })
@@ -123,6 +126,7 @@ impl Bus for MemoryBus {
         st.queues.entry(spec.name.clone()).or_insert_with(|| {
             Arc::new(Queue {
                 name: spec.name.clone(),
+                transient: spec.kind == QueueKind::Transient,
                 dlq,
                 state: Mutex::default(),
                 ready: Notify::new(),
@@ -293,6 +297,13 @@ impl MemoryBus {
         }
         drop(st);
         q.ready.notify_one();
+        if q.transient {
+            // A transient queue goes with its consumer, as RabbitMQ's exclusive, auto-delete
+            // ones do: nothing more is routed to it.
+            let mut st = lock(&self.inner);
+            st.queues.remove(&q.name);
+            st.bindings.retain(|b| b.queue != q.name);
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub mod attachments;
 pub mod devices;
 pub mod groups;
 pub mod inbox;
+pub mod live_chunks;
 pub mod messages;
 pub mod nodes;
 pub mod outbox;

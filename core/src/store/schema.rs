@@ -160,6 +160,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    live_chunks (message_id, seq) {
+        message_id -> Text,
+        seq -> Integer,
+        body -> Binary,
+    }
+}
+
+diesel::table! {
     nodes (id) {
         id -> Text,
         services -> Text,
@@ -235,6 +243,7 @@ diesel::joinable!(receipts -> messages (message_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    live_chunks,
     nodes,
     plugin_logs,
     users,

@@ -1,2 +1,3 @@
+DROP TABLE live_chunks;
 DROP TABLE plugin_logs;
 DROP TABLE nodes;

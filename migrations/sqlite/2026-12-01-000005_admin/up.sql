@@ -18,3 +18,12 @@ CREATE TABLE plugin_logs (
     message TEXT NOT NULL
 );
 CREATE INDEX plugin_logs_by_plugin ON plugin_logs (plugin, id);
+
+-- A message's live fragments while it is being spoken, kept only when someone streams it, so
+-- a listener who joins late or reconnects hears it from the start; removed when it ends.
+CREATE TABLE live_chunks (
+    message_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (message_id, seq)
+);
