@@ -10,3 +10,4 @@ cargo bench --bench routing
 cargo build --release --bin hark
 scripts/bench-ivr.py
 scripts/bench-upload.sh
+scripts/bench-portal.sh

@@ -273,6 +273,7 @@ async fn duplicate_events_do_nothing_twice(mode: Mode) {
         message_id,
         recipient_id: bob,
         endpoint: None,
+        tries: 0,
     }));
     for _ in 0..2 {
         let body = serde_json::to_vec(&recorded).unwrap();
@@ -345,7 +346,47 @@ async fn groups_reach_every_member_but_the_sender(mode: Mode) {
     stack.stop().await;
 }
 
+/// The mail relay is down when a message comes: the notifier retries with back-off (a retry
+/// waits in the outbox) instead of failing it; when the relay is back the e-mail arrives,
+/// once, and the sender's receipt says delivered.
+async fn a_relay_down_then_up_sends_once(mode: Mode) {
+    let mut stack = Stack::start(mode).await;
+    stack.smtp.stop().await;
+    let alice = stack.login("101").await;
+    let id = stack
+        .send(&alice, "102", sine_wav(440.0, 0.5, 16_000))
+        .await;
+    support::eventually("a retry waiting in the outbox", || async {
+        let rows = stack
+            .app
+            .deps
+            .store
+            .run(|c| hark_core::store::outbox::list_pending(c, 100))
+            .await
+            .unwrap();
+        rows.iter()
+            .any(|r| {
+                r.routing_key == "notify.email"
+                    && r.next_attempt_at > r.created_at + chrono::Duration::milliseconds(1500)
+            })
+            .then_some(())
+    })
+    .await;
+    let m = stack.message(&alice, &id).await;
+    assert_ne!(
+        support::recipient(&m, "102")["state"],
+        "failed",
+        "not failed while retrying"
+    );
+    stack.smtp.restart().await.unwrap();
+    stack.wait_receipt(&alice, &id, "102", "delivered").await;
+    let emails = stack.emails();
+    assert_eq!(count_to(&emails, "bob@example.org"), 1, "{emails:?}");
+    stack.stop().await;
+}
+
 support::both_modes!(
+    a_relay_down_then_up_sends_once,
     first_message_end_to_end,
     bad_input_is_refused_and_loses_nothing,
     duplicate_events_do_nothing_twice,

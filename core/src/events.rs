@@ -176,6 +176,14 @@ pub struct Notify {
     /// default for that person (their e-mail address, their phone).
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// Earlier tries of this attempt that failed for a reason that may pass (an SMTP relay
+    /// down, say); the notifier waits longer after each.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tries: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Work sent to one service on `hark.commands`.

@@ -243,13 +243,8 @@ fn address_for(
 #[async_trait::async_trait]
 impl consume::Handler<Command> for EmailWorker {
     async fn handle(&self, envelope: Envelope<Command>) -> Result<(), HandleError> {
-        let (attempt_id, message_id, recipient_id, endpoint) = match envelope.body {
-            Command::NotifyEmail(Notify {
-                attempt_id,
-                message_id,
-                recipient_id,
-                endpoint,
-            }) => (attempt_id, message_id, recipient_id, endpoint),
+        let notify = match envelope.body {
+            Command::NotifyEmail(n) => n,
             Command::VerifyEmail(v) => return self.verify(envelope.id, v).await,
             other => {
                 return Err(HandleError::Poison(format!(
@@ -259,6 +254,12 @@ impl consume::Handler<Command> for EmailWorker {
             }
         };
         let event = envelope.id;
+        let (attempt_id, message_id, recipient_id) = (
+            notify.attempt_id.clone(),
+            notify.message_id.clone(),
+            notify.recipient_id.clone(),
+        );
+        let endpoint = notify.endpoint.clone();
         let (e2, m2, r2) = (event.clone(), message_id.clone(), recipient_id.clone());
         let loaded = self
             .deps
@@ -345,7 +346,52 @@ impl consume::Handler<Command> for EmailWorker {
                 )
                 .await
             }
-            Err(SendError::Transient(why)) => Err(HandleError::Retry(why)),
+            Err(SendError::Transient(why)) => self.later(event, notify, why).await,
         }
+    }
+}
+
+/// Tries of one e-mail before it fails: with the back-off below, about 40 minutes of a relay
+/// being down.
+const MAX_TRIES: u32 = 12;
+
+/// Wait before try `n + 1`: 2 s, doubling, at most 5 minutes.
+fn backoff(tries: u32) -> chrono::Duration {
+    chrono::Duration::seconds((2i64 << tries.min(8)).min(300))
+}
+
+impl EmailWorker {
+    /// The relay could not take it now: try again after a back-off (a new command, due
+    /// later, in the same transaction that marks this one handled), or fail the attempt
+    /// once it has been tried long enough.
+    async fn later(&self, event: EventId, notify: Notify, why: String) -> Result<(), HandleError> {
+        if notify.tries + 1 >= MAX_TRIES {
+            tracing::warn!(attempt = %notify.attempt_id, %why, "e-mail gave up after retries");
+            return self
+                .report(
+                    event,
+                    notify.attempt_id,
+                    notify.message_id,
+                    notify.recipient_id,
+                    Outcome::Failed,
+                    Some(format!("the mail relay kept refusing: {why}")),
+                )
+                .await;
+        }
+        let wait = backoff(notify.tries);
+        tracing::warn!(attempt = %notify.attempt_id, tries = notify.tries + 1, %why,
+            retry_in_secs = wait.num_seconds(), "e-mail not sent; will retry");
+        let retry = Envelope::new(Command::NotifyEmail(Notify {
+            tries: notify.tries + 1,
+            ..notify
+        }));
+        let wrote = consume::once(&self.deps.store, CONSUMER, event, move |c| {
+            store::outbox::enqueue_command_at(c, &retry, store::now() + wait)
+        })
+        .await?;
+        if wrote.is_some() {
+            self.deps.outbox.notify();
+        }
+        Ok(())
     }
 }

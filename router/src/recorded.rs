@@ -138,6 +138,7 @@ pub(crate) fn command(
         message_id: message.clone(),
         recipient_id: recipient.clone(),
         endpoint,
+        tries: 0,
     };
     Command::for_channel(channel, notify)
         .map(Envelope::new)

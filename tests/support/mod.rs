@@ -102,10 +102,28 @@ pub struct SmtpSink {
 impl SmtpSink {
     pub async fn start() -> Result<Self> {
         let dir = tempfile::tempdir()?;
+        let (child, port) = Self::spawn(dir.path(), 0).await?;
+        Ok(Self { child, port, dir })
+    }
+
+    /// The relay goes down: connections to its port are refused.
+    pub async fn stop(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// The relay comes back on the same port, keeping what it received before.
+    pub async fn restart(&mut self) -> Result<()> {
+        let (child, _) = Self::spawn(self.dir.path(), self.port).await?;
+        self.child = child;
+        Ok(())
+    }
+
+    async fn spawn(dir: &Path, port: u16) -> Result<(tokio::process::Child, u16)> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
         let mut child = tokio::process::Command::new("/usr/bin/python3")
             .arg(&script)
-            .arg(dir.path())
+            .arg(dir)
+            .arg(port.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -121,7 +139,7 @@ impl SmtpSink {
             .strip_prefix("PORT ")
             .and_then(|p| p.trim().parse().ok())
             .ok_or_else(|| anyhow!("unexpected SMTP sink output {line:?}"))?;
-        Ok(Self { child, port, dir })
+        Ok((child, port))
     }
 
     pub fn url(&self) -> String {

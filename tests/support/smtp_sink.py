@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A real SMTP server for Hark's tests: aiosmtpd's SMTP protocol on an ephemeral loopback port.
 
-Usage: smtp_sink.py MAILDIR. Prints "PORT <n>" once listening; writes each accepted message
+Usage: smtp_sink.py MAILDIR [PORT]. Prints "PORT <n>" once listening; writes each accepted message
 to MAILDIR/<n>.eml (atomically: written under a temporary name, then renamed) and answers
 250 only after the file is on disk. Exits when stdin closes or on SIGTERM.
 """
@@ -31,9 +31,12 @@ class Maildir:
 
 async def main():
     handler = Maildir(sys.argv[1])
+    # A restarted sink continues the numbering of the files already there.
+    handler.count = len([f for f in os.listdir(sys.argv[1]) if f.endswith(".eml")])
+    port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: SMTP(handler, hostname="sink.test"), "127.0.0.1", 0
+        lambda: SMTP(handler, hostname="sink.test"), "127.0.0.1", port, reuse_address=True
     )
     port = server.sockets[0].getsockname()[1]
     print(f"PORT {port}", flush=True)

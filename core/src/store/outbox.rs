@@ -28,6 +28,17 @@ fn insert(
     routing_key: &str,
     payload: String,
 ) -> Result<(), StoreError> {
+    insert_due(conn, event_id, exchange, routing_key, payload, now())
+}
+
+fn insert_due(
+    conn: &mut DbConnection,
+    event_id: &str,
+    exchange: Exchange,
+    routing_key: &str,
+    payload: String,
+    due: chrono::NaiveDateTime,
+) -> Result<(), StoreError> {
     let at = now();
     diesel::insert_into(outbox::table)
         .values((
@@ -37,7 +48,7 @@ fn insert(
             outbox::payload.eq(payload),
             outbox::created_at.eq(at),
             outbox::attempts.eq(0),
-            outbox::next_attempt_at.eq(at),
+            outbox::next_attempt_at.eq(due),
         ))
         .execute(conn)?;
     Ok(())
@@ -71,6 +82,24 @@ pub fn enqueue_command(
         Exchange::Commands,
         key,
         to_json(command)?,
+    )
+}
+
+/// Queue a command for `hark.commands`, to be published no sooner than `due` (a retry after
+/// a back-off).
+pub fn enqueue_command_at(
+    conn: &mut DbConnection,
+    command: &Envelope<Command>,
+    due: chrono::NaiveDateTime,
+) -> Result<(), StoreError> {
+    let key = command.body.routing_key();
+    insert_due(
+        conn,
+        command.id.as_str(),
+        Exchange::Commands,
+        key,
+        to_json(command)?,
+        due,
     )
 }
 
