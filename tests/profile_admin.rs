@@ -224,11 +224,17 @@ async fn an_email_device_is_verified_then_used(mode: Mode) {
     let (_, profile) = bob.get("/profile").await.unwrap();
     assert!(!profile.contains("waiting for confirmation"));
 
-    // Now a step can send there, and the message's e-mail goes to that address.
+    // Now a step can send there, and the message's e-mail goes to that address, with the
+    // recording attached as he asks.
     let (status, body) = bob
         .post(
             "/profile/delivery",
-            &[("channel", "email"), ("device", &device), ("delay", "0")],
+            &[
+                ("channel", "email"),
+                ("device", &device),
+                ("delay", "0"),
+                ("attach", "on"),
+            ],
         )
         .await
         .unwrap();
@@ -251,6 +257,23 @@ async fn an_email_device_is_verified_then_used(mode: Mode) {
             .iter()
             .any(|m| m.to == "bob@example.org" && m.subject.contains("Voice message")),
         "the account address got nothing"
+    );
+    let mail = mails
+        .iter()
+        .find(|m| m.to == "bob.home@example.net" && m.subject.contains("Voice message"))
+        .unwrap();
+    assert_eq!(mail.attachments.len(), 1, "the recording is attached");
+    assert_eq!(mail.attachments[0].0, "voice-message.wav");
+    let attached = hark_core::audio::decode(&mail.attachments[0].1, 60).unwrap();
+    let secs = attached.samples.len() as f64 / f64::from(attached.sample_rate);
+    assert!((secs - 0.5).abs() < 0.1, "{secs} s attached");
+    assert_eq!(
+        support::audio::dominant(
+            &attached.samples,
+            attached.sample_rate,
+            &[300.0, 440.0, 1000.0]
+        ),
+        440.0
     );
     // Someone else cannot remove Bob's device.
     let carol = WebSession::login(&stack.base, "103", DEMO_PASSWORD).await;

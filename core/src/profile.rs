@@ -67,6 +67,8 @@ pub struct Profile {
     pub steps: Vec<Step>,
     pub quiet: Option<QuietHours>,
     pub senders: Vec<SenderRule>,
+    /// Attach the recording itself to e-mails (its own column).
+    pub attach_audio: bool,
 }
 
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
@@ -130,6 +132,7 @@ impl Profile {
             steps,
             quiet,
             senders,
+            attach_audio: false,
         })
     }
 
@@ -234,6 +237,7 @@ mod tests {
                 sender: "201".into(),
                 steps: vec![Step::new("callback", 0)],
             }],
+            attach_audio: false,
         }
     }
 

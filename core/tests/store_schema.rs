@@ -403,12 +403,13 @@ fn admin_queries(c: &mut DbConnection, aid: &UserId, bid: &UserId) -> Result<(),
             allow: vec!["email".into()],
         }),
         senders: vec![],
+        attach_audio: false,
     };
     store::profiles::put(c, aid, &p)?;
     p.quiet = None;
+    p.attach_audio = true;
     store::profiles::put(c, aid, &p)?;
-    let (ch, q, s) = store::profiles::find(c, aid)?.unwrap();
-    assert_eq!(Profile::from_columns(&ch, q.as_deref(), &s).unwrap(), p);
+    assert_eq!(store::profiles::find(c, aid)?.unwrap(), p);
 
     let hash = store::devices::token_hash("secret");
     let d = store::devices::add(c, aid, "email", "a@example.net", Some(&hash))?;

@@ -17,7 +17,7 @@ use hark_core::{
 };
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-    message::MultiPart,
+    message::{Attachment, MultiPart},
 };
 use std::path::Path;
 
@@ -126,15 +126,14 @@ impl EmailWorker {
         Ok(())
     }
 
-    fn compose(
-        &self,
-        event: &EventId,
-        to: &str,
-        recipient: &users::User,
-        sender: &users::User,
-        message: &messages::Message,
-        link: &str,
-    ) -> Result<Message, String> {
+    fn compose(&self, event: &EventId, to: &str, letter: Letter<'_>) -> Result<Message, String> {
+        let Letter {
+            recipient,
+            sender,
+            message,
+            link,
+            audio,
+        } = letter;
         let seconds = (message.duration_ms + 999) / 1000;
         let from_name = format!("{} ({})", sender.display_name, sender.extension);
         let text = format!(
@@ -162,9 +161,28 @@ impl EmailWorker {
                 .parse()
                 .map_err(|e| format!("recipient address {to:?}: {e}"))?)
             .subject(format!("Voice message from {from_name}"))
-            .multipart(MultiPart::alternative_plain_html(text, html))
+            .multipart(match audio {
+                None => MultiPart::alternative_plain_html(text, html),
+                // The recipient asked for the recording itself too.
+                Some(wav) => MultiPart::mixed()
+                    .multipart(MultiPart::alternative_plain_html(text, html))
+                    .singlepart(
+                        Attachment::new("voice-message.wav".into())
+                            .body(wav, "audio/wav".parse().map_err(|e| format!("{e}"))?),
+                    ),
+            })
             .map_err(|e| e.to_string())
     }
+}
+
+/// What one message's e-mail says.
+struct Letter<'a> {
+    recipient: &'a users::User,
+    sender: &'a users::User,
+    message: &'a messages::Message,
+    link: &'a str,
+    /// The recording, when the recipient wants it attached.
+    audio: Option<Vec<u8>>,
 }
 
 fn html_escape(s: &str) -> String {
@@ -275,10 +293,11 @@ impl consume::Handler<Command> for EmailWorker {
                 let sender = users::find_by_id(c, &UserId::from(message.sender_id.as_str()))?
                     .ok_or(StoreError::NotFound("sender"))?;
                 let to = address_for(c, &recipient, endpoint.as_deref())?;
-                Ok(Some((message, recipient, sender, to)))
+                let attach = store::profiles::find(c, &r2)?.is_some_and(|p| p.attach_audio);
+                Ok(Some((message, recipient, sender, to, attach)))
             })
             .await?;
-        let Some((message, recipient, sender, to)) = loaded else {
+        let Some((message, recipient, sender, to, attach)) = loaded else {
             tracing::debug!(%event, "e-mail already sent for this command");
             return Ok(());
         };
@@ -307,7 +326,25 @@ impl consume::Handler<Command> for EmailWorker {
             "{}/listen/{token}",
             self.links.public_url.trim_end_matches('/')
         );
-        let email = match self.compose(&event, &to, &recipient, &sender, &message, &link) {
+        let audio = match (attach, message.blob_key.as_deref()) {
+            (true, Some(key)) => match self.deps.blobs.get(key).await {
+                Ok(wav) => Some(wav),
+                // Still send the link: the attachment is a convenience.
+                Err(e) => {
+                    tracing::warn!(error = %e, %message_id, "recording not attached");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let letter = Letter {
+            recipient: &recipient,
+            sender: &sender,
+            message: &message,
+            link: &link,
+            audio,
+        };
+        let email = match self.compose(&event, &to, letter) {
             Ok(e) => e,
             Err(why) => {
                 return self

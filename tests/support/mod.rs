@@ -160,6 +160,8 @@ pub struct Email {
     pub subject: String,
     pub text: String,
     pub message_id: String,
+    /// Attached files: (name, bytes).
+    pub attachments: Vec<(String, Vec<u8>)>,
 }
 
 impl Email {
@@ -198,6 +200,16 @@ pub fn read_emails(dir: &Path) -> Vec<Email> {
                 subject: m.subject().unwrap_or_default().to_owned(),
                 text: m.body_text(0).unwrap_or_default().into_owned(),
                 message_id: m.message_id().unwrap_or_default().to_owned(),
+                attachments: m
+                    .attachments()
+                    .map(|a| {
+                        use mail_parser::MimeHeaders;
+                        (
+                            a.attachment_name().unwrap_or_default().to_owned(),
+                            a.contents().to_vec(),
+                        )
+                    })
+                    .collect(),
             }
         })
         .collect()

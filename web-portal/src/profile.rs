@@ -104,6 +104,7 @@ struct ProfilePage {
     quiet_from: String,
     quiet_to: String,
     quiet_allow: Vec<String>,
+    attach_audio: bool,
     senders: Vec<SenderRow>,
     contacts: Vec<ContactRow>,
     groups: Vec<GroupRow>,
@@ -147,11 +148,7 @@ async fn load(state: &AppState, uid: UserId) -> Result<Loaded, PageError> {
         .run(move |c| {
             let user = users::find_by_id(c, &uid)?.ok_or(StoreError::NotFound("user"))?;
             let devices = devices::list_for_user(c, &uid)?;
-            let profile = match profiles::find(c, &uid)? {
-                Some((ch, q, s)) => Profile::from_columns(&ch, q.as_deref(), &s)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                None => Profile::default(),
-            };
+            let profile = profiles::find(c, &uid)?.unwrap_or_default();
             let contacts = groups::list_contacts(c, &uid)?;
             let groups = groups::list_owned(c, &uid)?
                 .into_iter()
@@ -254,6 +251,7 @@ async fn render(
             .as_ref()
             .map_or_else(|| "07:00".into(), |q| q.to.clone()),
         quiet_allow: quiet.map_or_else(|| vec!["email".into()], |q| q.allow),
+        attach_audio: l.profile.attach_audio,
         senders: l
             .profile
             .senders
@@ -631,11 +629,7 @@ async fn save_profile(
         .deps
         .store
         .transaction(move |c| {
-            let mut p = match profiles::find(c, &uid)? {
-                Some((ch, q, s)) => Profile::from_columns(&ch, q.as_deref(), &s)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                None => Profile::default(),
-            };
+            let mut p = profiles::find(c, &uid)?.unwrap_or_default();
             change(&mut p);
             let mine: Vec<String> = devices::list_for_user(c, &uid)?
                 .into_iter()
@@ -681,9 +675,11 @@ pub(crate) async fn delivery(
             .map(str::to_owned)
             .collect(),
     });
+    let attach = one(&pairs, "attach") == "on";
     let result = save_profile(&state, &me, move |p| {
         p.steps = steps;
         p.quiet = quiet;
+        p.attach_audio = attach;
     })
     .await?;
     answer(&state, &me, result).await

@@ -4,20 +4,24 @@ use super::{DbConnection, StoreError, now, schema::delivery_profiles};
 use crate::{ids::UserId, profile::Profile};
 use diesel::prelude::*;
 
-/// The stored columns: (channels, quiet hours, sender rules).
-pub type Columns = (String, Option<String>, String);
-
-/// `user`'s stored profile columns, if they have set any.
-pub fn find(conn: &mut DbConnection, user: &UserId) -> Result<Option<Columns>, StoreError> {
-    Ok(delivery_profiles::table
+/// `user`'s stored profile, if they have set one.
+pub fn find(conn: &mut DbConnection, user: &UserId) -> Result<Option<Profile>, StoreError> {
+    let row: Option<(String, Option<String>, String, bool)> = delivery_profiles::table
         .find(user.as_str())
         .select((
             delivery_profiles::channels,
             delivery_profiles::quiet_hours,
             delivery_profiles::sender_rules,
+            delivery_profiles::attach_audio,
         ))
         .first(conn)
-        .optional()?)
+        .optional()?;
+    row.map(|(channels, quiet, senders, attach_audio)| {
+        Profile::from_columns(&channels, quiet.as_deref(), &senders)
+            .map(|p| Profile { attach_audio, ..p })
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    })
+    .transpose()
 }
 
 /// Store `profile` for `user`, replacing what was there.
@@ -30,6 +34,7 @@ pub fn put(conn: &mut DbConnection, user: &UserId, profile: &Profile) -> Result<
             delivery_profiles::quiet_hours.eq(&quiet),
             delivery_profiles::sender_rules.eq(&senders),
             delivery_profiles::updated_at.eq(at),
+            delivery_profiles::attach_audio.eq(profile.attach_audio),
         ))
         .execute(conn)?;
     if changed == 0 {
@@ -40,6 +45,7 @@ pub fn put(conn: &mut DbConnection, user: &UserId, profile: &Profile) -> Result<
                 delivery_profiles::quiet_hours.eq(&quiet),
                 delivery_profiles::sender_rules.eq(&senders),
                 delivery_profiles::updated_at.eq(at),
+                delivery_profiles::attach_audio.eq(profile.attach_audio),
             ))
             .execute(conn)?;
     }

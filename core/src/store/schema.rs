@@ -57,6 +57,7 @@ diesel::table! {
         quiet_hours -> Nullable<Text>,
         sender_rules -> Text,
         updated_at -> Timestamp,
+        attach_audio -> Bool,
     }
 }
 

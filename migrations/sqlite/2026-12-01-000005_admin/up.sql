@@ -27,3 +27,6 @@ CREATE TABLE live_chunks (
     body BLOB NOT NULL,
     PRIMARY KEY (message_id, seq)
 );
+
+-- A person can ask for the recording itself attached to their e-mails.
+ALTER TABLE delivery_profiles ADD COLUMN attach_audio BOOLEAN NOT NULL DEFAULT FALSE;
