@@ -574,6 +574,33 @@ async fn admins_manage_people_and_plugins(mode: Mode) {
         plan.iter().any(|a| a.0 == "callback").then_some(())
     })
     .await;
+    // Its configuration is checked again when changed: nonsense is refused, a good one taken.
+    let (status, page) = admin
+        .post(
+            "/admin/plugins/urgent-escalation",
+            &[("action", "config"), ("config", "{not json")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("configuration was not changed"), "{page}");
+    let (status, page) = admin
+        .post(
+            "/admin/plugins/urgent-escalation",
+            &[("action", "config"), ("config", r#"{"repeat_secs": 60}"#)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let stored = stack
+        .app
+        .deps
+        .store
+        .run(|c| hark_core::store::plugins::find_by_name(c, "urgent-escalation"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.config, r#"{"repeat_secs": 60}"#);
     let (_, page) = admin.get("/admin/plugins").await.unwrap();
     assert!(page.contains("data-plugin=\"urgent-escalation\""));
     assert!(page.contains("badge available\">enabled"));

@@ -578,6 +578,69 @@ pub(crate) struct PluginActionForm {
     action: String,
     #[serde(default)]
     priority: String,
+    #[serde(default)]
+    config: String,
+}
+
+/// Give an installed plugin a new configuration: checked by the host with the stored
+/// component first, exactly as an upload is; a refused one changes nothing.
+async fn reconfigure(
+    state: &AppState,
+    me: &WebUser,
+    name: String,
+    config: String,
+) -> Result<HttpResponse, PageError> {
+    let n2 = name.clone();
+    let stored = state
+        .deps
+        .store
+        .run(move |c| plugins::find_by_name(c, &n2))
+        .await?
+        .ok_or(PageError::NotFound)?;
+    if config.len() > 64 * 1024 {
+        return Err(PageError::TooLarge(64 * 1024));
+    }
+    let checker = state.plugins.clone();
+    let (wasm, config, checked) = tokio::task::spawn_blocking(move || {
+        let checked = checker.check(&stored.wasm, &config);
+        (stored.wasm, config, checked)
+    })
+    .await?;
+    let report = match checked {
+        Ok(r) => r,
+        Err(why) => {
+            return render_plugins(
+                state,
+                me,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("Refused: {why}. The configuration was not changed."),
+                None,
+            )
+            .await;
+        }
+    };
+    let form = plugins::PluginUpsertForm {
+        name: report.name.clone(),
+        version: report.version.clone(),
+        sha256: report.sha256.clone(),
+        wasm,
+        config,
+        priority: stored.priority,
+        enabled: stored.enabled,
+    };
+    state
+        .deps
+        .store
+        .transaction(move |c| {
+            if plugins::upsert(c, &form)? {
+                announce(c, &form.name)?;
+            }
+            Ok(())
+        })
+        .await?;
+    state.deps.outbox.notify();
+    tracing::info!(by = %me.user.extension, plugin = %name, "plugin reconfigured");
+    render_plugins(state, me, StatusCode::OK, String::new(), Some(report)).await
 }
 
 /// Enable, disable, reprioritize or remove a plugin.
@@ -592,6 +655,9 @@ pub(crate) async fn plugin_action(
     me.check_csrf(&form.csrf)?;
     let form = form.into_inner();
     let name = name.into_inner();
+    if form.action == "config" {
+        return reconfigure(&state, &me, name, form.config).await;
+    }
     let priority = match form.priority.trim().parse::<i32>() {
         Ok(p) => Some(p),
         Err(_) if form.action != "priority" => None,
