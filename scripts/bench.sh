@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 lscpu | grep -E "Model name|^CPU\(s\)"
 cargo bench -p hark-router --bench plan_latency
 cargo bench --bench routing
+cargo bench --bench live_latency
 cargo build --release --bin hark
 scripts/bench-ivr.py
 scripts/bench-upload.sh

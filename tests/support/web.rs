@@ -201,6 +201,34 @@ impl Socket {
         }
     }
 
+    /// Like [`Socket::until_text`], with the moment each binary frame arrived.
+    pub async fn until_text_timed(&mut self) -> (Vec<(std::time::Instant, Vec<u8>)>, Value) {
+        let deadline = tokio::time::Instant::now() + super::WAIT;
+        let mut binary = Vec::new();
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("socket open")
+                .expect("a frame");
+            match msg {
+                tungstenite::Message::Binary(b) => {
+                    binary.push((std::time::Instant::now(), b.to_vec()));
+                }
+                tungstenite::Message::Text(t) => {
+                    return (binary, serde_json::from_str(&t).expect("JSON frame"));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The next frame of type `kind`, and when it arrived.
+    pub async fn expect_timed(&mut self, kind: &str) -> (std::time::Instant, Value) {
+        let v = self.expect(kind, |_| true).await;
+        (std::time::Instant::now(), v)
+    }
+
     /// Send a JSON frame as the page's script would.
     pub async fn send(&mut self, frame: Value) {
         self.ws
