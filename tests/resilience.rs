@@ -134,3 +134,68 @@ async fn the_link_plays_in_a_real_browser() {
     assert_eq!(recipient(&m, "102")["state"], "played");
     stack.stop().await;
 }
+
+/// A notifier is killed (kill -9, as far as a process can do it to its own tasks) while the
+/// mail relay is slowly accepting a batch of e-mails; another takes over. Every message
+/// reaches Bob, and none twice as he sees it: a send the first notifier could not record is
+/// sent again with the same Message-ID, which mail programs show once. Both modes.
+async fn a_notifier_killed_mid_send(mode: Mode) {
+    use hark::app::Service;
+    use std::collections::HashSet;
+    const N: usize = 12;
+    let mut stack = Stack::start_only(mode, &[Service::Router, Service::Portal]).await;
+    stack.start_more(&[Service::Notifier]).await;
+    stack.smtp.slow_down(0.3);
+    let alice = stack.login("101").await;
+    let mut ids = Vec::new();
+    for _ in 0..N {
+        ids.push(
+            stack
+                .send(&alice, "102", sine_wav(440.0, 0.3, 16_000))
+                .await,
+        );
+    }
+    // Kill it while e-mails are going out.
+    stack
+        .wait_emails(|e| count_to(e, "bob@example.org") >= 2)
+        .await;
+    stack.crash_more().await;
+    let before = count_to(&stack.emails(), "bob@example.org");
+    assert!(before < N, "the kill came mid-batch ({before} of {N} sent)");
+    stack.smtp.slow_down(0.0);
+    stack.start_more(&[Service::Notifier]).await;
+    let emails = stack
+        .wait_emails(|e| {
+            e.iter()
+                .filter(|m| m.to == "bob@example.org")
+                .map(|m| m.message_id.as_str())
+                .collect::<HashSet<_>>()
+                .len()
+                == N
+        })
+        .await;
+    let to_bob: Vec<_> = emails
+        .iter()
+        .filter(|m| m.to == "bob@example.org")
+        .collect();
+    let distinct: HashSet<&str> = to_bob.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(distinct.len(), N, "every message, once as Bob sees it");
+    assert!(
+        to_bob.len() <= N + 1,
+        "at most the one send in flight at the kill went twice ({} e-mails)",
+        to_bob.len()
+    );
+    for id in &ids {
+        let m = stack.wait_receipt(&alice, id, "102", "delivered").await;
+        let delivered = recipient(&m, "102")["receipts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["kind"] == "delivered")
+            .count();
+        assert_eq!(delivered, 1, "one delivered receipt for {id}");
+    }
+    stack.stop().await;
+}
+
+support::both_modes!(a_notifier_killed_mid_send);

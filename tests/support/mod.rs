@@ -106,6 +106,11 @@ impl SmtpSink {
         Ok(Self { child, port, dir })
     }
 
+    /// Make the relay take `seconds` to accept each message (0: at once).
+    pub fn slow_down(&self, seconds: f32) {
+        std::fs::write(self.dir.path().join(".delay"), seconds.to_string()).expect("delay file");
+    }
+
     /// The relay goes down: connections to its port are refused.
     pub async fn stop(&mut self) {
         let _ = self.child.kill().await;
@@ -224,6 +229,14 @@ pub async fn wait_emails(dir: &Path, done: impl Fn(&[Email]) -> bool) -> Vec<Ema
     .await
 }
 
+/// Every service, as `hark serve` runs them.
+const ALL: &[Service] = &[
+    Service::Router,
+    Service::Notifier,
+    Service::Portal,
+    Service::Ivr,
+];
+
 /// A fresh PostgreSQL database, dropped with the value.
 pub struct PgDb {
     pub name: String,
@@ -295,10 +308,23 @@ impl Stack {
 
     /// Start with a configuration adjusted by `tweak`, and seed the demo users.
     pub async fn start_with(mode: Mode, tweak: impl FnOnce(&mut Config)) -> Self {
-        Self::try_start(mode, tweak).await.expect("stack starts")
+        Self::try_start(mode, tweak, ALL)
+            .await
+            .expect("stack starts")
     }
 
-    async fn try_start(mode: Mode, tweak: impl FnOnce(&mut Config)) -> Result<Self> {
+    /// A stack running only `services` (start the others with [`Stack::start_more`]).
+    pub async fn start_only(mode: Mode, services: &[Service]) -> Self {
+        Self::try_start(mode, |_| {}, services)
+            .await
+            .expect("stack starts")
+    }
+
+    async fn try_start(
+        mode: Mode,
+        tweak: impl FnOnce(&mut Config),
+        services: &[Service],
+    ) -> Result<Self> {
         // Logs show with RUST_LOG=… and --nocapture.
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -334,17 +360,7 @@ impl Stack {
         tweak(&mut config);
         let app = App::build(config).await?;
         hark::demo::seed(&app.deps.store).await?;
-        let running = app::start(
-            &app,
-            &[
-                Service::Router,
-                Service::Notifier,
-                Service::Portal,
-                Service::Ivr,
-            ],
-            Some(listener),
-        )
-        .await?;
+        let running = app::start(&app, services, Some(listener)).await?;
         Ok(Self {
             app,
             running: Some(running),

@@ -18,6 +18,12 @@ class Maildir:
         self.count = 0
 
     async def handle_DATA(self, server, session, envelope):
+        # A test can slow the relay down: MAILDIR/.delay holds seconds to wait per message.
+        try:
+            with open(os.path.join(self.path, ".delay")) as f:
+                await asyncio.sleep(float(f.read().strip() or 0))
+        except FileNotFoundError:
+            pass
         self.count += 1
         name = os.path.join(self.path, f"{self.count:05d}.eml")
         tmp = name + ".tmp"
