@@ -40,6 +40,11 @@ async fn first_message_end_to_end(mode: Mode) {
         .await;
     let email = emails.iter().find(|e| e.to == "bob@example.org").unwrap();
     assert!(email.subject.contains("Alice Archer"), "{}", email.subject);
+    // Who, how long and when, in Bob's timezone, and the link.
+    let today = chrono::Utc::now().format("%-d %b %Y").to_string();
+    for part in ["Alice Archer (101)", "voice message (", " s)", &today, "(UTC)", "/listen/"] {
+        assert!(email.text.contains(part), "{part:?} in {}", email.text);
+    }
     let m = stack.wait_receipt(&alice, &id, "102", "delivered").await;
     assert_eq!(recipient(&m, "102")["state"], "delivered");
 

@@ -6,6 +6,7 @@
 //! A redelivered command that was already handled is acknowledged without sending.
 
 use crate::NotifierError;
+use askama::Template;
 use hark_core::{
     Deps,
     bus::consume::{self, HandleError},
@@ -134,21 +135,26 @@ impl EmailWorker {
             link,
             audio,
         } = letter;
-        let seconds = (message.duration_ms + 999) / 1000;
         let from_name = format!("{} ({})", sender.display_name, sender.extension);
-        let text = format!(
-            "Hello {},\n\n{from_name} sent you a voice message ({seconds} s).\n\n\
-             Listen: {link}\n\nThe link works for {} hours.\n",
-            recipient.display_name, self.links.ttl_hours
-        );
-        let html = format!(
-            "<p>Hello {},</p><p>{} sent you a voice message ({seconds}&nbsp;s).</p>\
-             <p><a href=\"{link}\">Listen to the message</a></p>\
-             <p>The link works for {} hours.</p>",
-            html_escape(&recipient.display_name),
-            html_escape(&from_name),
-            self.links.ttl_hours
-        );
+        let tz: chrono_tz::Tz = recipient.timezone.parse().unwrap_or(chrono_tz::UTC);
+        let at = message.completed_at.unwrap_or(message.created_at).and_utc();
+        let body = || MessageBody {
+            recipient: &recipient.display_name,
+            sender: &from_name,
+            seconds: (message.duration_ms + 999) / 1000,
+            urgent: message.urgent,
+            when: at
+                .with_timezone(&tz)
+                .format("%a %-d %b %Y at %H:%M (%Z)")
+                .to_string(),
+            link,
+            attached: audio.is_some(),
+            ttl_hours: self.links.ttl_hours,
+        };
+        let text = body().render().map_err(|e| e.to_string())?;
+        let html = MessageHtml { m: body() }
+            .render()
+            .map_err(|e| e.to_string())?;
         Message::builder()
             .message_id(Some(format!("<{event}@hark>")))
             .from(
@@ -185,11 +191,26 @@ struct Letter<'a> {
     audio: Option<Vec<u8>>,
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// The e-mail's words, as text (`templates/message.txt`); [`MessageHtml`] renders the same
+/// as HTML, escaped.
+#[derive(askama::Template)]
+#[template(path = "message.txt")]
+struct MessageBody<'a> {
+    recipient: &'a str,
+    sender: &'a str,
+    seconds: i32,
+    urgent: bool,
+    /// When it was sent, in the recipient's timezone.
+    when: String,
+    link: &'a str,
+    attached: bool,
+    ttl_hours: u32,
+}
+
+#[derive(askama::Template)]
+#[template(path = "message.html")]
+struct MessageHtml<'a> {
+    m: MessageBody<'a>,
 }
 
 impl EmailWorker {
