@@ -42,7 +42,14 @@ async fn first_message_end_to_end(mode: Mode) {
     assert!(email.subject.contains("Alice Archer"), "{}", email.subject);
     // Who, how long and when, in Bob's timezone, and the link.
     let today = chrono::Utc::now().format("%-d %b %Y").to_string();
-    for part in ["Alice Archer (101)", "voice message (", " s)", &today, "(UTC)", "/listen/"] {
+    for part in [
+        "Alice Archer (101)",
+        "voice message (",
+        " s)",
+        &today,
+        "(UTC)",
+        "/listen/",
+    ] {
         assert!(email.text.contains(part), "{part:?} in {}", email.text);
     }
     let m = stack.wait_receipt(&alice, &id, "102", "delivered").await;
@@ -390,7 +397,71 @@ async fn a_relay_down_then_up_sends_once(mode: Mode) {
     stack.stop().await;
 }
 
+/// A relay that requires STARTTLS (its certificate self-signed, trusted through
+/// `notifier.smtp_ca_file`) and a login: with the right password the e-mail goes through TLS;
+/// with a wrong one the relay's refusal (535) fails the attempt and the sender is told.
+async fn a_relay_with_starttls_and_a_login(mode: Mode) {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let relay = support::SmtpSink::start_secure(&cert, &key, "hark:s3cret")
+        .await
+        .unwrap();
+    for (password, works) in [("s3cret", true), ("wrong", false)] {
+        let url = format!(
+            "smtp://hark:{password}@127.0.0.1:{}?tls=required",
+            relay.port
+        );
+        let ca = cert.display().to_string();
+        let stack = Stack::start_with(mode.clone(), move |c| {
+            c.notifier.smtp_url = hark_core::config::Secret::new(url);
+            c.notifier.smtp_ca_file = ca;
+        })
+        .await;
+        let alice = stack.login("101").await;
+        let id = stack
+            .send(&alice, "102", sine_wav(440.0, 0.5, 16_000))
+            .await;
+        if works {
+            let mails =
+                support::wait_emails(relay.dir.path(), |e| count_to(e, "bob@example.org") == 1)
+                    .await;
+            assert!(mails[0].subject.contains("Alice Archer"));
+            stack.wait_receipt(&alice, &id, "102", "delivered").await;
+        } else {
+            let m = stack.wait_receipt(&alice, &id, "102", "failed").await;
+            assert_eq!(recipient(&m, "102")["state"], "failed");
+            assert_eq!(
+                count_to(&support::read_emails(relay.dir.path()), "bob@example.org"),
+                1
+            );
+        }
+        stack.stop().await;
+    }
+}
+
 support::both_modes!(
+    a_relay_with_starttls_and_a_login,
     a_relay_down_then_up_sends_once,
     first_message_end_to_end,
     bad_input_is_refused_and_loses_nothing,

@@ -231,6 +231,9 @@ pub struct NotifierConfig {
     pub smtp_url: Secret,
     /// The `From:` of every notification.
     pub from: String,
+    /// A PEM certificate to trust for the relay's TLS besides the system's roots (a private
+    /// CA or a self-signed relay). Empty: the system's roots only.
+    pub smtp_ca_file: String,
 }
 
 impl Default for NotifierConfig {
@@ -238,6 +241,7 @@ impl Default for NotifierConfig {
         Self {
             smtp_url: Secret::new(""),
             from: "Hark <hark@localhost>".into(),
+            smtp_ca_file: String::new(),
         }
     }
 }

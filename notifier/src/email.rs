@@ -19,6 +19,7 @@ use hark_core::{
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Attachment, MultiPart},
+    transport::smtp::client::{Certificate, Tls, TlsParameters},
 };
 use std::path::Path;
 
@@ -40,10 +41,12 @@ impl Mailer {
                 .map_err(|e| NotifierError::Transport(format!("{}: {e}", outbox_dir.display())))?;
             return Ok(Mailer::Files(AsyncFileTransport::new(outbox_dir)));
         }
-        let smtp = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| NotifierError::Transport(e.to_string()))?
-            .build();
-        Ok(Mailer::Smtp(smtp))
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| NotifierError::Transport(e.to_string()))?;
+        if !config.smtp_ca_file.is_empty() {
+            builder = builder.tls(trusting(url, &config.smtp_ca_file)?);
+        }
+        Ok(Mailer::Smtp(builder.build()))
     }
 
     async fn send(&self, email: Message) -> Result<(), SendError> {
@@ -62,6 +65,33 @@ impl Mailer {
                 .map_err(|e| SendError::Transient(e.to_string())),
         }
     }
+}
+
+/// The TLS the URL asks for (`smtps://`: TLS from the start; `?tls=required`: STARTTLS;
+/// otherwise STARTTLS when offered), also trusting the certificate in `ca_file`.
+fn trusting(url: &str, ca_file: &str) -> Result<Tls, NotifierError> {
+    let bad = |e: String| NotifierError::Transport(e);
+    let pem = std::fs::read(ca_file).map_err(|e| bad(format!("{ca_file}: {e}")))?;
+    let cert = Certificate::from_pem(&pem).map_err(|e| bad(format!("{ca_file}: {e}")))?;
+    // scheme://[user[:password]@]host[:port][/…][?…]
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let params = TlsParameters::builder(host.to_owned())
+        .add_root_certificate(cert)
+        .build()
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(if url.starts_with("smtps://") {
+        Tls::Wrapper(params)
+    } else if url.contains("tls=required") {
+        Tls::Required(params)
+    } else {
+        Tls::Opportunistic(params)
+    })
 }
 
 enum SendError {

@@ -101,8 +101,18 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> Result<Self> {
+        Self::start_env(&[]).await
+    }
+
+    /// A relay that requires STARTTLS with `cert`/`key` (PEM files) and the login `user:password`.
+    pub async fn start_secure(cert: &Path, key: &Path, login: &str) -> Result<Self> {
+        let tls = format!("{}:{}", cert.display(), key.display());
+        Self::start_env(&[("SINK_TLS", tls.as_str()), ("SINK_AUTH", login)]).await
+    }
+
+    async fn start_env(env: &[(&str, &str)]) -> Result<Self> {
         let dir = tempfile::tempdir()?;
-        let (child, port) = Self::spawn(dir.path(), 0).await?;
+        let (child, port) = Self::spawn(dir.path(), 0, env).await?;
         Ok(Self { child, port, dir })
     }
 
@@ -118,17 +128,22 @@ impl SmtpSink {
 
     /// The relay comes back on the same port, keeping what it received before.
     pub async fn restart(&mut self) -> Result<()> {
-        let (child, _) = Self::spawn(self.dir.path(), self.port).await?;
+        let (child, _) = Self::spawn(self.dir.path(), self.port, &[]).await?;
         self.child = child;
         Ok(())
     }
 
-    async fn spawn(dir: &Path, port: u16) -> Result<(tokio::process::Child, u16)> {
+    async fn spawn(
+        dir: &Path,
+        port: u16,
+        env: &[(&str, &str)],
+    ) -> Result<(tokio::process::Child, u16)> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
         let mut child = tokio::process::Command::new("/usr/bin/python3")
             .arg(&script)
             .arg(dir)
             .arg(port.to_string())
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)

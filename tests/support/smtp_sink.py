@@ -1,15 +1,17 @@
 #!/usr/bin/python3
 """A real SMTP server for Hark's tests: aiosmtpd's SMTP protocol on an ephemeral loopback port.
 
-Usage: smtp_sink.py MAILDIR [PORT]. Prints "PORT <n>" once listening; writes each accepted message
+Usage: smtp_sink.py MAILDIR [PORT]. With SINK_TLS=CERT:KEY it requires STARTTLS, and with
+SINK_AUTH=USER:PASSWORD it requires that login (over TLS). Prints "PORT <n>" once listening; writes each accepted message
 to MAILDIR/<n>.eml (atomically: written under a temporary name, then renamed) and answers
 250 only after the file is on disk. Exits when stdin closes or on SIGTERM.
 """
 import asyncio
 import os
+import ssl
 import sys
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Maildir:
@@ -41,8 +43,24 @@ async def main():
     handler.count = len([f for f in os.listdir(sys.argv[1]) if f.endswith(".eml")])
     port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     loop = asyncio.get_running_loop()
+    options = {}
+    tls = os.environ.get("SINK_TLS")
+    if tls:
+        cert, key = tls.split(":", 1)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        options.update(tls_context=context, require_starttls=True)
+    auth = os.environ.get("SINK_AUTH")
+    if auth:
+        user, password = auth.encode().split(b":", 1)
+
+        def check(server, session, envelope, mechanism, data):
+            ok = isinstance(data, LoginPassword) and (data.login, data.password) == (user, password)
+            return AuthResult(success=ok, handled=False)
+
+        options.update(authenticator=check, auth_required=True, auth_require_tls=bool(tls))
     server = await loop.create_server(
-        lambda: SMTP(handler, hostname="sink.test"), "127.0.0.1", port, reuse_address=True
+        lambda: SMTP(handler, hostname="sink.test", **options), "127.0.0.1", port, reuse_address=True
     )
     port = server.sockets[0].getsockname()[1]
     print(f"PORT {port}", flush=True)
