@@ -135,9 +135,7 @@ impl App {
                     self.outbox_dir(),
                 );
                 set.spawn(async move {
-                    let r =
-                        hark_notifier::run(config, links, signer, dir, deps, prefetch, shutdown)
-                            .await;
+                    let r = hark_notifier::run(config, links, signer, dir, deps, shutdown).await;
                     (service, r.map_err(Into::into))
                 });
             }

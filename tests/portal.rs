@@ -483,7 +483,49 @@ async fn popups_are_seen_or_escalate(mode: Mode) {
     stack.stop().await;
 }
 
+/// A slow channel holds up only itself: with the mail relay taking a second per e-mail (and
+/// one e-mail at a time), Carol's pop-ups for four messages all arrive while the e-mails are
+/// still trickling out; then the e-mails all arrive too.
+async fn a_slow_relay_does_not_delay_popups(mode: Mode) {
+    let stack = Stack::start_with(mode, |c| c.notifier.email_concurrency = 1).await;
+    stack
+        .set_profile("103", r#"[{"channel":"popup"},{"channel":"email"}]"#)
+        .await;
+    stack.smtp.slow_down(1.0);
+    let carol = WebSession::login(&stack.base, "103", DEMO_PASSWORD).await;
+    let mut tab = carol.socket().await.unwrap();
+    tab.expect("hello", |_| true).await;
+    let alice = stack.login("101").await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(
+            stack
+                .send(&alice, "103", audio::sine_wav(440.0, 0.3, 16_000))
+                .await,
+        );
+    }
+    for id in &ids {
+        tab.expect("popup", |f| f["message_id"] == id.as_str())
+            .await;
+    }
+    let mailed = stack
+        .emails()
+        .iter()
+        .filter(|m| m.to == "carol@example.org")
+        .count();
+    assert!(
+        mailed < 4,
+        "every pop-up came before the e-mails were done ({mailed})"
+    );
+    stack
+        .wait_emails(|e| e.iter().filter(|m| m.to == "carol@example.org").count() == 4)
+        .await;
+    tab.close().await;
+    stack.stop().await;
+}
+
 both_modes!(
+    a_slow_relay_does_not_delay_popups,
     popups_are_seen_or_escalate,
     signing_in_and_out,
     forms_need_the_csrf_token,

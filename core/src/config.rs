@@ -234,6 +234,12 @@ pub struct NotifierConfig {
     /// A PEM certificate to trust for the relay's TLS besides the system's roots (a private
     /// CA or a self-signed relay). Empty: the system's roots only.
     pub smtp_ca_file: String,
+    /// E-mails one notifier sends at once.
+    pub email_concurrency: u16,
+    /// Callback commands one notifier hands out at once.
+    pub callback_concurrency: u16,
+    /// Pop-up and live-stream frames one notifier pushes at once.
+    pub push_concurrency: u16,
 }
 
 impl Default for NotifierConfig {
@@ -242,6 +248,9 @@ impl Default for NotifierConfig {
             smtp_url: Secret::new(""),
             from: "Hark <hark@localhost>".into(),
             smtp_ca_file: String::new(),
+            email_concurrency: 4,
+            callback_concurrency: 8,
+            push_concurrency: 16,
         }
     }
 }

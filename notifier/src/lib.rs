@@ -39,10 +39,14 @@ pub async fn run(
     signer: LinkSigner,
     outbox_dir: PathBuf,
     deps: Deps,
-    prefetch: u16,
     shutdown: CancellationToken,
 ) -> Result<(), NotifierError> {
     let mailer = email::Mailer::from_config(&config, &outbox_dir)?;
+    let (emails, calls, pushing) = (
+        config.email_concurrency,
+        config.callback_concurrency,
+        config.push_concurrency,
+    );
     let handler = Arc::new(email::EmailWorker::new(
         deps.clone(),
         mailer,
@@ -53,31 +57,31 @@ pub async fn run(
     let callbacks = Arc::new(callback::CallbackWorker::new(deps.clone()));
     let pushes = Arc::new(push::PushWorker::new(deps.clone()));
     tokio::try_join!(
-        consume::run::<Command, _>(
+        consume::run_concurrent::<Command, _>(
             deps.bus.clone(),
             keys::NOTIFY_EMAIL,
-            prefetch,
+            emails,
             handler,
             shutdown.clone(),
         ),
-        consume::run::<Command, _>(
+        consume::run_concurrent::<Command, _>(
             deps.bus.clone(),
             keys::NOTIFY_CALLBACK,
-            prefetch,
+            calls,
             callbacks,
             shutdown.clone(),
         ),
-        consume::run::<Command, _>(
+        consume::run_concurrent::<Command, _>(
             deps.bus.clone(),
             keys::NOTIFY_POPUP,
-            prefetch,
+            pushing,
             pushes.clone(),
             shutdown.clone(),
         ),
-        consume::run::<Command, _>(
+        consume::run_concurrent::<Command, _>(
             deps.bus.clone(),
             keys::NOTIFY_STREAM,
-            prefetch,
+            pushing,
             pushes,
             shutdown,
         ),

@@ -3,9 +3,10 @@
 //! It decodes each delivery's [`Envelope`], hands it to a [`Handler`], and settles it only
 //! afterwards: ack when the handler's transaction committed, requeue on a transient failure
 //! (the queue's delivery limit then moves a message that keeps failing to its dead-letter
-//! queue), dead-letter at once for a poison message that can never succeed. Deliveries are
-//! handled one at a time, in queue order. On shutdown the delivery in hand is finished and no
-//! new one is taken; anything unacked goes back to the broker.
+//! queue), dead-letter at once for a poison message that can never succeed. [`run`] handles
+//! deliveries one at a time, in queue order; [`run_concurrent`] up to N at once (the notifier's
+//! channels, so one slow send does not hold up the rest). On shutdown the deliveries in hand
+//! are finished and no new one is taken; anything unacked goes back to the broker.
 
 use super::{Bus, BusError};
 use crate::{
@@ -64,31 +65,88 @@ where
             },
             _ = shutdown.cancelled() => return Ok(()),
         };
-        let envelope: Envelope<T> = match serde_json::from_slice(&delivery.message.body) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!(queue, id = %delivery.message.id, error = %e,
-                    "undecodable message; sent to the dead-letter queue");
-                settle(delivery.reject(false).await);
-                continue;
-            }
+        handle_one(queue, handler.as_ref(), delivery, &shutdown).await;
+    }
+}
+
+/// Consume `queue` with up to `concurrency` deliveries handled at once (a slow peer, such as
+/// an SMTP relay, then holds up only its own deliveries, not the rest of the queue). On
+/// shutdown the deliveries in hand are finished and no new one is taken.
+pub async fn run_concurrent<T, H>(
+    bus: Arc<dyn Bus>,
+    queue: &str,
+    concurrency: u16,
+    handler: Arc<H>,
+    shutdown: CancellationToken,
+) -> Result<(), BusError>
+where
+    T: DeserializeOwned + Send + 'static,
+    H: Handler<T>,
+{
+    let concurrency = concurrency.max(1);
+    let mut consumer = bus.consume(queue, concurrency).await?;
+    let slots = Arc::new(tokio::sync::Semaphore::new(usize::from(concurrency)));
+    let name: Arc<str> = queue.into();
+    let result = loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break Ok(()),
+            },
+            _ = shutdown.cancelled() => break Ok(()),
         };
-        let id = envelope.id.clone();
-        match handler.handle(envelope).await {
-            Ok(()) => settle(delivery.ack().await),
-            Err(HandleError::Poison(why)) => {
-                tracing::error!(queue, %id, %why, "poison message; sent to the dead-letter queue");
-                settle(delivery.reject(false).await);
+        let delivery = tokio::select! {
+            d = consumer.next() => match d {
+                Some(d) => d,
+                None => break Err(BusError::Closed),
+            },
+            _ = shutdown.cancelled() => break Ok(()),
+        };
+        let (handler, name, stop) = (handler.clone(), name.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            handle_one(&name, handler.as_ref(), delivery, &stop).await;
+            drop(permit);
+        });
+    };
+    // Finish the deliveries in hand.
+    let _ = slots.acquire_many(u32::from(concurrency)).await;
+    result
+}
+
+/// Decode, handle and settle one delivery.
+async fn handle_one<T, H>(
+    queue: &str,
+    handler: &H,
+    delivery: super::Delivery,
+    shutdown: &CancellationToken,
+) where
+    T: DeserializeOwned + Send + 'static,
+    H: Handler<T>,
+{
+    let envelope: Envelope<T> = match serde_json::from_slice(&delivery.message.body) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(queue, id = %delivery.message.id, error = %e,
+                    "undecodable message; sent to the dead-letter queue");
+            settle(delivery.reject(false).await);
+            return;
+        }
+    };
+    let id = envelope.id.clone();
+    match handler.handle(envelope).await {
+        Ok(()) => settle(delivery.ack().await),
+        Err(HandleError::Poison(why)) => {
+            tracing::error!(queue, %id, %why, "poison message; sent to the dead-letter queue");
+            settle(delivery.reject(false).await);
+        }
+        Err(HandleError::Retry(why)) => {
+            tracing::warn!(queue, %id, %why, "handling failed; will be redelivered");
+            // A short pause so a failing dependency is not hammered in a tight loop.
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = shutdown.cancelled() => {}
             }
-            Err(HandleError::Retry(why)) => {
-                tracing::warn!(queue, %id, %why, "handling failed; will be redelivered");
-                // A short pause so a failing dependency is not hammered in a tight loop.
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                    _ = shutdown.cancelled() => {}
-                }
-                settle(delivery.reject(true).await);
-            }
+            settle(delivery.reject(true).await);
         }
     }
 }
