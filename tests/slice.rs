@@ -319,14 +319,26 @@ async fn duplicate_events_do_nothing_twice(mode: Mode) {
             .await
             .unwrap();
     }
-    // A later message is the marker: queues are handled in order, so once Carol's e-mail is
-    // out, every copy above has been handled.
+    // A later message is the marker: once Carol's e-mail is out and every command before it
+    // has left the queue and the outbox, every copy above has been handled.
     stack
         .send(&alice, "103", sine_wav(523.0, 1.0, 16_000))
         .await;
-    let emails = stack
+    stack
         .wait_emails(|e| count_to(e, "carol@example.org") == 1)
         .await;
+    let emails = support::eventually("every copy handled", || async {
+        let waiting = stack
+            .app
+            .deps
+            .bus
+            .queue_depth("notify.email")
+            .await
+            .unwrap_or(1);
+        let emails = stack.emails();
+        (waiting == 0 && count_to(&emails, "bob@example.org") >= 3).then_some(emails)
+    })
+    .await;
     // Bob: the original, plus one for the replayed event and one for the replayed command;
     // the second copy of each did nothing.
     assert_eq!(count_to(&emails, "bob@example.org"), 3, "{emails:#?}");

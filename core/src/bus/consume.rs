@@ -87,6 +87,7 @@ where
     let mut consumer = bus.consume(queue, concurrency).await?;
     let slots = Arc::new(tokio::sync::Semaphore::new(usize::from(concurrency)));
     let name: Arc<str> = queue.into();
+    let busy: Arc<std::sync::Mutex<std::collections::HashSet<String>>> = Arc::default();
     let result = loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => match p {
@@ -103,8 +104,19 @@ where
             _ = shutdown.cancelled() => break Ok(()),
         };
         let (handler, name, stop) = (handler.clone(), name.clone(), shutdown.clone());
+        let busy = busy.clone();
         tokio::spawn(async move {
+            // Two copies of one message (a redelivery) never run side by side: the second
+            // waits for the first, then finds it handled.
+            let id = delivery.message.id.clone();
+            loop {
+                if lock(&busy).insert(id.clone()) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             handle_one(&name, handler.as_ref(), delivery, &stop).await;
+            lock(&busy).remove(&id);
             drop(permit);
         });
     };
@@ -149,6 +161,10 @@ async fn handle_one<T, H>(
             settle(delivery.reject(true).await);
         }
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn settle(result: Result<(), BusError>) {
