@@ -504,10 +504,13 @@ async fn a_slow_relay_does_not_delay_popups(mode: Mode) {
                 .await,
         );
     }
-    for id in &ids {
-        tab.expect("popup", |f| f["message_id"] == id.as_str())
-            .await;
+    // Pushed concurrently, so in any order.
+    let mut popped = std::collections::HashSet::new();
+    while popped.len() < ids.len() {
+        let f = tab.expect("popup", |_| true).await;
+        popped.insert(f["message_id"].as_str().unwrap().to_owned());
     }
+    assert!(ids.iter().all(|id| popped.contains(id)), "{popped:?}");
     let mailed = stack
         .emails()
         .iter()
