@@ -8,8 +8,7 @@
 use anyhow::{Context, Result, bail};
 use hark_core::{
     config::Config,
-    events::{Envelope, Event},
-    store::{self, Store, plugins},
+    store::{Store, plugins},
 };
 use hark_router::plugins::{Limits, PluginHost};
 use std::{io::Write, path::Path};
@@ -43,23 +42,9 @@ pub async fn add(
     };
     let name = form.name.clone();
     store
-        .transaction(move |c| {
-            if plugins::upsert(c, &form)? {
-                announce(c, &form.name)?;
-            }
-            Ok(())
-        })
+        .transaction(move |c| plugins::install(c, &form).map(|_| ()))
         .await?;
     Ok(name)
-}
-
-fn announce(c: &mut store::DbConnection, name: &str) -> Result<(), store::StoreError> {
-    store::outbox::enqueue_event(
-        c,
-        &Envelope::new(Event::PluginChanged {
-            name: name.to_owned(),
-        }),
-    )
 }
 
 pub async fn set_enabled(store: &Store, name: String, enabled: bool) -> Result<()> {
@@ -67,7 +52,7 @@ pub async fn set_enabled(store: &Store, name: String, enabled: bool) -> Result<(
         .transaction(move |c| {
             let found = plugins::set_enabled(c, &name, enabled)?;
             if found {
-                announce(c, &name)?;
+                plugins::announce(c, &name)?;
             }
             Ok(found)
         })

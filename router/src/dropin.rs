@@ -160,15 +160,7 @@ async fn install(
             if let Some(old) = plugins::find_by_name(c, &form.name)? {
                 form.priority = old.priority;
             }
-            if plugins::upsert(c, &form)? {
-                store::outbox::enqueue_event(
-                    c,
-                    &Envelope::new(Event::PluginChanged {
-                        name: form.name.clone(),
-                    }),
-                )?;
-            }
-            Ok(())
+            plugins::install(c, &form).map(|_| ())
         })
         .await;
     match stored {

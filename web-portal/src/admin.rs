@@ -22,9 +22,7 @@ use actix_web::{
 use askama::Template;
 use futures_util::{StreamExt, future::LocalBoxFuture};
 use hark_core::{
-    bus,
-    events::{Envelope, Event},
-    password,
+    bus, password,
     store::{self, StoreError, nodes, outbox, plugins, users},
 };
 use serde::Deserialize;
@@ -467,15 +465,6 @@ pub(crate) async fn plugins_page(
     render_plugins(&state, &admin.0, StatusCode::OK, String::new(), None).await
 }
 
-fn announce(c: &mut store::DbConnection, name: &str) -> Result<(), StoreError> {
-    outbox::enqueue_event(
-        c,
-        &Envelope::new(Event::PluginChanged {
-            name: name.to_owned(),
-        }),
-    )
-}
-
 /// Upload a plugin (multipart: `wasm`, `config`, `priority`, `enabled`): validated first; a
 /// refused file changes nothing and the page says why.
 #[post("/admin/plugins")]
@@ -559,12 +548,7 @@ pub(crate) async fn upload_plugin(
     state
         .deps
         .store
-        .transaction(move |c| {
-            if plugins::upsert(c, &form)? {
-                announce(c, &form.name)?;
-            }
-            Ok(())
-        })
+        .transaction(move |c| plugins::install(c, &form).map(|_| ()))
         .await?;
     state.deps.outbox.notify();
     tracing::info!(by = %me.user.extension, plugin = %report.name, version = %report.version, "plugin installed");
@@ -631,12 +615,7 @@ async fn reconfigure(
     state
         .deps
         .store
-        .transaction(move |c| {
-            if plugins::upsert(c, &form)? {
-                announce(c, &form.name)?;
-            }
-            Ok(())
-        })
+        .transaction(move |c| plugins::install(c, &form).map(|_| ()))
         .await?;
     state.deps.outbox.notify();
     tracing::info!(by = %me.user.extension, plugin = %name, "plugin reconfigured");
@@ -686,7 +665,7 @@ pub(crate) async fn plugin_action(
                 _ => return Err(StoreError::Invalid("unknown action".into())),
             };
             if found {
-                announce(c, &n2)?;
+                plugins::announce(c, &n2)?;
             }
             Ok(found)
         })

@@ -218,12 +218,12 @@ async fn relay(
         return Ok(f.end); // Already sent (kept and live overlap).
     }
     if f.seq > p.next_seq && !fill(state, l, session, p, f.seq).await? {
-        p.gaps += f.seq - p.next_seq;
+        p.gaps = p.gaps.saturating_add(f.seq - p.next_seq);
     }
-    p.next_seq = f.seq + 1;
+    p.next_seq = f.seq.saturating_add(1);
     if !f.pcm.is_empty() {
         session.binary(body.to_vec()).await.map_err(|_| ())?;
-        p.sent_ms = f.offset_ms + ms(f.pcm.len(), f.rate);
+        p.sent_ms = f.offset_ms.saturating_add(ms(f.pcm.len(), f.rate));
         if !p.started {
             p.started = true;
             delivered(state, l).await;
@@ -260,9 +260,9 @@ async fn fill(
             && bodies.first().is_some_and(|f| f.seq == from);
         if complete {
             for f in bodies {
-                p.next_seq = f.seq + 1;
+                p.next_seq = f.seq.saturating_add(1);
                 if !f.pcm.is_empty() {
-                    p.sent_ms = f.offset_ms + ms(f.pcm.len(), f.rate);
+                    p.sent_ms = f.offset_ms.saturating_add(ms(f.pcm.len(), f.rate));
                     session.binary(f.encode()).await.map_err(|_| ())?;
                 }
             }
@@ -339,7 +339,7 @@ async fn finish_from_store(
             end: None,
         };
         p.next_seq += 1;
-        p.sent_ms += ms(chunk.len(), rate16);
+        p.sent_ms = p.sent_ms.saturating_add(ms(chunk.len(), rate16));
         session.binary(f.encode()).await.map_err(|_| ())?;
         if !p.started {
             p.started = true;

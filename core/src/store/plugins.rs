@@ -231,3 +231,23 @@ pub fn set_priority(
 pub fn delete(conn: &mut DbConnection, name: &str) -> Result<bool, StoreError> {
     Ok(diesel::delete(plugins::table.filter(plugins::name.eq(name))).execute(conn)? > 0)
 }
+
+/// Tell every router that plugin `name` changed, in the caller's transaction.
+pub fn announce(conn: &mut DbConnection, name: &str) -> Result<(), StoreError> {
+    super::outbox::enqueue_event(
+        conn,
+        &crate::events::Envelope::new(crate::events::Event::PluginChanged {
+            name: name.to_owned(),
+        }),
+    )
+}
+
+/// Install or replace a validated plugin and announce it when anything changed (call inside
+/// a transaction). Returns whether it changed.
+pub fn install(conn: &mut DbConnection, form: &PluginUpsertForm) -> Result<bool, StoreError> {
+    let changed = upsert(conn, form)?;
+    if changed {
+        announce(conn, &form.name)?;
+    }
+    Ok(changed)
+}
