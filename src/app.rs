@@ -96,6 +96,8 @@ impl App {
                 bus,
                 blobs,
                 outbox: OutboxSignal::default(),
+                metrics: Default::default(),
+                node_id: hark_core::ids::EventId::new().into_string(),
             },
             config,
         })
@@ -217,6 +219,7 @@ impl hark_web_portal::PluginCheck for HostCheck {
 /// page, with the IVR's calls in progress); say goodbye on a clean stop.
 async fn heartbeat(
     store: Store,
+    node_id: String,
     services: String,
     ivr: Option<std::sync::Arc<hark_ivr::metrics::Metrics>>,
     stop: CancellationToken,
@@ -225,7 +228,7 @@ async fn heartbeat(
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "unknown".into());
     let mut node = hark_core::store::nodes::Node {
-        id: hark_core::ids::EventId::new().into_string(),
+        id: node_id,
         services,
         host,
         pid: i32::try_from(std::process::id()).unwrap_or(0),
@@ -281,8 +284,8 @@ pub struct Running {
     pub portal_addr: Option<std::net::SocketAddr>,
     /// Where the IVR takes SIP (UDP and TCP), when it runs here.
     pub ivr_addr: Option<std::net::SocketAddr>,
-    /// Where the IVR serves `/metrics`, when configured.
-    pub ivr_metrics_addr: Option<std::net::SocketAddr>,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served, when `ops.listen` is set.
+    pub ops_addr: Option<std::net::SocketAddr>,
 }
 
 impl Running {
@@ -355,7 +358,6 @@ pub async fn start(
     let mut relay = JoinSet::new();
     let mut portal_addr = None;
     let mut ivr_addr = None;
-    let mut ivr_metrics_addr = None;
     let mut ivr_metrics = None;
     let mut listener = listener;
     for &service in services {
@@ -379,7 +381,6 @@ pub async fn start(
                 .context("starting the IVR")?;
             ivr_addr = Some(server.sip_addr());
             ivr_metrics = Some(server.metrics());
-            ivr_metrics_addr = server.metrics_addr();
             Some(server)
         } else {
             None
@@ -392,11 +393,35 @@ pub async fn start(
         .map(|s| format!("{s:?}").to_lowercase())
         .collect::<Vec<_>>()
         .join(",");
-    let (store, stop) = (app.deps.store.clone(), relay_shutdown.clone());
+    let (store, node, stop) = (
+        app.deps.store.clone(),
+        app.deps.node_id.clone(),
+        relay_shutdown.clone(),
+    );
     relay.spawn(async move {
-        heartbeat(store, names, ivr_metrics, stop).await;
+        heartbeat(store, node, names, ivr_metrics, stop).await;
         (Service::Relay, Ok(()))
     });
+    let ops_addr = match app.config.ops.listen {
+        Some(addr) => {
+            let l =
+                TcpListener::bind(addr).with_context(|| format!("binding ops.listen to {addr}"))?;
+            let bound = l.local_addr()?;
+            let ops = crate::ops::serve(
+                l,
+                app.deps.clone(),
+                shutdown.clone(),
+                relay_shutdown.clone(),
+            )?;
+            relay.spawn(async move {
+                let _ = ops.await;
+                (Service::Relay, Ok(()))
+            });
+            tracing::info!(%bound, "health and metrics served");
+            Some(bound)
+        }
+        None => None,
+    };
     Ok(Running {
         shutdown,
         relay_shutdown,
@@ -404,6 +429,6 @@ pub async fn start(
         relay,
         portal_addr,
         ivr_addr,
-        ivr_metrics_addr,
+        ops_addr,
     })
 }

@@ -4,4 +4,5 @@
 
 pub mod app;
 pub mod demo;
+pub mod ops;
 pub mod plugin_cmd;

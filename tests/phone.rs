@@ -271,7 +271,7 @@ async fn rtp_from_a_foreign_address_is_ignored() {
     let stack = Stack::start_with(Mode::Embedded, |c| {
         c.ivr.rtp_port_min = rtp_port;
         c.ivr.rtp_port_max = rtp_port;
-        c.ivr.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.ops.listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -353,7 +353,7 @@ async fn rtp_from_a_foreign_address_is_ignored() {
         "no intruder audio"
     );
 
-    let metrics_addr = stack.ivr_metrics_addr().expect("metrics are served");
+    let metrics_addr = stack.ops_addr().expect("metrics are served");
     let foreign = eventually("the call's foreign packets in /metrics", || async {
         let body = stack
             .http

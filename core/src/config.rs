@@ -55,6 +55,15 @@ pub struct Config {
     pub router: RouterConfig,
     pub notifier: NotifierConfig,
     pub ivr: IvrConfig,
+    pub ops: OpsConfig,
+}
+
+/// What a process tells its operators, whatever services it runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpsConfig {
+    /// `/healthz`, `/readyz` and Prometheus `/metrics` on this address; unset means none.
+    pub listen: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -69,6 +78,7 @@ impl Default for Config {
             router: RouterConfig::default(),
             notifier: NotifierConfig::default(),
             ivr: IvrConfig::default(),
+            ops: OpsConfig::default(),
         }
     }
 }
@@ -288,8 +298,6 @@ pub struct IvrConfig {
     pub trunk_password: Secret,
     /// Seconds a callee's phone may ring before the attempt counts as no answer.
     pub ring_timeout_secs: u32,
-    /// Prometheus metrics (`/metrics`) on this address; unset means none.
-    pub metrics_listen: Option<SocketAddr>,
     /// Where recordings are written as the caller speaks, until they are stored as blobs.
     /// Empty: `<data_dir>/spool`. Put it on a disk, not tmpfs: it is what keeps a call's
     /// memory small.
@@ -315,7 +323,6 @@ impl Default for IvrConfig {
             trunk_username: String::new(),
             trunk_password: Secret::new(""),
             ring_timeout_secs: 30,
-            metrics_listen: None,
             spool_dir: String::new(),
         }
     }
@@ -324,8 +331,8 @@ impl Default for IvrConfig {
 /// Top-level keys of [`Config`]; only `HARK_…` variables naming one of them are configuration
 /// (others, like `HARK_CONFIG` or a test's `HARK_TEST_…`, are not). A typo inside a section,
 /// such as `HARK_PORTAL__LISTN`, is still refused.
-const SECTIONS: [&str; 9] = [
-    "data_dir", "database", "bus", "blobs", "links", "portal", "router", "notifier", "ivr",
+const SECTIONS: [&str; 10] = [
+    "data_dir", "database", "bus", "blobs", "links", "portal", "router", "notifier", "ivr", "ops",
 ];
 
 fn env_overrides() -> Env {

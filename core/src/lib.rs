@@ -15,6 +15,7 @@
 //! - [`password`]: argon2id hashing for passwords and PINs.
 //! - [`profile`]: a person's delivery rules (steps, quiet hours, sender rules).
 //! - [`push`]: frames for a person's open portal tabs.
+//! - [`metrics`]: the process's Prometheus registry, shared by its services.
 
 pub mod audio;
 pub mod blob;
@@ -24,6 +25,7 @@ pub mod events;
 pub mod ids;
 pub mod link;
 pub mod live;
+pub mod metrics;
 pub mod password;
 pub mod profile;
 pub mod push;
@@ -37,4 +39,9 @@ pub struct Deps {
     pub blobs: blob::BlobStore,
     /// Wakes the outbox relay as soon as a transaction has written to the outbox.
     pub outbox: bus::outbox::OutboxSignal,
+    /// This process's metrics, served at `/metrics`.
+    pub metrics: std::sync::Arc<metrics::Metrics>,
+    /// This process's id in the `nodes` table (its heartbeat), fresh at every start: work a
+    /// process owns (a recording in progress) names it, so others can tell when it died.
+    pub node_id: String,
 }

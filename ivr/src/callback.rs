@@ -47,13 +47,13 @@ pub async fn run(
     prefetch: u16,
     shutdown: CancellationToken,
 ) -> Result<(), IvrError> {
-    let bus = ivr.deps.bus.clone();
+    let deps = ivr.deps.clone();
     let handler = Arc::new(Originator {
         ivr,
         endpoint,
         shutdown: shutdown.clone(),
     });
-    consume::run::<Command, _>(bus, keys::IVR_ORIGINATE, prefetch, handler, shutdown).await?;
+    consume::run::<Command, _>(&deps, keys::IVR_ORIGINATE, prefetch, handler, shutdown).await?;
     Ok(())
 }
 

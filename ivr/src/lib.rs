@@ -7,7 +7,8 @@
 //! call as the menus use it (play with barge-in, keys, record); [`recording`] turns what a
 //! caller says into a message (live fragments while they speak, an encrypted blob when they
 //! stop); [`menu`] is the caller flow; [`call`] ties one call together; [`callback`] places
-//! outbound calls for the notifier's callback channel.
+//! outbound calls for the notifier's callback channel; [`orphans`] finishes the recordings of
+//! an IVR process that died.
 
 pub mod call;
 pub mod callback;
@@ -15,6 +16,7 @@ pub mod line;
 pub mod media;
 pub mod menu;
 pub mod metrics;
+pub mod orphans;
 pub mod prompts;
 pub mod recording;
 pub mod sdp;
@@ -45,8 +47,6 @@ pub enum IvrError {
     Config(String),
     #[error("bus: {0}")]
     Bus(#[from] hark_core::bus::BusError),
-    #[error("metrics listener: {0}")]
-    Metrics(std::io::Error),
 }
 
 /// What every call shares.
@@ -85,7 +85,6 @@ impl Ivr {
 pub struct Server {
     ivr: Arc<Ivr>,
     endpoint: ezk_sip_core::Endpoint,
-    metrics_listener: Option<std::net::TcpListener>,
 }
 
 impl std::fmt::Debug for Server {
@@ -97,7 +96,7 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Bind SIP (UDP and TCP) and, if configured, the metrics listener.
+    /// Bind SIP (UDP and TCP); the IVR's metrics join the process's registry.
     pub async fn bind(config: IvrConfig, deps: Deps) -> Result<Self, IvrError> {
         if config.rtp_port_min > config.rtp_port_max {
             return Err(IvrError::Config(format!(
@@ -106,10 +105,6 @@ impl Server {
             )));
         }
         let voice = voice::Voice::load()?;
-        let metrics_listener = match config.metrics_listen {
-            Some(addr) => Some(std::net::TcpListener::bind(addr).map_err(IvrError::Metrics)?),
-            None => None,
-        };
         let addr = config.sip_listen;
         // The endpoint must exist before the IVR knows its bound port; its intake finds the
         // IVR through this slot, filled in just after.
@@ -117,12 +112,14 @@ impl Server {
         let (endpoint, bound) = sip::endpoint::build(addr, slot.clone())
             .await
             .map_err(|source| IvrError::Bind { addr, source })?;
+        let metrics = Arc::new(metrics::Metrics::default());
+        deps.metrics.register(|r| metrics.register(r));
         let ivr = Arc::new(Ivr {
             media_ip: config.media_ip.unwrap_or(bound.ip()),
             config,
             deps,
             voice,
-            metrics: Arc::new(metrics::Metrics::default()),
+            metrics,
             sip_addr: bound,
             pin_checks: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
@@ -130,11 +127,7 @@ impl Server {
             active: Arc::new(AtomicU32::new(0)),
         });
         let _ = slot.set(Arc::downgrade(&ivr));
-        Ok(Self {
-            ivr,
-            endpoint,
-            metrics_listener,
-        })
+        Ok(Self { ivr, endpoint })
     }
 
     pub fn sip_addr(&self) -> SocketAddr {
@@ -146,24 +139,11 @@ impl Server {
         self.ivr.metrics.clone()
     }
 
-    /// Where `/metrics` is served (the port is real even when the config said 0).
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_listener
-            .as_ref()
-            .and_then(|l| l.local_addr().ok())
-    }
-
     /// Serve calls and callback commands until `shutdown`.
     pub async fn run(self, prefetch: u16, shutdown: CancellationToken) -> Result<(), IvrError> {
         tracing::info!(sip = %self.ivr.sip_addr, "IVR listening (UDP and TCP)");
-        let metrics = match self.metrics_listener {
-            Some(l) => Some(metrics_server(
-                l,
-                self.ivr.metrics.clone(),
-                shutdown.clone(),
-            )?),
-            None => None,
-        };
+        let sweeping = shutdown.child_token();
+        let orphans = tokio::spawn(orphans::run(self.ivr.clone(), sweeping.clone()));
         let callbacks = callback::run(
             self.ivr.clone(),
             self.endpoint.clone(),
@@ -171,8 +151,9 @@ impl Server {
             shutdown.clone(),
         );
         let result = callbacks.await;
-        if let Some(m) = metrics {
-            m.abort();
+        sweeping.cancel();
+        if let Err(e) = orphans.await {
+            tracing::error!(error = %e, "orphaned-recordings task failed");
         }
         drop(self.endpoint);
         result
@@ -190,38 +171,4 @@ pub async fn run(
         .await?
         .run(prefetch, shutdown)
         .await
-}
-
-fn metrics_server(
-    listener: std::net::TcpListener,
-    metrics: Arc<metrics::Metrics>,
-    shutdown: CancellationToken,
-) -> Result<tokio::task::JoinHandle<()>, IvrError> {
-    listener.set_nonblocking(true).map_err(IvrError::Metrics)?;
-    let server = actix_web::HttpServer::new(move || {
-        let metrics = metrics.clone();
-        actix_web::App::new().route(
-            "/metrics",
-            actix_web::web::get().to(move || {
-                let body = metrics.render();
-                async move {
-                    actix_web::HttpResponse::Ok()
-                        .content_type("text/plain; version=0.0.4")
-                        .body(body)
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .map_err(IvrError::Metrics)?
-    .run();
-    let handle = server.handle();
-    let served = tokio::spawn(server);
-    Ok(tokio::spawn(async move {
-        shutdown.cancelled().await;
-        handle.stop(true).await;
-        let _ = served.await;
-    }))
 }

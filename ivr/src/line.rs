@@ -264,7 +264,7 @@ impl Line {
     }
 }
 
-fn is_voice(pcm: &[i16]) -> bool {
+pub(crate) fn is_voice(pcm: &[i16]) -> bool {
     if pcm.is_empty() {
         return false;
     }

@@ -1,11 +1,12 @@
 //! The IVR's Prometheus metrics (prometheus-client, the Prometheus project's own Rust
 //! client): active calls, calls (a counter, so `rate()` gives calls per second), refusals by
 //! status, RTP packets in and out, lost and foreign packets, per-call jitter, and key presses
-//! by method. RTP counts are added when each call ends.
+//! by method. RTP counts are added when each call ends. They are registered into the
+//! process's registry ([`hark_core::metrics::Metrics`]) and served with the rest of the
+//! process's metrics on `ops.listen`.
 
 use crate::media::{dtmf::Method, session::Counters};
 use prometheus_client::{
-    encoding::text::encode,
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
@@ -13,7 +14,6 @@ use prometheus_client::{
 type Labels = Vec<(&'static str, String)>;
 
 pub struct Metrics {
-    registry: Registry,
     active: Gauge,
     calls: Family<Labels, Counter>,
     refused: Family<Labels, Counter>,
@@ -30,48 +30,45 @@ impl std::fmt::Debug for Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("hark_ivr");
-        let active = Gauge::default();
-        let calls = Family::<Labels, Counter>::default();
-        let refused = Family::<Labels, Counter>::default();
-        let rtp = Family::<Labels, Counter>::default();
-        let jitter_ms = Histogram::new([1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0]);
-        let dtmf = Family::<Labels, Counter>::default();
-        registry.register("active_calls", "Calls in progress", active.clone());
-        registry.register(
-            "calls",
-            "Calls answered or placed, by direction",
-            calls.clone(),
-        );
-        registry.register(
-            "refused_calls",
-            "INVITEs refused, by status",
-            refused.clone(),
-        );
-        registry.register(
-            "rtp_packets",
-            "RTP packets, by kind (in, out, lost, foreign, malformed)",
-            rtp.clone(),
-        );
-        registry.register(
-            "call_jitter_ms",
-            "Interarrival jitter at the end of each call",
-            jitter_ms.clone(),
-        );
-        registry.register("dtmf", "Key presses, by method", dtmf.clone());
         Self {
-            registry,
-            active,
-            calls,
-            refused,
-            rtp,
-            jitter_ms,
-            dtmf,
+            active: Gauge::default(),
+            calls: Family::default(),
+            refused: Family::default(),
+            rtp: Family::default(),
+            jitter_ms: Histogram::new([1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0]),
+            dtmf: Family::default(),
         }
     }
 }
 
 impl Metrics {
+    /// Register these metrics as `hark_ivr_…` in a process registry.
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("hark_ivr");
+        r.register("active_calls", "Calls in progress", self.active.clone());
+        r.register(
+            "calls",
+            "Calls answered or placed, by direction",
+            self.calls.clone(),
+        );
+        r.register(
+            "refused_calls",
+            "INVITEs refused, by status",
+            self.refused.clone(),
+        );
+        r.register(
+            "rtp_packets",
+            "RTP packets, by kind (in, out, lost, foreign, malformed)",
+            self.rtp.clone(),
+        );
+        r.register(
+            "call_jitter_ms",
+            "Interarrival jitter at the end of each call",
+            self.jitter_ms.clone(),
+        );
+        r.register("dtmf", "Key presses, by method", self.dtmf.clone());
+    }
+
     pub fn call_started(&self, direction: &'static str) {
         self.active.inc();
         self.calls
@@ -110,14 +107,6 @@ impl Metrics {
     pub fn active_calls(&self) -> i64 {
         self.active.get()
     }
-
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        // Writing to a String cannot fail.
-        let _ = encode(&mut out, &self.registry);
-        out
-    }
 }
 
 #[cfg(test)]
@@ -128,6 +117,8 @@ mod tests {
     #[test]
     fn renders_what_calls_did() {
         let m = Metrics::default();
+        let process = hark_core::metrics::Metrics::default();
+        process.register(|r| m.register(r));
         m.call_started("inbound");
         m.dtmf(Method::SipInfo);
         m.refused(ezk_sip_types::StatusCode::SERVICE_UNAVAILABLE);
@@ -137,7 +128,7 @@ mod tests {
         assert_eq!(m.active_calls(), 1);
         m.call_ended(&c, 3.0);
         assert_eq!(m.active_calls(), 0);
-        let text = m.render();
+        let text = process.render("");
         for line in [
             "hark_ivr_active_calls 0",
             "hark_ivr_calls_total{direction=\"inbound\"} 1",

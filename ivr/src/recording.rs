@@ -8,6 +8,9 @@
 //! withdraws it and tells live listeners so. A hang-up during the recording or the review
 //! sends what was said: nothing a caller said is ever dropped by the IVR. While they speak the
 //! audio goes to a [`Spool`] file, not memory, so a call costs little however long it records.
+//! The message's `recordings` row names this process and the spool file, and the file is
+//! flushed at every fragment: should the process die, another IVR sends the message with
+//! everything said up to the last fragment (`orphans.rs`).
 
 use crate::{Ivr, line, spool::Spool, voice};
 use hark_core::{
@@ -23,9 +26,9 @@ use tokio::sync::mpsc;
 /// Samples per live fragment (100 ms at 8 kHz).
 const FRAGMENT: usize = 800;
 /// Speech kept after the last voiced frame, so words are not clipped.
-const TAIL: usize = 2_400;
+pub(crate) const TAIL: usize = 2_400;
 /// Less speech than this (300 ms) is no message.
-const MIN_VOICED: usize = 2_400;
+pub(crate) const MIN_VOICED: usize = 2_400;
 /// Live fragments waiting to be published; past this they are dropped (live is best
 /// effort, the stored message is whole).
 const LIVE_QUEUE: usize = 64;
@@ -83,11 +86,24 @@ impl Outgoing {
         recipients: Vec<UserId>,
     ) -> Result<Self, RecordingError> {
         let id = MessageId::new();
+        let dir = if ivr.config.spool_dir.is_empty() {
+            std::env::temp_dir().join("hark-spool")
+        } else {
+            std::path::PathBuf::from(&ivr.config.spool_dir)
+        };
+        let spool = Spool::create(&dir, id.as_str());
         let (mid, s, rs) = (id.clone(), sender.clone(), recipients.clone());
+        let row = store::recordings::Recording {
+            message_id: id.to_string(),
+            node_id: ivr.deps.node_id.clone(),
+            spool_path: spool.path().display().to_string(),
+            started_at: store::now(),
+        };
         ivr.deps
             .store
             .transaction(move |c| {
                 messages::create_recording(c, &mid, &s, Origin::Phone, false, &rs)?;
+                store::recordings::start(c, &row)?;
                 store::outbox::enqueue_event(
                     c,
                     &Envelope::new(Event::MessageStarted {
@@ -102,12 +118,6 @@ impl Outgoing {
         ivr.deps.outbox.notify();
         let (live, rx) = mpsc::channel(LIVE_QUEUE);
         tokio::spawn(publish_live(ivr.clone(), id.clone(), rx));
-        let dir = if ivr.config.spool_dir.is_empty() {
-            std::env::temp_dir().join("hark-spool")
-        } else {
-            std::path::PathBuf::from(&ivr.config.spool_dir)
-        };
-        let spool = Spool::create(&dir, id.as_str());
         Ok(Self {
             ivr,
             id,
@@ -129,6 +139,7 @@ impl Outgoing {
         self.pending.extend_from_slice(frame);
         while self.pending.len() >= FRAGMENT {
             let pcm: Vec<i16> = self.pending.drain(..FRAGMENT).collect();
+            self.spool.flush();
             self.emit(pcm, None);
         }
     }
@@ -214,7 +225,7 @@ impl Outgoing {
                 if messages::complete_recording(c, &id, &blob, d)? {
                     store::outbox::enqueue_event(c, &event)?;
                 }
-                Ok(())
+                store::recordings::finish(c, &id)
             })
             .await?;
         self.ivr.deps.outbox.notify();
@@ -231,7 +242,11 @@ impl Outgoing {
             .ivr
             .deps
             .store
-            .transaction(move |c| messages::cancel(c, &id))
+            .transaction(move |c| {
+                let blob = messages::cancel(c, &id)?;
+                store::recordings::finish(c, &id)?;
+                Ok(blob)
+            })
             .await?;
         if let Some(blob) = blob
             && let Err(e) = self.ivr.deps.blobs.delete(&blob).await

@@ -6,6 +6,10 @@
 //! (`<spool_dir>/<message id>.pcm`, 16-bit little-endian), read back only to review or store
 //! it. The file goes when the recording does. Should the disk refuse (full, read-only), the
 //! recording carries on in memory — what the caller says is never dropped for it.
+//!
+//! The recording flushes the buffer at every live fragment ([`Spool::flush`]), so should the
+//! process die the file holds everything up to the last fragment, and another IVR finishes
+//! the message from it (`orphans.rs`; the file is raw samples, nothing else).
 
 use std::{
     fs::File,
@@ -59,6 +63,23 @@ impl Spool {
             file,
             memory: Vec::new(),
             len: 0,
+        }
+    }
+
+    /// Where the samples go (also when recording in memory: the name it would have had).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Hand what is buffered to the file, so it survives this process (not a crash of the
+    /// machine: that would take an fsync per fragment, and the disk is not the only copy
+    /// worth that — live listeners have the fragments too).
+    pub fn flush(&mut self) {
+        if let Some(out) = self.file.as_mut()
+            && let Err(e) = out.flush()
+        {
+            tracing::warn!(error = %e, path = %self.path.display(), "spool flush failed; recording in memory");
+            self.fall_back_to_memory();
         }
     }
 
@@ -176,8 +197,18 @@ mod tests {
         }
         assert_eq!(s.len(), 300 * 160);
         assert_eq!(s.read(), frames.concat());
+        assert_eq!(s.path(), dir.path().join("m1.pcm"));
         let path = dir.path().join("m1.pcm");
         assert!(path.exists());
+        s.push(&[7, 8]);
+        s.flush();
+        let raw = std::fs::read(&path).unwrap();
+        assert_eq!(
+            raw.len(),
+            (300 * 160 + 2) * 2,
+            "flushed samples are in the file"
+        );
+        assert_eq!(&raw[raw.len() - 4..], &[7, 0, 8, 0]);
         drop(s);
         assert!(!path.exists(), "the spool file goes with the recording");
     }

@@ -1,9 +1,11 @@
 //! E-mail notifications: "You have a voice message from …" with a signed link that plays it.
 //!
 //! The link is `<public_url>/listen/<token>`, valid for `links.ttl_hours`. The e-mail's
-//! Message-ID is derived from the command's event id, so even a repeat send after a crash
-//! between sending and recording it carries the same Message-ID and mail systems fold the two.
-//! A redelivered command that was already handled is acknowledged without sending.
+//! Message-ID is derived from the delivery attempt's id, so every try of one e-mail — a retry
+//! after the relay timed out having taken it, a repeat after a crash between sending and
+//! recording it — carries the same Message-ID and mail systems fold them. A redelivered
+//! command that was already handled is acknowledged without sending, and two notifiers never
+//! hand the same e-mail to the relay at once (`claim.rs`).
 
 use crate::NotifierError;
 use askama::Template;
@@ -108,6 +110,7 @@ pub struct EmailWorker {
     config: NotifierConfig,
     links: LinksConfig,
     signer: LinkSigner,
+    shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl EmailWorker {
@@ -117,6 +120,7 @@ impl EmailWorker {
         config: NotifierConfig,
         links: LinksConfig,
         signer: LinkSigner,
+        shutdown: tokio_util::sync::CancellationToken,
     ) -> Self {
         Self {
             deps,
@@ -124,6 +128,7 @@ impl EmailWorker {
             config,
             links,
             signer,
+            shutdown,
         }
     }
 
@@ -157,7 +162,12 @@ impl EmailWorker {
         Ok(())
     }
 
-    fn compose(&self, event: &EventId, to: &str, letter: Letter<'_>) -> Result<Message, String> {
+    fn compose(
+        &self,
+        attempt: &AttemptId,
+        to: &str,
+        letter: Letter<'_>,
+    ) -> Result<Message, String> {
         let Letter {
             recipient,
             sender,
@@ -186,7 +196,7 @@ impl EmailWorker {
             .render()
             .map_err(|e| e.to_string())?;
         Message::builder()
-            .message_id(Some(format!("<{event}@hark>")))
+            .message_id(Some(format!("<{attempt}@hark>")))
             .from(
                 self.config
                     .from
@@ -395,7 +405,7 @@ impl consume::Handler<Command> for EmailWorker {
             link: &link,
             audio,
         };
-        let email = match self.compose(&event, &to, letter) {
+        let email = match self.compose(&attempt_id, &to, letter) {
             Ok(e) => e,
             Err(why) => {
                 return self
@@ -410,6 +420,36 @@ impl consume::Handler<Command> for EmailWorker {
                     .await;
             }
         };
+        // One sender at a time for this e-mail, whichever notifier got the command.
+        let (store, e3) = (self.deps.store.clone(), event.clone());
+        let claim = crate::claim::take(
+            &self.deps,
+            format!("email:{attempt_id}"),
+            &self.shutdown,
+            || {
+                let (store, e) = (store.clone(), e3.clone());
+                async move {
+                    Ok(store
+                        .run(move |c| store::processed::is_processed(c, CONSUMER, &e))
+                        .await?)
+                }
+            },
+        )
+        .await?;
+        let Some(_claim) = claim else {
+            tracing::debug!(%event, "e-mail sent meanwhile by another notifier");
+            return Ok(());
+        };
+        // Whoever held it may have finished it just before letting go.
+        let e4 = event.clone();
+        if self
+            .deps
+            .store
+            .run(move |c| store::processed::is_processed(c, CONSUMER, &e4))
+            .await?
+        {
+            return Ok(());
+        }
         match self.mailer.send(email).await {
             Ok(()) => {
                 tracing::info!(%message_id, %recipient_id, "e-mail sent");

@@ -11,6 +11,7 @@
 //! Each channel has its own queue and worker, so a slow SMTP relay never holds up a call.
 
 pub mod callback;
+mod claim;
 pub mod email;
 pub mod push;
 
@@ -53,33 +54,34 @@ pub async fn run(
         config,
         links,
         signer,
+        shutdown.clone(),
     ));
     let callbacks = Arc::new(callback::CallbackWorker::new(deps.clone()));
     let pushes = Arc::new(push::PushWorker::new(deps.clone()));
     tokio::try_join!(
         consume::run_concurrent::<Command, _>(
-            deps.bus.clone(),
+            &deps,
             keys::NOTIFY_EMAIL,
             emails,
             handler,
             shutdown.clone(),
         ),
         consume::run_concurrent::<Command, _>(
-            deps.bus.clone(),
+            &deps,
             keys::NOTIFY_CALLBACK,
             calls,
             callbacks,
             shutdown.clone(),
         ),
         consume::run_concurrent::<Command, _>(
-            deps.bus.clone(),
+            &deps,
             keys::NOTIFY_POPUP,
             pushing,
             pushes.clone(),
             shutdown.clone(),
         ),
         consume::run_concurrent::<Command, _>(
-            deps.bus.clone(),
+            &deps,
             keys::NOTIFY_STREAM,
             pushing,
             pushes,

@@ -143,7 +143,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), RouterError> {
     let host = Arc::new(plugins::PluginHost::new(plugins::Limits::from(&config))?);
-    let registry = Arc::new(registry::Registry::new(host));
+    let registry = Arc::new(registry::Registry::new(host, &deps.metrics));
     // This instance's own queue, declared before loading, so no change is missed in between.
     let changes =
         bus::QueueSpec::transient(format!("router.plugins.{}", hark_core::ids::EventId::new()))
@@ -154,12 +154,12 @@ pub async fn run(
     deps.bus.declare(&changes).await?;
     registry.reload(&deps.store).await?;
     let watcher = {
-        let (bus, name, stop) = (deps.bus.clone(), changes.name.clone(), shutdown.clone());
+        let (watch_deps, name, stop) = (deps.clone(), changes.name.clone(), shutdown.clone());
         let handler = Arc::new(PluginWatcher {
             deps: deps.clone(),
             registry: registry.clone(),
         });
-        tokio::spawn(async move { consume::run(bus, &name, 1, handler, stop).await })
+        tokio::spawn(async move { consume::run(&watch_deps, &name, 1, handler, stop).await })
     };
 
     let dropin = plugins_dir.map(|dir| {
@@ -183,7 +183,7 @@ pub async fn run(
         config,
         registry,
     });
-    let result = consume::run(deps.bus.clone(), &queue.name, prefetch, handler, shutdown).await;
+    let result = consume::run(&deps, &queue.name, prefetch, handler, shutdown).await;
     if let Some(Err(e)) = match dropin {
         Some(task) => Some(task.await),
         None => None,

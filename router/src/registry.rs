@@ -8,6 +8,7 @@
 
 use crate::plugins::{LoadedPlugin, PluginHost};
 use hark_core::store::{Store, StoreError, plugins};
+use prometheus_client::metrics::{family::Family, gauge::Gauge};
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, RwLock},
@@ -18,14 +19,26 @@ pub struct Registry {
     host: Arc<PluginHost>,
     active: RwLock<Arc<Vec<Arc<LoadedPlugin>>>>,
     cache: Mutex<HashMap<(String, String), Arc<LoadedPlugin>>>,
+    /// `hark_router_plugin_active{name,version,sha256}`: 1 for each plugin this router asks.
+    shown: Family<Vec<(&'static str, String)>, Gauge>,
 }
 
 impl Registry {
-    pub fn new(host: Arc<PluginHost>) -> Self {
+    /// A registry whose active set is shown in the process's metrics.
+    pub fn new(host: Arc<PluginHost>, metrics: &hark_core::metrics::Metrics) -> Self {
+        let shown = Family::<Vec<(&'static str, String)>, Gauge>::default();
+        metrics.register(|r| {
+            r.register(
+                "hark_router_plugin_active",
+                "Delivery plugins this router asks (1 each), by name, version and content hash",
+                shown.clone(),
+            );
+        });
         Self {
             host,
             active: RwLock::new(Arc::new(Vec::new())),
             cache: Mutex::new(HashMap::new()),
+            shown,
         }
     }
 
@@ -113,6 +126,16 @@ impl Registry {
             }
         }
         let n = next.len();
+        self.shown.clear();
+        for p in &next {
+            self.shown
+                .get_or_create(&vec![
+                    ("name", p.info.name.clone()),
+                    ("version", p.info.version.clone()),
+                    ("sha256", p.sha256.clone()),
+                ])
+                .set(1);
+        }
         *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = keep;
         *self.active.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
         tracing::info!(active = n, "delivery plugins loaded");

@@ -31,6 +31,8 @@ async fn deps(url: &str, blobs: &std::path::Path) -> Deps {
         bus,
         blobs: BlobStore::new(blobs, &"ab".repeat(32)).unwrap(),
         outbox: OutboxSignal::default(),
+        metrics: Default::default(),
+        node_id: hark_core::ids::EventId::new().into_string(),
     }
 }
 

@@ -13,8 +13,12 @@
 pub mod audio;
 pub mod baresip;
 pub mod browser;
+pub mod cluster;
+pub mod kamailio;
+pub mod pg_server;
 pub mod rabbit_node;
 pub mod sipp;
+pub mod traffic;
 pub mod web;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -180,6 +184,8 @@ pub struct Email {
     pub subject: String,
     pub text: String,
     pub message_id: String,
+    /// When the relay wrote it.
+    pub received: std::time::SystemTime,
     /// Attached files: (name, bytes).
     pub attachments: Vec<(String, Vec<u8>)>,
 }
@@ -220,6 +226,9 @@ pub fn read_emails(dir: &Path) -> Vec<Email> {
                 subject: m.subject().unwrap_or_default().to_owned(),
                 text: m.body_text(0).unwrap_or_default().into_owned(),
                 message_id: m.message_id().unwrap_or_default().to_owned(),
+                received: std::fs::metadata(p)
+                    .and_then(|md| md.modified())
+                    .unwrap_or(std::time::SystemTime::UNIX_EPOCH),
                 attachments: m
                     .attachments()
                     .map(|a| {
@@ -399,9 +408,10 @@ impl Stack {
             .expect("the stack runs the IVR")
     }
 
-    /// Where the IVR serves `/metrics` (when the test configured `ivr.metrics_listen`).
-    pub fn ivr_metrics_addr(&self) -> Option<std::net::SocketAddr> {
-        self.running.as_ref().and_then(|r| r.ivr_metrics_addr)
+    /// Where `/healthz`, `/readyz` and `/metrics` are served (when the test configured
+    /// `ops.listen`).
+    pub fn ops_addr(&self) -> Option<std::net::SocketAddr> {
+        self.running.as_ref().and_then(|r| r.ops_addr)
     }
 
     /// Stop gracefully and remove the test's queues.
@@ -592,25 +602,7 @@ impl Stack {
 
     /// Give `extension` a delivery profile (steps as JSON).
     pub async fn set_profile(&self, extension: &'static str, channels: &'static str) {
-        use diesel::ExpressionMethods;
-        use hark_core::store::schema::delivery_profiles;
-        self.app
-            .deps
-            .store
-            .run(move |c| {
-                let user =
-                    hark_core::store::users::find_by_extension(c, extension)?.expect("a demo user");
-                diesel::insert_into(delivery_profiles::table)
-                    .values((
-                        delivery_profiles::user_id.eq(&user.id),
-                        delivery_profiles::channels.eq(channels),
-                        delivery_profiles::updated_at.eq(hark_core::store::now()),
-                    ))
-                    .execute(c)?;
-                Ok(())
-            })
-            .await
-            .expect("store reachable");
+        set_profile(&self.app.deps.store, extension, channels).await;
     }
 
     /// Show `extension` as present (available), as a portal tab's heartbeat would.
@@ -667,6 +659,31 @@ impl Drop for Stack {
             r.shutdown.cancel();
         }
     }
+}
+
+/// Give `extension` a delivery profile (steps as JSON).
+pub async fn set_profile(
+    store: &hark_core::store::Store,
+    extension: &'static str,
+    steps: &'static str,
+) {
+    use diesel::ExpressionMethods;
+    use hark_core::store::schema::delivery_profiles;
+    store
+        .run(move |c| {
+            let user =
+                hark_core::store::users::find_by_extension(c, extension)?.expect("a demo user");
+            diesel::insert_into(delivery_profiles::table)
+                .values((
+                    delivery_profiles::user_id.eq(&user.id),
+                    delivery_profiles::channels.eq(steps),
+                    delivery_profiles::updated_at.eq(hark_core::store::now()),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+        .expect("store reachable");
 }
 
 /// The recipient entry for `extension` in a message summary.

@@ -429,6 +429,17 @@ impl Callee {
 
     /// Listen on a free port for one call, for at most `limit`.
     pub async fn listen(&self, dir: &Path, limit: Duration) -> Result<CalleeRun> {
+        self.listen_calls(dir, limit, 1).await
+    }
+
+    /// Listen on a free port for `calls` calls (one after another or at once), for at most
+    /// `limit`.
+    pub async fn listen_calls(
+        &self,
+        dir: &Path,
+        limit: Duration,
+        calls: usize,
+    ) -> Result<CalleeRun> {
         let name = format!("uas-{}-{}", std::process::id(), free_even_port()?);
         let xml = dir.join(format!("{name}.xml"));
         std::fs::write(&xml, self.xml())?;
@@ -444,7 +455,9 @@ impl Callee {
             .arg(port.to_string())
             .arg("-mp")
             .arg(free_even_port()?.to_string())
-            .args(["-m", "1", "-nostdin", "-trace_err", "-error_file"])
+            .arg("-m")
+            .arg(calls.to_string())
+            .args(["-nostdin", "-trace_err", "-error_file"])
             .arg(&errors)
             .args([
                 "-timeout",
@@ -480,4 +493,126 @@ impl CalleeRun {
         }
         Ok(())
     }
+}
+
+/// Many callers at once, each recording a message with a direct dial: `from` dials `to`
+/// (`*102`), keys the PIN as RFC 4733 events, then streams a 440 Hz PCMA tone (sipp's
+/// `rtp_stream`) for `hold_ms` and hangs up, which sends the message. `calls` calls at `rate`
+/// a second, all up at once.
+pub struct RecordingCalls {
+    pub from: &'static str,
+    pub to: &'static str,
+    pub pin: &'static str,
+    pub calls: usize,
+    pub rate: u32,
+    pub hold_ms: u32,
+}
+
+/// A running batch; [`RecordingRun::finish`] gives how many calls succeeded and failed.
+pub struct RecordingRun {
+    child: tokio::process::Child,
+    dir: std::path::PathBuf,
+    name: String,
+}
+
+impl RecordingCalls {
+    fn xml(&self, tone: &Path) -> String {
+        let mut steps = String::from("  <pause milliseconds=\"300\"/>\n");
+        for k in self.pin.chars().chain(['#']) {
+            steps.push_str(&format!(
+                "  <nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n  <pause milliseconds=\"350\"/>\n",
+                dtmf_pcap(k)
+            ));
+        }
+        steps.push_str(&format!(
+            "  <nop><action><exec rtp_stream=\"{},-1,8\"/></action></nop>\n  <pause milliseconds=\"{}\"/>\n  <nop><action><exec rtp_stream=\"pause\"/></action></nop>\n",
+            tone.display(),
+            self.hold_ms
+        ));
+        let caller = Scenario {
+            from_user: self.from.to_owned(),
+            to_user: self.to.to_owned(),
+            steps: Vec::new(),
+        };
+        // The caller scenario's INVITE/ACK and BYE around our steps.
+        let base = caller.xml();
+        let at = base
+            .find("  <send retrans=\"500\"><![CDATA[\nBYE")
+            .expect("a BYE");
+        format!("{}{steps}{}", &base[..at], &base[at..])
+    }
+
+    /// Start the batch against `target` (an IVR, or a dispatcher in front of IVRs).
+    pub async fn start(&self, target: SocketAddr, dir: &Path, name: &str) -> Result<RecordingRun> {
+        let tone = dir.join(format!("{name}-tone.alaw"));
+        let samples = tone_alaw(440.0, f64::from(self.hold_ms) / 1000.0 + 5.0);
+        std::fs::write(&tone, samples)?;
+        let xml = dir.join(format!("{name}.xml"));
+        std::fs::write(&xml, self.xml(&tone))?;
+        let child = tokio::process::Command::new("sipp")
+            .arg(target.to_string())
+            .arg("-sf")
+            .arg(&xml)
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", "0", "-mp"])
+            .arg(free_even_port()?.to_string())
+            .arg("-r")
+            .arg(self.rate.to_string())
+            .arg("-l")
+            .arg(self.calls.to_string())
+            .arg("-m")
+            .arg(self.calls.to_string())
+            .args(["-nostdin", "-trace_stat", "-fd", "1", "-trace_err"])
+            .arg("-stf")
+            .arg(dir.join(format!("{name}-stat.csv")))
+            .arg("-error_file")
+            .arg(dir.join(format!("{name}-errors.log")))
+            .args(["-timeout", "120s", "-recv_timeout", "10000"])
+            .current_dir(dir)
+            .kill_on_drop(true)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("starting sipp")?;
+        Ok(RecordingRun {
+            child,
+            dir: dir.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+}
+
+impl RecordingRun {
+    /// Wait for every call to end: (successful, failed), from sipp's statistics.
+    pub async fn finish(mut self, limit: Duration) -> Result<(u64, u64)> {
+        tokio::time::timeout(limit, self.child.wait())
+            .await
+            .context("sipp (recording calls) did not finish")??;
+        let stats = std::fs::read_to_string(self.dir.join(format!("{}-stat.csv", self.name)))?;
+        let rows: Vec<&str> = stats.lines().filter(|l| !l.trim().is_empty()).collect();
+        let head: Vec<&str> = rows
+            .first()
+            .context("sipp statistics")?
+            .split(';')
+            .collect();
+        let last: Vec<&str> = rows.last().context("sipp statistics")?.split(';').collect();
+        let field = |name: &str| -> Result<u64> {
+            let i = head
+                .iter()
+                .position(|h| *h == name)
+                .with_context(|| format!("{name} in sipp's statistics"))?;
+            Ok(last.get(i).and_then(|v| v.trim().parse().ok()).unwrap_or(0))
+        };
+        Ok((field("SuccessfulCall(C)")?, field("FailedCall(C)")?))
+    }
+}
+
+/// `seconds` of a sine as raw A-law, for sipp's `rtp_stream`.
+fn tone_alaw(freq: f64, seconds: f64) -> Vec<u8> {
+    let n = (seconds * 8000.0) as usize;
+    (0..n)
+        .map(|i| {
+            let s = 12_000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin();
+            alaw(s as i16)
+        })
+        .collect()
 }

@@ -229,6 +229,33 @@ impl Socket {
         (std::time::Instant::now(), v)
     }
 
+    /// The next JSON text frame within `wait` (`None` if there was none); an error once the
+    /// socket is closed or broken — for tabs that must survive a portal going away.
+    pub async fn next_json(&mut self, wait: Duration) -> Result<Option<Value>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return Ok(None),
+                Ok(None) => bail!("socket closed"),
+                Ok(Some(Err(e))) => bail!("socket broken: {e}"),
+                Ok(Some(Ok(m))) => m,
+            };
+            match msg {
+                tungstenite::Message::Text(t) => return Ok(Some(serde_json::from_str(&t)?)),
+                tungstenite::Message::Close(_) => bail!("socket closed by the portal"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Send a JSON frame; an error if the socket is gone.
+    pub async fn try_send(&mut self, frame: &Value) -> Result<()> {
+        self.ws
+            .send(tungstenite::Message::Text(frame.to_string().into()))
+            .await?;
+        Ok(())
+    }
+
     /// Send a JSON frame as the page's script would.
     pub async fn send(&mut self, frame: Value) {
         self.ws

@@ -5,7 +5,9 @@
 //! is checked before anything is stored: recipients exist, the body is within the size limit,
 //! the audio decodes completely and is within the length limit. Then the encrypted blob is
 //! written, and the message, its recipients and its `message.recorded` event commit in one
-//! transaction.
+//! transaction. An `Idempotency-Key` header makes the upload safe to repeat: the same key with
+//! the same request answers with the message already made (`Idempotent-Replayed: true`), the
+//! same key with another request is refused with 422.
 
 use crate::{AppState, auth::ApiUser, error::ApiError, sending};
 use actix_web::{HttpRequest, HttpResponse, get, http::header, post, web};
@@ -66,21 +68,45 @@ pub(crate) async fn upload(
     let numbers = sending::parse_numbers(&query.to)?;
     let recipients = sending::resolve(&state.deps, numbers, &sender).await?;
     let bytes = read_body(&req, body, state.config.max_upload_bytes).await?;
-    let message = sending::send(
+    let recipient_ids: Vec<_> = recipients.iter().map(users::User::user_id).collect();
+    let idempotency = match req.headers().get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let key = v.to_str().map_err(|_| {
+                ApiError::BadRequest("the Idempotency-Key must be visible ASCII".into())
+            })?;
+            Some(sending::Idempotency::parse(
+                key,
+                fingerprint(&recipient_ids, query.urgent, &bytes),
+            )?)
+        }
+    };
+    let outcome = sending::send(
         &state.deps,
         sending::Outgoing {
             sender: sender.user_id(),
-            recipients: recipients.iter().map(users::User::user_id).collect(),
+            recipients: recipient_ids,
             origin: Origin::Api,
             urgent: query.urgent,
             audio: bytes,
             max_seconds: state.config.max_message_seconds,
             attachments: Vec::new(),
+            idempotency,
         },
     )
     .await?;
-    tracing::info!(message = %message.id, sender = %sender.extension, recipients = recipients.len(), "message accepted");
-    Ok(HttpResponse::Created()
+    let message = outcome.message;
+    if outcome.replayed {
+        tracing::info!(message = %message.id, sender = %sender.extension, "repeated upload answered with the message it made");
+    } else {
+        tracing::info!(message = %message.id, sender = %sender.extension, recipients = recipients.len(), "message accepted");
+    }
+    // A repeat gets the answer the first request got, marked as a replay.
+    let mut reply = HttpResponse::Created();
+    if outcome.replayed {
+        reply.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(reply
         .insert_header((header::LOCATION, format!("/api/v1/messages/{}", message.id)))
         .json(json!({
             "id": message.id,
@@ -90,6 +116,21 @@ pub(crate) async fn upload(
                 .map(|u| json!({ "extension": u.extension, "name": u.display_name }))
                 .collect::<Vec<_>>(),
         })))
+}
+
+/// What an upload asked for, as a digest: recipients (in any order), urgency and the audio.
+fn fingerprint(recipients: &[hark_core::ids::UserId], urgent: bool, audio: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut ids: Vec<&str> = recipients.iter().map(|r| r.as_str()).collect();
+    ids.sort_unstable();
+    let mut h = Sha256::new();
+    for id in ids {
+        h.update(id.as_bytes());
+        h.update([0]);
+    }
+    h.update([u8::from(urgent)]);
+    h.update(audio);
+    hex::encode(h.finalize())
 }
 
 #[get("/api/v1/messages/sent")]

@@ -270,10 +270,11 @@ pub(crate) async fn send(
                 audio: audio.bytes,
                 max_seconds: state.config.max_message_seconds,
                 attachments: form.attachments,
+                idempotency: None,
             },
         )
         .await
-        .map(|m| (m, people))
+        .map(|sent| (sent.message, people))
     }
     .await;
     match outcome {

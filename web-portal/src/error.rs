@@ -29,6 +29,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("internal error")]
     Internal(String),
+    /// The database is unreachable for now; the client should try again shortly.
+    #[error("temporarily unavailable; try again shortly")]
+    Unavailable(String),
 }
 
 impl ResponseError for ApiError {
@@ -43,12 +46,17 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiError::Internal(detail) = self {
-            tracing::error!(%detail, "request failed");
+        match self {
+            ApiError::Internal(detail) => tracing::error!(%detail, "request failed"),
+            ApiError::Unavailable(detail) => {
+                tracing::warn!(%detail, "request refused: database unavailable")
+            }
+            _ => {}
         }
         let mut reply = HttpResponse::build(self.status_code());
         match self {
@@ -58,6 +66,9 @@ impl ResponseError for ApiError {
             }
             ApiError::TooManyRequests => {
                 reply.insert_header(("Retry-After", "60"));
+            }
+            ApiError::Unavailable(_) => {
+                reply.insert_header(("Retry-After", "5"));
             }
             _ => {}
         }
@@ -72,6 +83,7 @@ impl From<StoreError> for ApiError {
                 ApiError::Unprocessable(e.to_string())
             }
             e if e.is_not_found() => ApiError::NotFound,
+            e if e.is_unavailable() => ApiError::Unavailable(e.to_string()),
             e => ApiError::Internal(e.to_string()),
         }
     }
@@ -101,6 +113,7 @@ impl From<crate::sending::SendError> for ApiError {
         use crate::sending::SendError;
         match e {
             SendError::Invalid(why) => ApiError::Unprocessable(why),
+            SendError::KeyReused => ApiError::Unprocessable(e.to_string()),
             SendError::Store(e) => e.into(),
             SendError::Blob(e) => e.into(),
             SendError::Audio(e) => e.into(),

@@ -75,6 +75,8 @@ pub enum PageError {
     Unprocessable(String),
     #[error("something went wrong on our side")]
     Internal(String),
+    #[error("Hark is briefly unavailable; try again in a few seconds")]
+    Unavailable(String),
 }
 
 impl ResponseError for PageError {
@@ -88,6 +90,7 @@ impl ResponseError for PageError {
             PageError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PageError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            PageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -102,6 +105,9 @@ impl ResponseError for PageError {
                 return see_other(&to);
             }
             PageError::Internal(detail) => tracing::error!(%detail, "page request failed"),
+            PageError::Unavailable(detail) => {
+                tracing::warn!(%detail, "page refused: database unavailable");
+            }
             _ => {}
         }
         let title = match self.status_code() {
@@ -110,13 +116,20 @@ impl ResponseError for PageError {
             s if s.is_server_error() => "Sorry",
             _ => "That did not work",
         };
-        html(
+        let mut reply = html(
             self.status_code(),
             &ErrorPage {
                 title,
                 detail: &self.to_string(),
             },
-        )
+        );
+        if let PageError::Unavailable(_) = self {
+            reply.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("5"),
+            );
+        }
+        reply
     }
 }
 
@@ -127,6 +140,7 @@ impl From<StoreError> for PageError {
                 PageError::Unprocessable(e.to_string())
             }
             e if e.is_not_found() => PageError::NotFound,
+            e if e.is_unavailable() => PageError::Unavailable(e.to_string()),
             e => PageError::Internal(e.to_string()),
         }
     }
@@ -156,6 +170,7 @@ impl From<crate::sending::SendError> for PageError {
         use crate::sending::SendError;
         match e {
             SendError::Invalid(why) => PageError::Unprocessable(why),
+            SendError::KeyReused => PageError::Unprocessable(e.to_string()),
             SendError::Store(e) => e.into(),
             SendError::Blob(e) => e.into(),
             SendError::Audio(e) => e.into(),

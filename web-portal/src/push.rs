@@ -49,6 +49,13 @@ const MAX_FRAME: usize = 16 * 1024;
 const MAX_FRAMES_PER_SEC: u32 = 20;
 /// Frames waiting for one slow tab before it is dropped (its page reconnects and reloads).
 const TAB_QUEUE: usize = 256;
+/// How often pop-ups still not seen are sent again to the tabs here, and how old an
+/// attempt must be for that. A frame can be lost between the notifier and a tab (the broker
+/// restarted, this node's queue was being declared again, the "seen" answer met a database
+/// that was down); tabs show each attempt once and answer "seen" again, so a repeat is
+/// harmless and the pop-up is not left to expire unseen.
+const RESEND_EVERY: Duration = Duration::from_secs(10);
+const RESEND_AFTER: chrono::Duration = chrono::Duration::seconds(5);
 
 /// One open tab.
 struct Tab {
@@ -110,6 +117,7 @@ impl Hub {
         });
         let consumer = hub.bus.consume(&hub.queue, 64).await?;
         tokio::spawn(hub.clone().relay(consumer, shutdown.clone()));
+        tokio::spawn(hub.clone().resend(shutdown.clone()));
         tokio::spawn(hub.clone().heartbeat(shutdown));
         Ok(hub)
     }
@@ -339,6 +347,48 @@ impl Hub {
         Ok(())
     }
 
+    /// Send pop-ups still not seen again to the tabs of the people connected here.
+    async fn resend(self: Arc<Self>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(RESEND_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.cancelled() => return,
+            }
+            let people: Vec<String> = lock(&self.tabs).keys().cloned().collect();
+            if people.is_empty() {
+                continue;
+            }
+            let before = store::now() - RESEND_AFTER;
+            let frames = self
+                .store
+                .run(move |c| {
+                    let mut frames = Vec::new();
+                    for chunk in people.chunks(500) {
+                        for a in messages::open_attempts_of(c, chunk, "popup", before)? {
+                            if let Some(f) = popup_frame(c, &a)? {
+                                frames.push((a.recipient_id, f));
+                            }
+                        }
+                    }
+                    Ok(frames)
+                })
+                .await;
+            match frames {
+                Ok(frames) => {
+                    if !frames.is_empty() {
+                        tracing::debug!(count = frames.len(), "pop-ups not yet seen sent again");
+                    }
+                    for (user, frame) in frames {
+                        self.send(&user, &frame);
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "pop-ups not yet seen not looked up"),
+            }
+        }
+    }
+
     /// Keep everyone connected here present.
     async fn heartbeat(self: Arc<Self>, stop: CancellationToken) {
         let mut tick = tokio::time::interval(HEARTBEAT);
@@ -491,27 +541,34 @@ async fn waiting_popups(store: &Store, user: UserId) -> Result<Vec<String>, Stor
         .run(move |c| {
             let mut frames = Vec::new();
             for a in messages::open_attempts(c, &user, "popup")? {
-                let mid = MessageId::from(a.message_id.as_str());
-                let Some(m) = messages::find_by_id(c, &mid)? else {
-                    continue;
-                };
-                let Some(sender) = users::find_by_id(c, &UserId::from(m.sender_id.as_str()))?
-                else {
-                    continue;
-                };
-                let frame = PushFrame::Popup(Notice {
-                    attempt_id: AttemptId::from(a.id.as_str()),
-                    message_id: mid,
-                    from_name: sender.display_name,
-                    from_extension: sender.extension,
-                    duration_ms: m.duration_ms,
-                    urgent: m.urgent,
-                });
-                frames.push(serde_json::to_string(&frame).unwrap_or_default());
+                frames.extend(popup_frame(c, &a)?);
             }
             Ok(frames)
         })
         .await
+}
+
+/// The pop-up frame of an open attempt (none if its message or sender is gone).
+fn popup_frame(
+    c: &mut store::DbConnection,
+    a: &messages::Attempt,
+) -> Result<Option<String>, StoreError> {
+    let mid = MessageId::from(a.message_id.as_str());
+    let Some(m) = messages::find_by_id(c, &mid)? else {
+        return Ok(None);
+    };
+    let Some(sender) = users::find_by_id(c, &UserId::from(m.sender_id.as_str()))? else {
+        return Ok(None);
+    };
+    let frame = PushFrame::Popup(Notice {
+        attempt_id: AttemptId::from(a.id.as_str()),
+        message_id: mid,
+        from_name: sender.display_name,
+        from_extension: sender.extension,
+        duration_ms: m.duration_ms,
+        urgent: m.urgent,
+    });
+    Ok(serde_json::to_string(&frame).ok())
 }
 
 /// A tab says it showed the pop-up of `attempt`: if that is the person's own open pop-up

@@ -3,6 +3,12 @@
 //! blobs are written, and the message, its recipients, its attachments and its
 //! `message.recorded` event commit in one transaction. If that transaction fails, the blobs
 //! are removed again, so nothing is left half-sent.
+//!
+//! A request may carry an idempotency key (`Idempotency-Key`): the first request with a key
+//! makes the message and remembers the key in the same transaction; a later one with the same
+//! key and the same content gets that message back instead of a second copy (a client that
+//! lost the answer to a dropped connection or a portal node that died can simply send again);
+//! the same key with different content is refused.
 
 use hark_core::{
     Deps,
@@ -10,7 +16,7 @@ use hark_core::{
     blob::BlobError,
     events::{Envelope, Event, Origin},
     ids::{MessageId, UserId},
-    store::{self, StoreError, attachments, groups, messages, users::User},
+    store::{self, StoreError, attachments, groups, messages, upload_keys, users::User},
 };
 
 /// Most recipients one message may name.
@@ -30,6 +36,8 @@ pub(crate) enum SendError {
     Audio(#[from] AudioError),
     #[error("decoding failed: {0}")]
     Task(String),
+    #[error("this Idempotency-Key was already used for a different message")]
+    KeyReused,
 }
 
 /// Extensions and group numbers as people type them: separated by commas or spaces.
@@ -94,10 +102,65 @@ pub(crate) struct Outgoing {
     pub audio: Vec<u8>,
     pub max_seconds: u32,
     pub attachments: Vec<Upload>,
+    pub idempotency: Option<Idempotency>,
 }
 
-/// Decode, store and announce a message; returns it as stored.
-pub(crate) async fn send(deps: &Deps, out: Outgoing) -> Result<messages::Message, SendError> {
+/// A client's idempotency key, and a digest of what it asked for with it.
+#[derive(Clone, Debug)]
+pub(crate) struct Idempotency {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+/// Most characters of an idempotency key (a UUID is 36).
+pub(crate) const MAX_KEY_LEN: usize = 255;
+
+impl Idempotency {
+    /// A key as a client sent it: 1 to 255 visible ASCII characters.
+    pub(crate) fn parse(key: &str, fingerprint: String) -> Result<Self, SendError> {
+        if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(SendError::Invalid(format!(
+                "an Idempotency-Key is 1 to {MAX_KEY_LEN} visible ASCII characters"
+            )));
+        }
+        Ok(Self {
+            key: key.to_owned(),
+            fingerprint,
+        })
+    }
+}
+
+/// A message sent, or found already sent with the same idempotency key.
+#[derive(Debug)]
+pub(crate) struct Sent {
+    pub message: messages::Message,
+    pub replayed: bool,
+}
+
+/// The message an earlier request with the same key made, if any.
+async fn replay(
+    deps: &Deps,
+    sender: &UserId,
+    idem: &Idempotency,
+) -> Result<Option<messages::Message>, SendError> {
+    let (sender, key) = (sender.clone(), idem.key.clone());
+    let found = deps
+        .store
+        .run(move |c| match upload_keys::find(c, &sender, &key)? {
+            Some((id, fingerprint)) => Ok(messages::find_by_id(c, &id)?.map(|m| (m, fingerprint))),
+            None => Ok(None),
+        })
+        .await?;
+    match found {
+        Some((_, fingerprint)) if fingerprint != idem.fingerprint => Err(SendError::KeyReused),
+        Some((m, _)) => Ok(Some(m)),
+        None => Ok(None),
+    }
+}
+
+/// Decode, store and announce a message; returns it as stored (or, for a repeated
+/// idempotency key, as an earlier request stored it).
+pub(crate) async fn send(deps: &Deps, out: Outgoing) -> Result<Sent, SendError> {
     let Outgoing {
         sender,
         recipients,
@@ -106,7 +169,16 @@ pub(crate) async fn send(deps: &Deps, out: Outgoing) -> Result<messages::Message
         audio: bytes,
         max_seconds,
         attachments: files,
+        idempotency,
     } = out;
+    if let Some(idem) = &idempotency
+        && let Some(message) = replay(deps, &sender, idem).await?
+    {
+        return Ok(Sent {
+            message,
+            replayed: true,
+        });
+    }
     if files.len() > MAX_ATTACHMENTS {
         return Err(SendError::Invalid(format!(
             "at most {MAX_ATTACHMENTS} attachments per message"
@@ -136,6 +208,7 @@ pub(crate) async fn send(deps: &Deps, out: Outgoing) -> Result<messages::Message
             }
         }
     }
+    let sender_id = sender.clone();
     let form = messages::MessageInsertForm {
         id: MessageId::new(),
         sender,
@@ -145,10 +218,14 @@ pub(crate) async fn send(deps: &Deps, out: Outgoing) -> Result<messages::Message
         urgent,
         recipients,
     };
+    let key = idempotency.clone();
     let stored = deps
         .store
         .transaction(move |c| {
             let m = messages::create_complete(c, &form)?;
+            if let Some(k) = &key {
+                upload_keys::remember(c, &form.sender, &k.key, &k.fingerprint, &form.id)?;
+            }
             for a in &attached {
                 attachments::create(c, &form.id, a)?;
             }
@@ -167,12 +244,26 @@ pub(crate) async fn send(deps: &Deps, out: Outgoing) -> Result<messages::Message
         })
         .await;
     match stored {
-        Ok(m) => {
+        Ok(message) => {
             deps.outbox.notify();
-            Ok(m)
+            Ok(Sent {
+                message,
+                replayed: false,
+            })
         }
         Err(e) => {
             forget(deps, &written).await;
+            // The same key raced in on another request (or node) and won: answer with its
+            // message.
+            if let Some(idem) = &idempotency
+                && e.is_unique_violation()
+                && let Some(message) = replay(deps, &sender_id, idem).await?
+            {
+                return Ok(Sent {
+                    message,
+                    replayed: true,
+                });
+            }
             Err(e.into())
         }
     }

@@ -52,15 +52,21 @@ function onFrame(frame) {
 }
 
 // Pop-ups: shown once per attempt, in the page and (if allowed) as a browser notification;
-// the server hears "seen" once the person could see it.
+// the server hears "seen" once the person could see it. The server sends a pop-up again when
+// it did not hear "seen" (a lost frame, a database that was down): it is not shown twice, only
+// answered again.
 const shown = new Set();
+const acked = new Set();
 
 function send(frame) {
   if (window.harkSocket?.readyState === WebSocket.OPEN) window.harkSocket.send(JSON.stringify(frame));
 }
 
 function popup(frame) {
-  if (shown.has(frame.attempt_id)) return;
+  if (shown.has(frame.attempt_id)) {
+    if (acked.has(frame.attempt_id)) send({ type: "seen", attempt_id: frame.attempt_id });
+    return;
+  }
   shown.add(frame.attempt_id);
   let box = document.getElementById("popups");
   if (!box) {
@@ -95,7 +101,10 @@ function popup(frame) {
     n.addEventListener("click", () => { window.focus(); audio.play(); n.close(); });
     notified = true;
   }
-  const ack = () => send({ type: "seen", attempt_id: frame.attempt_id });
+  const ack = () => {
+    acked.add(frame.attempt_id);
+    send({ type: "seen", attempt_id: frame.attempt_id });
+  };
   if (notified || document.visibilityState === "visible") {
     ack();
   } else {

@@ -2,8 +2,8 @@
 //!
 //! One connection with lapin's automatic recovery: after a broker restart or a dropped socket
 //! lapin reconnects and replays exchanges, queues, bindings, consumers, QoS and confirm mode.
-//! Publishing waits for the broker's confirm and sets `mandatory`, so an unroutable command is
-//! an error instead of a silent drop. Durable queues are quorum queues with a delivery limit
+//! Publishing waits for the broker's confirm and sets `mandatory` on commands, so an
+//! unroutable command is an error instead of a silent drop. Durable queues are quorum queues with a delivery limit
 //! and a dead-letter queue reached through the `hark.dlx` exchange. Every name carries the
 //! configured namespace, so several deployments (or test runs) can share one broker.
 
@@ -178,8 +178,10 @@ impl AmqpBus {
         ch.basic_publish(
             self.exchange_name(exchange).into(),
             message.routing_key.clone().into(),
+            // Only a command must reach a queue (an unroutable one is an error); an event
+            // nobody listens to is simply unobserved.
             BasicPublishOptions {
-                mandatory: true,
+                mandatory: exchange == Exchange::Commands,
                 ..Default::default()
             },
             &message.body,
@@ -440,6 +442,17 @@ impl Bus for AmqpBus {
             tracing::debug!(error = %e, "closing depth channel");
         }
         Ok(u64::from(q.message_count()))
+    }
+
+    fn health(&self) -> Result<(), BusError> {
+        let status = self.connection.status();
+        if status.connected() {
+            Ok(())
+        } else if status.reconnecting() || status.connecting() {
+            Err(BusError::Connection("reconnecting to the broker".into()))
+        } else {
+            Err(BusError::Connection("not connected to the broker".into()))
+        }
     }
 }
 

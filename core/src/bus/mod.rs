@@ -207,6 +207,12 @@ pub trait Bus: Send + Sync + fmt::Debug + 'static {
 
     /// Messages waiting (not delivered) in a queue; for health pages and tests.
     async fn queue_depth(&self, queue: &str) -> Result<u64, BusError>;
+
+    /// Is the bus connected right now? For `/readyz`: a RabbitMQ connection that is lost or
+    /// recovering is not. The in-process bus always is.
+    fn health(&self) -> Result<(), BusError> {
+        Ok(())
+    }
 }
 
 /// A stream of deliveries from one queue.

@@ -7,7 +7,8 @@
 //! leased rows that become due again when the lease ends: another relay publishes them, and
 //! consumers' idempotency makes the repeat harmless. Every process that writes to the outbox
 //! runs a relay; it also polls, so rows left by a crashed peer are never stranded. The relay
-//! also forgets handled event ids older than two weeks, so `processed_events` stays bounded.
+//! also forgets handled event ids older than two weeks, so `processed_events` stays bounded,
+//! and upload idempotency keys older than a day.
 
 use super::{Bus, BusMessage, Exchange};
 use crate::store::{self, Store, StoreError};
@@ -48,6 +49,11 @@ pub async fn run_relay(
                 Ok(0) => {}
                 Ok(n) => tracing::info!(pruned = n, "forgot old handled event ids"),
                 Err(e) => tracing::warn!(error = %e, "pruning handled event ids failed"),
+            }
+            match store.run(store::upload_keys::prune).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(pruned = n, "forgot day-old upload keys"),
+                Err(e) => tracing::warn!(error = %e, "pruning upload keys failed"),
             }
         }
         match relay_once(&store, bus.as_ref()).await {

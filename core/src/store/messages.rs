@@ -552,6 +552,31 @@ pub fn open_attempts(
         .load(conn)?)
 }
 
+/// Open attempts on `channel` of any of `recipients` last changed before `before` (a portal
+/// node's people whose pop-ups may not have reached them), oldest first.
+pub fn open_attempts_of(
+    conn: &mut DbConnection,
+    recipients: &[String],
+    channel: &str,
+    before: NaiveDateTime,
+) -> Result<Vec<Attempt>, StoreError> {
+    let now = super::now();
+    Ok(delivery_attempts::table
+        .filter(delivery_attempts::recipient_id.eq_any(recipients))
+        .filter(delivery_attempts::channel.eq(channel))
+        .filter(delivery_attempts::state.eq("dispatched"))
+        .filter(delivery_attempts::updated_at.lt(before))
+        .filter(
+            delivery_attempts::give_up_at
+                .is_null()
+                .or(delivery_attempts::give_up_at.gt(now)),
+        )
+        .order(delivery_attempts::created_at.asc())
+        .limit(200)
+        .select(Attempt::as_select())
+        .load(conn)?)
+}
+
 /// Escalate: the recipient's earliest pending attempt of a message is due now (a pop-up was
 /// not seen, so the next step need not wait out its delay). Returns whether there was one.
 pub fn hasten_next(

@@ -7,6 +7,7 @@
 //! with a busy timeout and foreign keys on.
 
 pub mod attachments;
+pub mod claims;
 pub mod devices;
 pub mod groups;
 pub mod inbox;
@@ -19,8 +20,10 @@ pub mod presence;
 pub mod processed;
 pub mod profiles;
 pub mod receipts;
+pub mod recordings;
 pub mod schema;
 pub mod sessions;
+pub mod upload_keys;
 pub mod users;
 
 use diesel::{
@@ -77,6 +80,45 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// True when the database itself could not be reached or went away mid-query (down,
+    /// restarting, the connection cut), as opposed to a query that failed on its own merits:
+    /// waiting and trying the same work again is the right answer.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            StoreError::Connection(_) => true,
+            StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _))
+            | StoreError::Query(Error::BrokenTransactionManager) => true,
+            StoreError::Query(Error::DatabaseError(_, info)) => {
+                let m = info.message().to_ascii_lowercase();
+                [
+                    "terminating connection",
+                    "the database system is",
+                    "server closed the connection",
+                    "no connection to the server",
+                    "could not connect",
+                    "connection refused",
+                    "connection has been closed",
+                    "database is locked",
+                ]
+                .iter()
+                .any(|p| m.contains(p))
+            }
+            _ => false,
+        }
+    }
+
+    /// True when an insert collided with an existing row's unique key.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+
     /// True when the error means the row does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(

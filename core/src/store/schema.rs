@@ -237,6 +237,33 @@ diesel::table! {
 diesel::joinable!(contacts -> users (contact_id));
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(group_members -> users (user_id));
+diesel::table! {
+    recordings (message_id) {
+        message_id -> Text,
+        node_id -> Text,
+        spool_path -> Text,
+        started_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    claims (work) {
+        work -> Text,
+        node_id -> Text,
+        until -> Timestamp,
+    }
+}
+
+diesel::table! {
+    upload_keys (sender_id, idem_key) {
+        sender_id -> Text,
+        idem_key -> Text,
+        fingerprint -> Text,
+        message_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(messages -> users (sender_id));
 diesel::joinable!(message_recipients -> messages (message_id));
 diesel::joinable!(message_recipients -> users (recipient_id));
@@ -244,6 +271,9 @@ diesel::joinable!(receipts -> messages (message_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    claims,
+    recordings,
+    upload_keys,
     live_chunks,
     nodes,
     plugin_logs,

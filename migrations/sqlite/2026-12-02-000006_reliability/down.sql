@@ -1,0 +1,3 @@
+DROP TABLE claims;
+DROP TABLE upload_keys;
+DROP TABLE recordings;
