@@ -4,10 +4,10 @@ use anyhow::{Context, Result, bail};
 use hark_core::{
     Deps,
     blob::{BlobStore, load_or_create_key},
-    bus::{self, outbox::OutboxSignal},
+    bus::{self, BusError, outbox::OutboxSignal},
     config::Config,
     link::LinkSigner,
-    store::Store,
+    store::{Store, StoreError},
 };
 use hark_router::plugins::{Limits, PluginHost};
 use std::{net::TcpListener, path::PathBuf};
@@ -40,6 +40,31 @@ fn secret(config: &Config, configured: &str, file: &str, what: &str) -> Result<S
     })
 }
 
+/// A dependency that is not up yet, and why.
+struct Wait(String);
+
+/// Try `f` until the dependency it reaches is up: a process started before its database or
+/// broker (after a power cut, say, or by a supervisor that starts everything at once) waits
+/// for them instead of exiting. Errors that waiting cannot cure (a bad URL) end at once.
+async fn until_up<T, E, F, Fut>(what: &str, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Result<T, E>, Wait>>,
+    E: Into<anyhow::Error>,
+{
+    let mut pause = std::time::Duration::from_secs(1);
+    loop {
+        match f().await {
+            Ok(result) => return result.map_err(Into::into),
+            Err(Wait(why)) => {
+                tracing::warn!(%why, retry_in_secs = pause.as_secs(), "waiting for {what}");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(10));
+            }
+        }
+    }
+}
+
 /// Open the store only, migrated; for admin commands.
 pub fn open_store(config: &Config) -> Result<Store> {
     let url = config.database_url();
@@ -66,7 +91,21 @@ impl App {
     pub async fn build(config: Config) -> Result<Self> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating {}", config.data_dir.display()))?;
-        let store = open_store(&config)?;
+        let store = until_up("the database", || {
+            let config = config.clone();
+            async move {
+                match open_store(&config) {
+                    Err(e)
+                        if e.downcast_ref::<StoreError>()
+                            .is_some_and(StoreError::is_unavailable) =>
+                    {
+                        Err(Wait(format!("{e:#}")))
+                    }
+                    other => Ok(other),
+                }
+            }
+        })
+        .await?;
         let blob_key = secret(&config, config.blobs.key.expose(), "blob.key", "blobs.key")?;
         let blobs = BlobStore::new(config.data_dir.join("blobs"), &blob_key)
             .context("opening the blob store")?;
@@ -81,9 +120,14 @@ impl App {
         if link_key.len() < 32 {
             bail!("links.secret must be at least 32 characters (64 hex digits recommended)");
         }
-        let bus = bus::connect(&config.bus)
-            .await
-            .context("connecting to the bus")?;
+        let bus = until_up("the bus", || async {
+            match bus::connect(&config.bus).await {
+                Err(e @ BusError::Connection(_)) => Err(Wait(e.to_string())),
+                other => Ok(other),
+            }
+        })
+        .await
+        .context("connecting to the bus")?;
         for spec in bus::standard_topology() {
             bus.declare(&spec)
                 .await
@@ -124,7 +168,7 @@ impl App {
                 let config = self.config.router.clone();
                 let dir = Some(self.config.plugins_dir());
                 set.spawn(async move {
-                    let r = hark_router::run(config, deps, prefetch, dir, shutdown).await;
+                    let r = hark_router::run(config, deps, dir, shutdown).await;
                     (service, r.map_err(Into::into))
                 });
             }

@@ -46,7 +46,11 @@ enum Command {
     /// Run the web portal alone, against PostgreSQL + RabbitMQ.
     Portal,
     /// Apply pending database migrations and exit.
-    Migrate,
+    Migrate {
+        /// Also seed the demo users, contacts and group (once; a later run changes nothing).
+        #[arg(long)]
+        demo: bool,
+    },
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
@@ -147,10 +151,16 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
         Command::Router => distributed(config, Service::Router).await,
         Command::Notifier => distributed(config, Service::Notifier).await,
         Command::Portal => distributed(config, Service::Portal).await,
-        Command::Migrate => {
+        Command::Migrate { demo } => {
             let store = app::open_store(&config)?;
-            drop(store);
             tracing::info!("database is up to date");
+            if demo && hark::demo::seed(&store).await? {
+                tracing::info!(
+                    password = hark::demo::DEMO_PASSWORD,
+                    pin = hark::demo::DEMO_PIN,
+                    "seeded demo users 101-104 and group 200"
+                );
+            }
             Ok(())
         }
         Command::User(cmd) => user(cmd, &config).await,

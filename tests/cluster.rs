@@ -58,7 +58,7 @@ async fn presence_popups_and_receipts_cross_portal_nodes() {
         .await;
 
     // Sent through A; Bob's pop-up arrives on B; his "seen" there is Alice's receipt on A.
-    let token = api_token(&cluster.http, &[base_a.clone()], "101")
+    let token = api_token(&cluster.http, std::slice::from_ref(&base_a), "101")
         .await
         .unwrap();
     let id = upload(&cluster, &base_a, &token, "102").await;
@@ -155,7 +155,7 @@ async fn a_plugin_uploaded_through_one_portal_reaches_both_routers() {
         .await;
     }
     // Each router on its own plans urgent messages by it (a callback step).
-    let token = api_token(&cluster.http, &[base.clone()], "101")
+    let token = api_token(&cluster.http, std::slice::from_ref(&base), "101")
         .await
         .unwrap();
     for (alone, stopped) in [(r1, r2), (r2, r1)] {
@@ -197,7 +197,7 @@ async fn callbacks_are_placed_by_either_ivr() {
     let i1 = cluster.spawn("ivr").await.unwrap();
     let i2 = cluster.spawn("ivr").await.unwrap();
     let base = cluster.procs[p].base();
-    let token = api_token(&cluster.http, &[base.clone()], "101")
+    let token = api_token(&cluster.http, std::slice::from_ref(&base), "101")
         .await
         .unwrap();
 

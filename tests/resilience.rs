@@ -62,6 +62,99 @@ async fn a_message_survives_a_broker_restart() {
         .unwrap();
 }
 
+/// The RabbitMQ bus on its own across a broker restart: it reconnects by itself, says it is
+/// not connected while it cannot be, and restores everything it was asked for — a durable
+/// queue, a private (exclusive) queue with a binding added later, their consumers — so a
+/// service's consumer receives again without doing anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bus_reconnects_and_restores_its_topology() {
+    use hark_core::bus::{Bus, BusMessage, Exchange, QueueSpec, amqp::AmqpBus};
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
+    let mut node = tokio::task::spawn_blocking(RabbitNode::start)
+        .await
+        .unwrap()
+        .expect("a private RabbitMQ node");
+    let bus = AmqpBus::connect(&node.url(), "", 5).await.unwrap();
+    bus.declare(&QueueSpec::durable("work").bind(Exchange::Commands, "work"))
+        .await
+        .unwrap();
+    bus.declare(&QueueSpec::transient("mine").bind(Exchange::Events, "always"))
+        .await
+        .unwrap();
+    bus.bind("mine", Exchange::Push, "user.bob").await.unwrap();
+    let mut work = bus.consume("work", 4).await.unwrap();
+    let mut mine = bus.consume("mine", 4).await.unwrap();
+    let msg = |key: &str, n: u8| BusMessage {
+        id: format!("{key}-{n}"),
+        routing_key: key.into(),
+        body: vec![n],
+    };
+    bus.publish(Exchange::Push, msg("user.bob", 1))
+        .await
+        .unwrap();
+    let d = tokio::time::timeout(support::WAIT, mine.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.message.body, vec![1]);
+    d.ack().await.unwrap();
+
+    node = tokio::task::spawn_blocking(move || node.stop().map(|()| node))
+        .await
+        .unwrap()
+        .expect("broker stops");
+    support::eventually("the bus to say it is not connected", || async {
+        bus.health().is_err().then_some(())
+    })
+    .await;
+    node = tokio::task::spawn_blocking(move || node.restart().map(|()| node))
+        .await
+        .unwrap()
+        .expect("broker restarts");
+    support::eventually("the bus to reconnect by itself", || async {
+        bus.health().is_ok().then_some(())
+    })
+    .await;
+    // Everything works again through the consumers the service already held.
+    bus.publish(Exchange::Commands, msg("work", 2))
+        .await
+        .unwrap();
+    bus.publish(Exchange::Push, msg("user.bob", 3))
+        .await
+        .unwrap();
+    bus.publish(Exchange::Events, msg("always", 4))
+        .await
+        .unwrap();
+    let d = tokio::time::timeout(support::WAIT, work.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.message.body, vec![2]);
+    d.ack().await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let d = tokio::time::timeout(support::WAIT, mine.next())
+            .await
+            .unwrap()
+            .unwrap();
+        got.push(d.message.body[0]);
+        d.ack().await.unwrap();
+    }
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        vec![3, 4],
+        "the private queue and its later binding are back"
+    );
+    drop((work, mine, bus));
+    tokio::task::spawn_blocking(move || drop(node))
+        .await
+        .unwrap();
+}
+
 /// On the embedded defaults e-mail goes to `<data_dir>/outbox` as `.eml` files, and the link
 /// in them works like a sent one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

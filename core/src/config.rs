@@ -217,6 +217,9 @@ pub struct RouterConfig {
     /// How long a pop-up waits to be seen in an open portal tab before it counts as "not
     /// seen" (when the plan does not say).
     pub popup_give_up_secs: u32,
+    /// Events one router handles at once (never two copies of one event; handlers that
+    /// touch the same message serialise on its row, as two routers would).
+    pub concurrency: u16,
 }
 
 impl Default for RouterConfig {
@@ -229,6 +232,7 @@ impl Default for RouterConfig {
             plugin_max_module_mib: 8,
             plugins_dir: String::new(),
             popup_give_up_secs: 120,
+            concurrency: 8,
         }
     }
 }

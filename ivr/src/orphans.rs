@@ -262,9 +262,9 @@ fn trimmed(pcm: &[i16]) -> Option<usize> {
     let voiced_until = pcm
         .chunks(frame)
         .enumerate()
-        .filter(|(_, f)| line::is_voice(f))
-        .map(|(i, f)| i * frame + f.len())
-        .last()?;
+        .rev()
+        .find(|(_, f)| line::is_voice(f))
+        .map(|(i, f)| i * frame + f.len())?;
     (voiced_until >= recording::MIN_VOICED).then(|| (voiced_until + recording::TAIL).min(pcm.len()))
 }
 

@@ -2,7 +2,8 @@
 //!
 //! On `presence.changed` to `available`, every message of the last week addressed to that
 //! person and not yet played gets an immediate pop-up attempt (once per message: a recipient
-//! who flaps on and off is not nagged), alongside whatever the plan still has pending.
+//! who flaps on and off is not nagged, and a message whose plan already popped up, or will,
+//! is not popped up twice), alongside whatever the plan still has pending.
 
 use crate::CONSUMER;
 use diesel::prelude::*;
@@ -44,6 +45,9 @@ pub(crate) async fn handle(
             .load(c)?;
         let mut popups = Vec::new();
         for message in waiting {
+            // Serialised with this message's `message.recorded` handler (which leaves out the
+            // pop-up step for whoever already has one), so the two never both pop it up.
+            messages::lock_message(c, &MessageId::from(message.as_str()))?;
             let already: i64 = delivery_attempts::table
                 .filter(delivery_attempts::message_id.eq(&message))
                 .filter(delivery_attempts::recipient_id.eq(user.as_str()))

@@ -138,7 +138,6 @@ impl consume::Handler<Event> for PluginWatcher {
 pub async fn run(
     config: RouterConfig,
     deps: Deps,
-    prefetch: u16,
     plugins_dir: Option<std::path::PathBuf>,
     shutdown: CancellationToken,
 ) -> Result<(), RouterError> {
@@ -178,12 +177,13 @@ pub async fn run(
         registry.clone(),
         shutdown.clone(),
     ));
+    let concurrency = config.concurrency;
     let handler = Arc::new(EventHandler {
         deps: deps.clone(),
         config,
         registry,
     });
-    let result = consume::run(&deps, &queue.name, prefetch, handler, shutdown).await;
+    let result = consume::run_concurrent(&deps, &queue.name, concurrency, handler, shutdown).await;
     if let Some(Err(e)) = match dropin {
         Some(task) => Some(task.await),
         None => None,

@@ -49,12 +49,20 @@ pub(crate) async fn handle(
         messages::lock_message(c, &message_id)?;
         // Whoever is hearing it live (from message.started) needs no live channel now; a
         // stream that failed does not count.
-        let streaming: Vec<String> = messages::list_attempts(c, &message_id)?
-            .into_iter()
+        let existing = messages::list_attempts(c, &message_id)?;
+        let streaming: Vec<String> = existing
+            .iter()
             .filter(|a| {
                 a.channel == "stream" && (a.state == "dispatched" || a.state == "succeeded")
             })
-            .map(|a| a.recipient_id)
+            .map(|a| a.recipient_id.clone())
+            .collect();
+        // Someone who came online before this event was handled already has their pop-up
+        // (store and forward, `forward.rs`): a second one would show the message twice.
+        let popped: Vec<String> = existing
+            .iter()
+            .filter(|a| a.channel == "popup")
+            .map(|a| a.recipient_id.clone())
             .collect();
         let mut attempts = Vec::new();
         for (recipient, steps) in &plans {
@@ -62,6 +70,12 @@ pub(crate) async fn handle(
                 steps
                     .iter()
                     .filter(|s| s.channel != "stream" && s.channel != "popup")
+                    .cloned()
+                    .collect()
+            } else if popped.iter().any(|r| r == recipient.as_str()) {
+                steps
+                    .iter()
+                    .filter(|s| s.channel != "popup")
                     .cloned()
                     .collect()
             } else {

@@ -298,11 +298,16 @@ pub struct Seen {
     pub delivered_receipts: usize,
     /// When the last of these reached the recipient.
     pub last_at: Option<SystemTime>,
+    /// When the first e-mail, pop-up and receipt came.
+    pub firsts: [Option<SystemTime>; 3],
 }
 
 impl Seen {
-    fn at(&mut self, t: SystemTime) {
+    /// `channel`: 0 e-mail, 1 pop-up, 2 receipt.
+    fn at(&mut self, channel: usize, t: SystemTime) {
         self.last_at = Some(self.last_at.map_or(t, |l| l.max(t)));
+        let first = &mut self.firsts[channel];
+        *first = Some(first.map_or(t, |f| f.min(t)));
     }
 }
 
@@ -325,6 +330,8 @@ pub struct Tally {
     pub median_latency: Duration,
     /// When each message had reached every recipient on every channel.
     pub complete_at: HashMap<String, SystemTime>,
+    /// Median delay from accepted to the e-mail, the pop-up and the receipt.
+    pub channel_medians: [Duration; 3],
     pub problems: Vec<String>,
 }
 
@@ -345,8 +352,9 @@ impl Tally {
     pub fn line(&self, fault: &str, recovered: Duration) -> String {
         format!(
             "FAULT {fault}: sent {} delivered {} duplicates {} lost {} (folded e-mail copies {}, \
-             messages stored {}); accepted to seen by all: median {:.2} s, worst {:.1} s; \
-             recovered {:.1} s after the fault",
+             messages stored {}); accepted to seen by all: median {:.2} s, worst {:.1} s \
+             (medians: e-mail {:.2} s, pop-up {:.2} s, receipt {:.2} s); recovered {:.1} s after \
+             the fault",
             self.sent,
             self.delivered,
             self.duplicates,
@@ -355,6 +363,9 @@ impl Tally {
             self.stored,
             self.median_latency.as_secs_f64(),
             self.worst_latency.as_secs_f64(),
+            self.channel_medians[0].as_secs_f64(),
+            self.channel_medians[1].as_secs_f64(),
+            self.channel_medians[2].as_secs_f64(),
             recovered.as_secs_f64(),
         )
     }
@@ -424,8 +435,19 @@ pub async fn tally(
         worst_latency: Duration::ZERO,
         median_latency: Duration::ZERO,
         complete_at: HashMap::new(),
+        channel_medians: [Duration::ZERO; 3],
         problems: Vec::new(),
     };
+    let accepted_at: HashMap<&str, SystemTime> =
+        accepted.iter().map(|a| (a.id.as_str(), a.at)).collect();
+    for (ch, median) in t.channel_medians.iter_mut().enumerate() {
+        let mut d: Vec<Duration> = seen
+            .iter()
+            .filter_map(|((m, _), s)| Some(since(*accepted_at.get(m.as_str())?, s.firsts[ch]?)))
+            .collect();
+        d.sort();
+        *median = d.get(d.len() / 2).copied().unwrap_or_default();
+    }
     for m in &ids {
         let mut whole = true;
         for p in &people {
@@ -541,7 +563,7 @@ async fn observe(
             let key = ((*m).to_owned(), (*ext).to_owned());
             let entry = seen.entry(key.clone()).or_default();
             entry.email_copies += 1;
-            entry.at(e.received);
+            entry.at(0, e.received);
             ids_by_pair.entry(key).or_default().insert(attempt);
         }
     }
@@ -555,13 +577,13 @@ async fn observe(
                 .entry((m.clone(), tab.extension.to_owned()))
                 .or_default();
             entry.popups += 1;
-            entry.at(*at);
+            entry.at(1, *at);
         }
     }
     for (m, ext, at) in delivered {
         let entry = seen.entry((m, ext)).or_default();
         entry.delivered_receipts += 1;
-        entry.at(wall(at));
+        entry.at(2, wall(at));
     }
     Ok(seen)
 }

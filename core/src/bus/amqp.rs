@@ -1,11 +1,21 @@
 //! The RabbitMQ bus (lapin).
 //!
-//! One connection with lapin's automatic recovery: after a broker restart or a dropped socket
-//! lapin reconnects and replays exchanges, queues, bindings, consumers, QoS and confirm mode.
 //! Publishing waits for the broker's confirm and sets `mandatory` on commands, so an
-//! unroutable command is an error instead of a silent drop. Durable queues are quorum queues with a delivery limit
-//! and a dead-letter queue reached through the `hark.dlx` exchange. Every name carries the
-//! configured namespace, so several deployments (or test runs) can share one broker.
+//! unroutable command is an error instead of a silent drop. Durable queues are quorum queues
+//! with a delivery limit and a dead-letter queue reached through the `hark.dlx` exchange.
+//! Every name carries the configured namespace, so several deployments (or test runs) can
+//! share one broker.
+//!
+//! **Reconnection is ours, not lapin's.** lapin's automatic recovery replays what it saw on
+//! the connection, but after a broker restart it re-consumed exclusive queues before declaring
+//! them again (the consumer was lost for good) and could stay "reconnecting". So the bus keeps
+//! the topology it was asked for — queues with their bindings, bindings added later, consumers
+//! — and a supervisor watches the connection: when it is lost, it connects again with
+//! back-off, declares everything again and restarts every consumer on the same [`Consumer`]
+//! its service already holds. Deliveries in hand when the connection went cannot be acked any
+//! more; the broker delivers them again and consumers' idempotency makes that harmless. A
+//! publish made while the connection is down waits for it (up to 30 s) and then fails; the
+//! outbox keeps the row and tries again.
 
 use super::{
     Bus, BusError, BusMessage, Consumer, Delivery, Exchange, QueueKind, QueueSpec, Settle,
@@ -22,15 +32,21 @@ use lapin::{
     types::{AMQPValue, FieldTable},
 };
 use std::{
+    collections::BTreeSet,
     fmt,
-    sync::Arc,
+    sync::{Arc, Mutex as StdMutex},
     time::{Duration, Instant},
 };
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, mpsc, watch};
 
-/// How long a publish or declare waits for lapin to finish recovering a lost connection before
-/// reporting the failure to its caller (the outbox relay then retries).
+/// How long a publish or declare waits for a lost connection to come back before reporting
+/// the failure to its caller (the outbox relay then retries).
 const RECOVERY_WAIT: Duration = Duration::from_secs(30);
+/// How often the supervisor looks at the connection.
+const WATCH: Duration = Duration::from_millis(200);
+/// Back-off between reconnection attempts.
+const RETRY_MIN: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// How long a consumer's channel stays open after its last ack before it is closed.
 ///
@@ -42,51 +58,69 @@ const RECOVERY_WAIT: Duration = Duration::from_secs(30);
 /// done; this covers a loaded two-core machine with room to spare).
 const ACK_LINGER: Duration = Duration::from_secs(1);
 
-pub struct AmqpBus {
+fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One connection to the broker and its publishing channel.
+struct Live {
     connection: Connection,
-    /// Confirm-mode channel for publishing and declaring; a mutex keeps confirms in order.
+    /// Confirm-mode channel for publishing and declaring; the mutex keeps confirms in order.
     channel: Mutex<Channel>,
+    /// Counts connections made, so consumers know which one they run on.
+    generation: u64,
+}
+
+/// A consumer as its service sees it: the sending end of its [`Consumer`].
+struct ConsumerEntry {
+    id: u64,
+    queue: String,
+    prefetch: u16,
+    tx: mpsc::Sender<Delivery>,
+    /// When it last settled a delivery (shared by its deliveries), for [`ACK_LINGER`].
+    last_settle: Arc<StdMutex<Option<Instant>>>,
+}
+
+/// Everything to declare again on a new connection.
+#[derive(Default)]
+struct Topology {
+    queues: Vec<QueueSpec>,
+    /// Bindings added with [`Bus::bind`] (and not unbound since), by full names.
+    bindings: BTreeSet<(String, String, String)>,
+    consumers: Vec<Arc<ConsumerEntry>>,
+    next_consumer: u64,
+}
+
+struct Inner {
+    url: String,
     namespace: String,
     delivery_limit: u32,
+    live: watch::Sender<Option<Arc<Live>>>,
+    topology: StdMutex<Topology>,
+    /// Wakes the supervisor early (a publish saw the connection fail).
+    broken: tokio::sync::Notify,
+}
+
+pub struct AmqpBus {
+    inner: Arc<Inner>,
+    supervisor: tokio::task::JoinHandle<()>,
 }
 
 impl fmt::Debug for AmqpBus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AmqpBus")
-            .field("namespace", &self.namespace)
+            .field("namespace", &self.inner.namespace)
             .finish_non_exhaustive()
     }
 }
 
-impl AmqpBus {
-    pub async fn connect(
-        url: &str,
-        namespace: &str,
-        delivery_limit: u32,
-    ) -> Result<Self, BusError> {
-        let props = ConnectionProperties::default()
-            .with_connection_name("hark".into())
-            .enable_auto_recover()
-            .configure_backoff(|b| {
-                b.with_min_delay(Duration::from_millis(200))
-                    .with_max_delay(Duration::from_secs(5))
-                    .without_max_times()
-            });
-        let connection = Connection::connect(url, props).await?;
-        let channel = connection.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
-        let bus = Self {
-            connection,
-            channel: Mutex::new(channel),
-            namespace: namespace.to_owned(),
-            delivery_limit: delivery_limit.max(1),
-        };
-        bus.declare_exchanges().await?;
-        Ok(bus)
+impl Drop for AmqpBus {
+    fn drop(&mut self) {
+        self.supervisor.abort();
     }
+}
 
+impl Inner {
     fn name(&self, base: &str) -> String {
         format!("{}{}", self.namespace, base)
     }
@@ -99,8 +133,79 @@ impl AmqpBus {
         self.name("hark.dlx")
     }
 
-    async fn declare_exchanges(&self) -> Result<(), BusError> {
-        let ch = self.channel.lock().await;
+    /// The connection, if it is up now.
+    fn current(&self) -> Option<Arc<Live>> {
+        self.live
+            .borrow()
+            .clone()
+            .filter(|l| l.connection.status().connected())
+    }
+
+    /// The connection, waiting (bounded) for it to come back.
+    async fn connected(&self) -> Result<Arc<Live>, BusError> {
+        if let Some(l) = self.current() {
+            return Ok(l);
+        }
+        self.broken.notify_one();
+        let mut rx = self.live.subscribe();
+        let wait = async {
+            loop {
+                if let Some(l) = rx
+                    .borrow_and_update()
+                    .clone()
+                    .filter(|l| l.connection.status().connected())
+                {
+                    return l;
+                }
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::time::timeout(RECOVERY_WAIT, wait)
+            .await
+            .map_err(|_| BusError::Connection("the broker is unreachable".into()))
+    }
+
+    /// Open a connection and declare everything on it.
+    async fn open(&self, generation: u64) -> Result<Live, BusError> {
+        let props = ConnectionProperties::default().with_connection_name("hark".into());
+        let connection = Connection::connect(&self.url, props).await?;
+        match self.restore(&connection).await {
+            Ok(channel) => Ok(Live {
+                connection,
+                channel: Mutex::new(channel),
+                generation,
+            }),
+            Err(e) => {
+                // Close it, or the broker keeps it and the private queues declared on it.
+                let _ = connection.close(200, "set-up failed".into()).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Declare everything on a new connection; its publishing channel.
+    async fn restore(&self, connection: &Connection) -> Result<Channel, BusError> {
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        self.declare_exchanges(&channel).await?;
+        let (queues, bindings) = {
+            let t = lock(&self.topology);
+            (t.queues.clone(), t.bindings.clone())
+        };
+        for spec in &queues {
+            self.declare_on(&channel, spec).await?;
+        }
+        for (queue, exchange, key) in &bindings {
+            bind_on(&channel, queue, exchange, key).await?;
+        }
+        Ok(channel)
+    }
+
+    async fn declare_exchanges(&self, ch: &Channel) -> Result<(), BusError> {
         for ex in Exchange::ALL {
             let kind = if ex.is_topic() {
                 ExchangeKind::Topic
@@ -131,97 +236,7 @@ impl AmqpBus {
         Ok(())
     }
 
-    /// Delete the given queues (with their dead-letter queues) and this namespace's
-    /// exchanges. For tests that share a broker; never called by the product.
-    pub async fn delete_namespace(&self, queues: &[QueueSpec]) -> Result<(), BusError> {
-        let ch = self.channel.lock().await;
-        for q in queues {
-            for name in [self.name(&q.name), self.name(&q.dlq_name())] {
-                ch.queue_delete(name.into(), QueueDeleteOptions::default())
-                    .await?;
-            }
-        }
-        for ex in Exchange::ALL {
-            ch.exchange_delete(
-                self.exchange_name(ex).into(),
-                ExchangeDeleteOptions::default(),
-            )
-            .await?;
-        }
-        ch.exchange_delete(self.dlx_name().into(), ExchangeDeleteOptions::default())
-            .await?;
-        Ok(())
-    }
-
-    /// On a recoverable error wait (bounded) for lapin's recovery, then report the error.
-    async fn recover(&self, channel: &Channel, err: lapin::Error) -> BusError {
-        let shown = BusError::from(err.clone());
-        match tokio::time::timeout(RECOVERY_WAIT, channel.wait_for_recovery(err)).await {
-            Ok(Ok(())) => tracing::info!("bus connection recovered"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "bus connection not recoverable"),
-            Err(_) => tracing::warn!("bus connection still recovering"),
-        }
-        shown
-    }
-
-    /// Send one message; the returned confirm may be awaited after the channel is released.
-    async fn send(
-        &self,
-        ch: &Channel,
-        exchange: Exchange,
-        message: &BusMessage,
-    ) -> Result<lapin::PublisherConfirm, lapin::Error> {
-        let props = BasicProperties::default()
-            .with_message_id(message.id.clone().into())
-            .with_content_type("application/json".into())
-            .with_delivery_mode(if exchange.is_durable() { 2 } else { 1 });
-        ch.basic_publish(
-            self.exchange_name(exchange).into(),
-            message.routing_key.clone().into(),
-            // Only a command must reach a queue (an unroutable one is an error); an event
-            // nobody listens to is simply unobserved.
-            BasicPublishOptions {
-                mandatory: exchange == Exchange::Commands,
-                ..Default::default()
-            },
-            &message.body,
-            props,
-        )
-        .await
-    }
-
-    fn settle(
-        &self,
-        exchange: Exchange,
-        routing_key: &str,
-        confirmation: Confirmation,
-    ) -> Result<(), BusError> {
-        match confirmation {
-            Confirmation::Nack(_) => Err(BusError::Nacked),
-            Confirmation::Ack(Some(_returned)) if exchange == Exchange::Commands => {
-                Err(BusError::Unroutable {
-                    exchange: self.exchange_name(exchange),
-                    routing_key: routing_key.to_owned(),
-                })
-            }
-            Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
-        }
-    }
-
-    async fn try_publish(
-        &self,
-        ch: &Channel,
-        exchange: Exchange,
-        message: &BusMessage,
-    ) -> Result<Confirmation, lapin::Error> {
-        self.send(ch, exchange, message).await?.await
-    }
-}
-
-#[async_trait]
-impl Bus for AmqpBus {
-    async fn declare(&self, spec: &QueueSpec) -> Result<(), BusError> {
-        let ch = self.channel.lock().await;
+    async fn declare_on(&self, ch: &Channel, spec: &QueueSpec) -> Result<(), BusError> {
         let name = self.name(&spec.name);
         let (options, args) = match spec.kind {
             QueueKind::Durable => {
@@ -271,24 +286,301 @@ impl Bus for AmqpBus {
         };
         ch.queue_declare(name.clone().into(), options, args).await?;
         for (exchange, key) in &spec.bindings {
-            ch.queue_bind(
-                name.clone().into(),
-                self.exchange_name(*exchange).into(),
-                key.clone().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+            bind_on(ch, &name, &self.exchange_name(*exchange), key).await?;
         }
         Ok(())
     }
 
-    async fn publish(&self, exchange: Exchange, message: BusMessage) -> Result<(), BusError> {
-        let ch = self.channel.lock().await;
-        let confirmation = match self.try_publish(&ch, exchange, &message).await {
-            Ok(c) => c,
-            Err(e) => return Err(self.recover(&ch, e).await),
+    /// Watch the connection; when it is lost, make a new one and restore everything on it.
+    async fn supervise(self: Arc<Self>) {
+        let mut generation = self.live.borrow().as_ref().map_or(0, |l| l.generation);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(WATCH) => {}
+                _ = self.broken.notified() => {}
+            }
+            if self.current().is_some() {
+                continue;
+            }
+            tracing::warn!("bus connection lost; reconnecting");
+            let mut pause = RETRY_MIN;
+            let live = loop {
+                generation += 1;
+                match self.open(generation).await {
+                    Ok(live) => break Arc::new(live),
+                    Err(e) => {
+                        tracing::debug!(error = %e, retry_in_ms = pause.as_millis(), "broker not reachable yet");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(RETRY_MAX);
+                    }
+                }
+            };
+            let consumers = lock(&self.topology).consumers.clone();
+            for entry in consumers {
+                if !entry.tx.is_closed() {
+                    spawn_consumer(self.clone(), live.clone(), entry);
+                }
+            }
+            self.live.send_replace(Some(live));
+            tracing::info!(generation, "bus connection recovered");
+        }
+    }
+}
+
+async fn bind_on(ch: &Channel, queue: &str, exchange: &str, key: &str) -> Result<(), BusError> {
+    ch.queue_bind(
+        queue.into(),
+        exchange.into(),
+        key.into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Consume `entry`'s queue on `live` until the connection goes (the supervisor starts it again
+/// on the next one) or the service drops its [`Consumer`] (then the entry is forgotten).
+fn spawn_consumer(inner: Arc<Inner>, live: Arc<Live>, entry: Arc<ConsumerEntry>) {
+    tokio::spawn(async move {
+        let mut logged = false;
+        loop {
+            let outcome = consume_on(&inner, &live, &entry).await;
+            if let Ok(true) = outcome {
+                // The service is done with it: forget it, and its queue if that was private.
+                let mut t = lock(&inner.topology);
+                t.consumers.retain(|c| c.id != entry.id);
+                if !t.consumers.iter().any(|c| c.queue == entry.queue) {
+                    t.queues
+                        .retain(|q| !(q.kind == QueueKind::Transient && q.name == entry.queue));
+                }
+                return;
+            }
+            if !live.connection.status().connected() {
+                // The supervisor starts it again on the next connection.
+                inner.broken.notify_one();
+                return;
+            }
+            // The connection is up but the consumer stopped (a channel error, the broker
+            // cancelled it): try again shortly on the same connection.
+            if !logged {
+                match &outcome {
+                    Err(e) => {
+                        tracing::warn!(queue = %entry.queue, error = %e, "consumer lost; starting it again")
+                    }
+                    _ => {
+                        tracing::warn!(queue = %entry.queue, "consumer cancelled by the broker; starting it again")
+                    }
+                }
+                logged = true;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
+
+/// True when the consumer was dropped by its service, false when the connection went.
+async fn consume_on(inner: &Inner, live: &Live, entry: &ConsumerEntry) -> Result<bool, BusError> {
+    let channel = live.connection.create_channel().await?;
+    channel
+        .basic_qos(entry.prefetch.max(1), BasicQosOptions::default())
+        .await?;
+    let mut stream = channel
+        .basic_consume(
+            inner.name(&entry.queue).into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let dropped = loop {
+        let next = tokio::select! {
+            n = stream.next() => n,
+            _ = entry.tx.closed() => break true,
         };
+        match next {
+            Some(Ok(d)) => {
+                let message = BusMessage {
+                    id: d
+                        .properties
+                        .message_id()
+                        .as_ref()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
+                    routing_key: d.routing_key.to_string(),
+                    body: d.data,
+                };
+                let settle = Arc::new(AmqpSettle {
+                    acker: d.acker,
+                    last: entry.last_settle.clone(),
+                });
+                if entry
+                    .tx
+                    .send(Delivery::new(message, d.redelivered, settle))
+                    .await
+                    .is_err()
+                {
+                    break true;
+                }
+            }
+            Some(Err(e)) => {
+                tracing::debug!(queue = %entry.queue, error = %e, "consumer stream ended");
+                break false;
+            }
+            None => break false,
+        }
+    };
+    if dropped {
+        // Give the broker time to apply recent acks (see ACK_LINGER), then close: closing
+        // hands unacked deliveries back to the broker.
+        let last = *lock(&entry.last_settle);
+        if let Some(wait) = last.and_then(|t| ACK_LINGER.checked_sub(t.elapsed())) {
+            tokio::time::sleep(wait).await;
+        }
+        if let Err(e) = channel.close(200, "consumer done".into()).await {
+            tracing::debug!(error = %e, "closing consumer channel");
+        }
+    }
+    Ok(dropped)
+}
+
+impl AmqpBus {
+    /// Connect (the first connection must succeed) and start watching the connection.
+    pub async fn connect(
+        url: &str,
+        namespace: &str,
+        delivery_limit: u32,
+    ) -> Result<Self, BusError> {
+        let (live, _) = watch::channel(None);
+        let inner = Arc::new(Inner {
+            url: url.to_owned(),
+            namespace: namespace.to_owned(),
+            delivery_limit: delivery_limit.max(1),
+            live,
+            topology: StdMutex::new(Topology::default()),
+            broken: tokio::sync::Notify::new(),
+        });
+        let first = inner.open(1).await?;
+        inner.live.send_replace(Some(Arc::new(first)));
+        let supervisor = tokio::spawn(inner.clone().supervise());
+        Ok(Self { inner, supervisor })
+    }
+
+    /// Delete the given queues (with their dead-letter queues) and this namespace's
+    /// exchanges. For tests that share a broker; never called by the product.
+    pub async fn delete_namespace(&self, queues: &[QueueSpec]) -> Result<(), BusError> {
+        let live = self.inner.connected().await?;
+        let ch = live.channel.lock().await;
+        for q in queues {
+            for name in [self.inner.name(&q.name), self.inner.name(&q.dlq_name())] {
+                ch.queue_delete(name.into(), QueueDeleteOptions::default())
+                    .await?;
+            }
+        }
+        for ex in Exchange::ALL {
+            ch.exchange_delete(
+                self.inner.exchange_name(ex).into(),
+                ExchangeDeleteOptions::default(),
+            )
+            .await?;
+        }
+        ch.exchange_delete(
+            self.inner.dlx_name().into(),
+            ExchangeDeleteOptions::default(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The publishing channel, opened again if a channel error closed it.
+    async fn publishing<'a>(
+        &self,
+        live: &'a Live,
+    ) -> Result<tokio::sync::MutexGuard<'a, Channel>, BusError> {
+        let mut ch = live.channel.lock().await;
+        if !ch.status().connected() {
+            let fresh = live.connection.create_channel().await?;
+            fresh
+                .confirm_select(ConfirmSelectOptions::default())
+                .await?;
+            *ch = fresh;
+        }
+        Ok(ch)
+    }
+
+    /// Send one message; the returned confirm may be awaited after the channel is released.
+    async fn send(
+        &self,
+        ch: &Channel,
+        exchange: Exchange,
+        message: &BusMessage,
+    ) -> Result<lapin::PublisherConfirm, lapin::Error> {
+        let props = BasicProperties::default()
+            .with_message_id(message.id.clone().into())
+            .with_content_type("application/json".into())
+            .with_delivery_mode(if exchange.is_durable() { 2 } else { 1 });
+        ch.basic_publish(
+            self.inner.exchange_name(exchange).into(),
+            message.routing_key.clone().into(),
+            // Only a command must reach a queue (an unroutable one is an error); an event
+            // nobody listens to is simply unobserved.
+            BasicPublishOptions {
+                mandatory: exchange == Exchange::Commands,
+                ..Default::default()
+            },
+            &message.body,
+            props,
+        )
+        .await
+    }
+
+    fn settle(
+        &self,
+        exchange: Exchange,
+        routing_key: &str,
+        confirmation: Confirmation,
+    ) -> Result<(), BusError> {
+        match confirmation {
+            Confirmation::Nack(_) => Err(BusError::Nacked),
+            Confirmation::Ack(Some(_returned)) if exchange == Exchange::Commands => {
+                Err(BusError::Unroutable {
+                    exchange: self.inner.exchange_name(exchange),
+                    routing_key: routing_key.to_owned(),
+                })
+            }
+            Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
+        }
+    }
+
+    /// A failure on the connection: tell the supervisor and the caller.
+    fn failed(&self, e: lapin::Error) -> BusError {
+        self.inner.broken.notify_one();
+        BusError::from(e)
+    }
+}
+
+#[async_trait]
+impl Bus for AmqpBus {
+    async fn declare(&self, spec: &QueueSpec) -> Result<(), BusError> {
+        {
+            let mut t = lock(&self.inner.topology);
+            t.queues.retain(|q| q.name != spec.name);
+            t.queues.push(spec.clone());
+        }
+        let live = self.inner.connected().await?;
+        let ch = self.publishing(&live).await?;
+        self.inner.declare_on(&ch, spec).await
+    }
+
+    async fn publish(&self, exchange: Exchange, message: BusMessage) -> Result<(), BusError> {
+        let live = self.inner.connected().await?;
+        let confirm = {
+            let ch = self.publishing(&live).await?;
+            self.send(&ch, exchange, &message)
+                .await
+                .map_err(|e| self.failed(e))?
+        };
+        let confirmation = confirm.await.map_err(|e| self.failed(e))?;
         self.settle(exchange, &message.routing_key, confirmation)
     }
 
@@ -297,28 +589,39 @@ impl Bus for AmqpBus {
         exchange: Exchange,
         messages: Vec<BusMessage>,
     ) -> Vec<Result<(), BusError>> {
+        let live = match self.inner.connected().await {
+            Ok(l) => l,
+            Err(e) => {
+                let why = e.to_string();
+                return messages
+                    .iter()
+                    .map(|_| Err(BusError::Connection(why.clone())))
+                    .collect();
+            }
+        };
         // Send all in order while holding the channel, then await the confirms together.
         let mut pending = Vec::with_capacity(messages.len());
-        {
-            let ch = self.channel.lock().await;
-            for m in &messages {
-                match self.send(&ch, exchange, m).await {
-                    Ok(confirm) => pending.push(Ok(confirm)),
-                    Err(e) => {
-                        // The channel is gone: the rest cannot go now either.
-                        let err = self.recover(&ch, e).await;
-                        pending.push(Err(err));
-                        break;
+        match self.publishing(&live).await {
+            Ok(ch) => {
+                for m in &messages {
+                    match self.send(&ch, exchange, m).await {
+                        Ok(confirm) => pending.push(Ok(confirm)),
+                        Err(e) => {
+                            // The channel is gone: the rest cannot go now either.
+                            pending.push(Err(self.failed(e)));
+                            break;
+                        }
                     }
                 }
             }
+            Err(e) => pending.push(Err(e)),
         }
         let mut out = Vec::with_capacity(messages.len());
         for (m, p) in messages.iter().zip(pending) {
             out.push(match p {
                 Ok(confirm) => match confirm.await {
                     Ok(c) => self.settle(exchange, &m.routing_key, c),
-                    Err(e) => Err(BusError::from(e)),
+                    Err(e) => Err(self.failed(e)),
                 },
                 Err(e) => Err(e),
             });
@@ -332,24 +635,36 @@ impl Bus for AmqpBus {
     }
 
     async fn bind(&self, queue: &str, exchange: Exchange, key: &str) -> Result<(), BusError> {
-        let ch = self.channel.lock().await;
-        ch.queue_bind(
-            self.name(queue).into(),
-            self.exchange_name(exchange).into(),
-            key.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-        Ok(())
+        let binding = (
+            self.inner.name(queue),
+            self.inner.exchange_name(exchange),
+            key.to_owned(),
+        );
+        lock(&self.inner.topology).bindings.insert(binding.clone());
+        // While the connection is down the binding waits in the topology: the supervisor
+        // makes it on the next connection.
+        let Some(live) = self.inner.current() else {
+            return Ok(());
+        };
+        let ch = self.publishing(&live).await?;
+        bind_on(&ch, &binding.0, &binding.1, &binding.2).await
     }
 
     async fn unbind(&self, queue: &str, exchange: Exchange, key: &str) -> Result<(), BusError> {
-        let ch = self.channel.lock().await;
+        let binding = (
+            self.inner.name(queue),
+            self.inner.exchange_name(exchange),
+            key.to_owned(),
+        );
+        lock(&self.inner.topology).bindings.remove(&binding);
+        let Some(live) = self.inner.current() else {
+            return Ok(());
+        };
+        let ch = self.publishing(&live).await?;
         ch.queue_unbind(
-            self.name(queue).into(),
-            self.exchange_name(exchange).into(),
-            key.into(),
+            binding.0.into(),
+            binding.1.into(),
+            binding.2.into(),
             FieldTable::default(),
         )
         .await?;
@@ -357,79 +672,52 @@ impl Bus for AmqpBus {
     }
 
     async fn consume(&self, queue: &str, prefetch: u16) -> Result<Consumer, BusError> {
-        let channel = self.connection.create_channel().await?;
-        channel
-            .basic_qos(prefetch.max(1), BasicQosOptions::default())
-            .await?;
-        let mut stream = channel
-            .basic_consume(
-                self.name(queue).into(),
-                "".into(),
-                BasicConsumeOptions::default(),
+        let live = self.inner.connected().await?;
+        let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
+        let entry = {
+            let mut t = lock(&self.inner.topology);
+            t.next_consumer += 1;
+            let entry = Arc::new(ConsumerEntry {
+                id: t.next_consumer,
+                queue: queue.to_owned(),
+                prefetch,
+                tx,
+                last_settle: Arc::default(),
+            });
+            t.consumers.push(entry.clone());
+            entry
+        };
+        // Start here (so a missing queue is an error now), then let it run; the supervisor
+        // starts it again on every new connection.
+        let channel = live.connection.create_channel().await?;
+        let probe = channel
+            .queue_declare(
+                self.inner.name(queue).into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
                 FieldTable::default(),
             )
-            .await?;
-        let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
-        let last_settle = Arc::new(std::sync::Mutex::new(None::<Instant>));
-        let settled = last_settle.clone();
-        tokio::spawn(async move {
-            loop {
-                let next = tokio::select! {
-                    n = stream.next() => n,
-                    _ = tx.closed() => break,
-                };
-                match next {
-                    Some(Ok(d)) => {
-                        let message = BusMessage {
-                            id: d
-                                .properties
-                                .message_id()
-                                .as_ref()
-                                .map(|s| s.to_string())
-                                .unwrap_or_default(),
-                            routing_key: d.routing_key.to_string(),
-                            body: d.data,
-                        };
-                        let settle = Arc::new(AmqpSettle {
-                            acker: d.acker,
-                            last: settled.clone(),
-                        });
-                        if tx
-                            .send(Delivery::new(message, d.redelivered, settle))
-                            .await
-                            .is_err()
-                        {
-                            break;
-                        }
-                    }
-                    Some(Err(e)) => {
-                        if let Err(e) = channel.wait_for_recovery(e).await {
-                            tracing::error!(error = %e, "consumer lost and not recoverable");
-                            break;
-                        }
-                    }
-                    None => break,
-                }
-            }
-            // Give the broker time to apply recent acks (see ACK_LINGER), then close: closing
-            // hands unacked deliveries back to the broker.
-            let last = *last_settle.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(wait) = last.and_then(|t| ACK_LINGER.checked_sub(t.elapsed())) {
-                tokio::time::sleep(wait).await;
-            }
-            if let Err(e) = channel.close(200, "consumer done".into()).await {
-                tracing::debug!(error = %e, "closing consumer channel");
-            }
-        });
+            .await;
+        let _ = channel.close(200, "probe".into()).await;
+        if probe.is_err() {
+            lock(&self.inner.topology)
+                .consumers
+                .retain(|c| c.id != entry.id);
+            return Err(BusError::UnknownQueue(queue.into()));
+        }
+        spawn_consumer(self.inner.clone(), live, entry);
         Ok(Consumer::new(rx))
     }
 
     async fn queue_depth(&self, queue: &str) -> Result<u64, BusError> {
+        let live = self.inner.connected().await?;
         // A passive declare of a missing queue closes its channel: use a throwaway one.
-        let ch = self.connection.create_channel().await?;
+        let ch = live.connection.create_channel().await?;
         let q = ch
             .queue_declare(
-                self.name(queue).into(),
+                self.inner.name(queue).into(),
                 QueueDeclareOptions {
                     passive: true,
                     ..Default::default()
@@ -445,13 +733,9 @@ impl Bus for AmqpBus {
     }
 
     fn health(&self) -> Result<(), BusError> {
-        let status = self.connection.status();
-        if status.connected() {
-            Ok(())
-        } else if status.reconnecting() || status.connecting() {
-            Err(BusError::Connection("reconnecting to the broker".into()))
-        } else {
-            Err(BusError::Connection("not connected to the broker".into()))
+        match self.inner.current() {
+            Some(_) => Ok(()),
+            None => Err(BusError::Connection("not connected to the broker".into())),
         }
     }
 }
@@ -459,12 +743,12 @@ impl Bus for AmqpBus {
 struct AmqpSettle {
     acker: lapin::Acker,
     /// When this consumer last settled a delivery (shared by its deliveries).
-    last: Arc<std::sync::Mutex<Option<Instant>>>,
+    last: Arc<StdMutex<Option<Instant>>>,
 }
 
 impl AmqpSettle {
     fn settled(&self) {
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        *lock(&self.last) = Some(Instant::now());
     }
 }
 

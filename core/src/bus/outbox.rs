@@ -20,7 +20,9 @@ const BATCH: i64 = 100;
 /// How long handled event ids are remembered, and how often old ones are pruned.
 const REMEMBER: chrono::Duration = chrono::Duration::days(14);
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
-const LEASE: Duration = Duration::from_secs(30);
+/// How long a relay owns the rows it took: a relay that dies holds them back this long.
+/// Publishing a batch takes milliseconds; the lease only has to outlast a slow broker.
+const LEASE: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(500);
 
 /// Wakes the relay right after a commit that wrote to the outbox.

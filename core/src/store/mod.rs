@@ -194,7 +194,9 @@ impl Store {
         let manager = ConnectionManager::<DbConnection>::new(conn_url);
         let pool = Pool::builder()
             .max_size(max_connections.max(1))
-            .connection_timeout(Duration::from_secs(15))
+            // A database that is down fails requests after this long (a 503 the client can
+            // retry) instead of holding them.
+            .connection_timeout(Duration::from_secs(5))
             .connection_customizer(Box::new(SqlitePragmas))
             .build(manager)
             .map_err(|e| StoreError::Connection(e.to_string()))?;
