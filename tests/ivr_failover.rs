@@ -115,7 +115,7 @@ async fn an_ivr_killed_during_recordings() {
     let bob = Tab::open(portals.clone(), "102").await.unwrap();
     let carol = Tab::open(other, "103").await.unwrap();
     let token = api_token(&cluster.http, &portals, "101").await.unwrap();
-    let stream = Stream::start(portals.clone(), token, "102,103", 500, 25.0, 8);
+    let stream = Stream::start(portals.clone(), token, "102,103", 500, 15.0, 8);
 
     // Twenty callers through Kamailio, each speaking for 30 s unless cut off.
     let first = RecordingCalls {
@@ -165,7 +165,8 @@ async fn an_ivr_killed_during_recordings() {
         pin: "1234",
         calls: 5,
         rate: 5,
-        hold_ms: 3_000,
+        // Past the prompts and the beep, and two seconds of speech.
+        hold_ms: 8_000,
     }
     .start(kamailio.addr, dir.path(), "second")
     .await
@@ -185,11 +186,25 @@ async fn an_ivr_killed_during_recordings() {
     );
 
     // The killed node's recordings are sent with what was said up to the kill.
-    let sent = support::eventually("every phone message sent", || async {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let sent = loop {
         let all = phone_messages(&cluster).await;
-        (all.len() == CALLS + 5 && all.iter().all(|m| m.1 == "complete")).then_some(all)
-    })
-    .await;
+        if all.len() >= CALLS + 5 && all.iter().all(|m| m.1 != "recording") {
+            break all;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "phone messages not all finished: {:?}\nrecordings in progress: {:?}\nnodes: {nodes:?}",
+            all.iter().map(|m| (&m.0, &m.1, m.2)).collect::<Vec<_>>(),
+            in_progress(&cluster).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let states: Vec<(&str, i32)> = sent.iter().map(|m| (m.1.as_str(), m.2)).collect();
+    assert!(
+        sent.len() == CALLS + 5 && sent.iter().all(|m| m.1 == "complete"),
+        "one message per call, each sent: {states:?}"
+    );
     for (id, _, duration_ms, _) in sent.iter().filter(|m| cut.contains_key(&m.0)) {
         let said = killed_at.duration_since(wall(cut[id])).unwrap().as_millis() as i64;
         assert!(
