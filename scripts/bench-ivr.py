@@ -232,7 +232,7 @@ def main():
     env = dict(os.environ,
                HARK_DATA_DIR=os.path.join(work, "data"),
                HARK_IVR__SIP_LISTEN=f"127.0.0.1:{sip_port}",
-               HARK_IVR__METRICS_LISTEN=f"127.0.0.1:{metrics_port}",
+               HARK_OPS__LISTEN=f"127.0.0.1:{metrics_port}",
                HARK_PORTAL__LISTEN=f"127.0.0.1:{portal_port}",
                HARK_IVR__MAX_CALLS="20000",
                HARK_IVR__RTP_PORT_MIN="20000",

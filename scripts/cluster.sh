@@ -122,7 +122,8 @@ start() {
   modules=$(dirname "$(dpkg -L kamailio | grep '/dispatcher.so$' | head -1)")/
   printf '1 sip:127.0.0.1:5071\n1 sip:127.0.0.1:5072\n' >"$DIR/run/dispatcher.list"
   sed -e "s|@LISTEN@|127.0.0.1:$SIP_PORT|" -e "s|@MODULES@|$modules|" \
-    -e "s|@LIST@|$DIR/run/dispatcher.list|" scripts/cluster/kamailio.cfg >"$DIR/run/kamailio.cfg"
+    -e "s|@LIST@|$DIR/run/dispatcher.list|" -e "s|@RUNDIR@|$DIR/run|" \
+    scripts/cluster/kamailio.cfg >"$DIR/run/kamailio.cfg"
   kamailio -f "$DIR/run/kamailio.cfg" -DD -E -m 64 -M 8 -Y "$DIR/run" -w "$DIR/run" \
     >"$DIR/logs/kamailio.log" 2>&1 &
   echo $! >"$DIR/run/kamailio.pid"

@@ -11,9 +11,10 @@ say() { printf '\n== %s\n' "$*"; }
 # --- Debian packages -------------------------------------------------------------------
 # build: pkg-config libssl-dev libpq-dev; servers: postgresql rabbitmq-server;
 # test peers: python3-aiosmtpd (SMTP server), chromium and chromium-driver (browser tests),
-# sip-tester baresip linphone-cli (SIP clients), tshark (captures), openssl (test certificates).
+# sip-tester baresip linphone-cli (SIP clients), tshark (captures), openssl (test certificates),
+# kamailio (the SIP dispatcher in front of IVR nodes in the cluster tests).
 packages=(pkg-config libssl-dev libpq-dev postgresql rabbitmq-server python3-aiosmtpd chromium
-  chromium-driver sip-tester baresip linphone-cli tshark openssl)
+  chromium-driver sip-tester baresip linphone-cli tshark openssl kamailio)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

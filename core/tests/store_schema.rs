@@ -142,6 +142,24 @@ fn every_table(c: &mut DbConnection) -> Result<(), StoreError> {
     assert_eq!(messages::find_by_id(c, &mid)?.unwrap(), m);
     assert_eq!(messages::list_sent(c, &aid, 10)?.len(), 1);
 
+    // Upload idempotency keys.
+    assert!(store::upload_keys::find(c, &aid, "k1")?.is_none());
+    store::upload_keys::remember(c, &aid, "k1", "fp", &mid)?;
+    assert_eq!(
+        store::upload_keys::find(c, &aid, "k1")?,
+        Some((mid.clone(), "fp".to_owned()))
+    );
+    assert!(
+        store::upload_keys::find(c, &bid, "k1")?.is_none(),
+        "keys are per sender"
+    );
+    assert!(
+        store::upload_keys::remember(c, &aid, "k1", "fp", &mid)
+            .unwrap_err()
+            .is_unique_violation()
+    );
+    assert_eq!(store::upload_keys::prune(c)?, 0);
+
     // The phone's view: Bob's inbox, deleting from it, and a withdrawn recording.
     assert_eq!(store::inbox::count_new(c, &bid)?, 1);
     assert_eq!(store::inbox::list(c, &bid)?[0].sender.extension, "101");
@@ -154,6 +172,27 @@ fn every_table(c: &mut DbConnection) -> Result<(), StoreError> {
         false,
         std::slice::from_ref(&bid),
     )?;
+    // A recording in progress names its IVR process; one whose process went silent is an
+    // orphan that another IVR can claim, once.
+    let rec = store::recordings::Recording {
+        message_id: held.to_string(),
+        node_id: "ivr-gone".into(),
+        spool_path: "/spool/held.pcm".into(),
+        started_at: now - chrono::Duration::minutes(5),
+    };
+    store::recordings::start(c, &rec)?;
+    assert_eq!(
+        store::recordings::list_orphaned(c, now - chrono::Duration::seconds(20), 10)?,
+        vec![rec.clone()],
+        "a recording of a node with no heartbeat"
+    );
+    assert!(store::recordings::claim(c, &held, "ivr-gone", "ivr-here")?);
+    assert!(
+        !store::recordings::claim(c, &held, "ivr-gone", "ivr-other")?,
+        "taken once"
+    );
+    store::recordings::finish(c, &held)?;
+    assert!(store::recordings::list_orphaned(c, now, 10)?.is_empty());
     assert!(messages::hold_for_review(c, &held, "held-blob", 900)?);
     assert_eq!(
         store::inbox::list(c, &bid)?.len(),
@@ -472,6 +511,24 @@ fn admin_queries(c: &mut DbConnection, aid: &UserId, bid: &UserId) -> Result<(),
     );
     store::nodes::remove(c, "node-1")?;
 
+    // Leases: one holder at a time; its own renewal succeeds; free again when released or
+    // expired.
+    let later = now + chrono::Duration::seconds(15);
+    assert!(store::claims::take(c, "email:a1", "n1", later)?);
+    assert!(store::claims::take(c, "email:a1", "n1", later)?, "renewal");
+    assert!(!store::claims::take(c, "email:a1", "n2", later)?);
+    store::claims::release(c, "email:a1", "n2")?;
+    assert!(
+        !store::claims::take(c, "email:a1", "n2", later)?,
+        "only the holder releases"
+    );
+    store::claims::release(c, "email:a1", "n1")?;
+    assert!(store::claims::take(c, "email:a1", "n2", now)?);
+    assert!(
+        store::claims::take(c, "email:a1", "n3", later)?,
+        "an expired lease is taken over"
+    );
+
     let lines: Vec<_> = (0..store::plugins::KEEP_LOG_LINES + 5)
         .map(|i| store::plugins::LogLine {
             plugin: "p".into(),
@@ -492,7 +549,7 @@ fn admin_queries(c: &mut DbConnection, aid: &UserId, bid: &UserId) -> Result<(),
 }
 
 async fn check(store: Store) {
-    assert_eq!(store.migrate().unwrap(), 5);
+    assert_eq!(store.migrate().unwrap(), 6);
     assert_eq!(store.migrate().unwrap(), 0, "migrations are idempotent");
     // Statement by statement: a deliberately refused insert must not abort the rest (as it
     // would inside one PostgreSQL transaction). Rollback has its own test below.

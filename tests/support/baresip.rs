@@ -42,6 +42,18 @@ impl Baresip {
         limit: Duration,
         answer: bool,
     ) -> Result<Self> {
+        // A port found free can be taken by someone else's outgoing connection before baresip
+        // binds it: then try again with others.
+        for attempt in 1.. {
+            match Self::try_start(user, source, limit, answer).await {
+                Err(e) if attempt < 3 && e.to_string().contains("Address already in use") => {}
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    async fn try_start(user: &str, source: &Path, limit: Duration, answer: bool) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let sip_port = free_port()?;
         let ctrl_port = free_port()?;

@@ -19,6 +19,10 @@ use std::{
     time::Duration,
 };
 
+fn rand_slot() -> u16 {
+    u16::from(uuid::Uuid::new_v4().as_bytes()[0])
+}
+
 /// `links.public_url` until the first portal is started.
 const NO_PORTAL_YET: &str = "http://127.0.0.1:9";
 
@@ -158,7 +162,9 @@ impl Cluster {
                 .build()?,
             procs: Vec::new(),
             env,
-            next_rtp: 30_000,
+            // Below the kernel's ephemeral ports, and apart from another cluster's (tests of one
+            // binary run side by side; an IVR skips ports in use, but need not).
+            next_rtp: 20_000 + 2_000 * (rand_slot() % 4),
         })
     }
 

@@ -29,13 +29,15 @@ fn modules() -> Result<String> {
     bail!("Kamailio's modules not found (apt-get install kamailio; run scripts/test.sh)")
 }
 
-/// The configuration for `listen`, dispatching to the list file `list`.
-pub fn config(listen: SocketAddr, list: &Path) -> Result<String> {
+/// The configuration for `listen`, dispatching to the list file `list`, with its control
+/// socket in `run`.
+pub fn config(listen: SocketAddr, list: &Path, run: &Path) -> Result<String> {
     let template = include_str!("../../scripts/cluster/kamailio.cfg");
     Ok(template
         .replace("@LISTEN@", &listen.to_string())
         .replace("@MODULES@", &modules()?)
-        .replace("@LIST@", &list.display().to_string()))
+        .replace("@LIST@", &list.display().to_string())
+        .replace("@RUNDIR@", &run.display().to_string()))
 }
 
 impl Kamailio {
@@ -46,10 +48,10 @@ impl Kamailio {
         let list = dir.join("dispatcher.list");
         let lines: String = ivrs.iter().map(|a| format!("1 sip:{a}\n")).collect();
         std::fs::write(&list, lines)?;
-        let cfg = dir.join("kamailio.cfg");
-        std::fs::write(&cfg, config(addr, &list)?)?;
         let run = dir.join("run");
         std::fs::create_dir_all(&run)?;
+        let cfg = dir.join("kamailio.cfg");
+        std::fs::write(&cfg, config(addr, &list, &run)?)?;
         let log = dir.join("kamailio.log");
         let out = std::fs::File::create(&log)?;
         let child = tokio::process::Command::new("kamailio")
