@@ -43,6 +43,24 @@ fn secret(config: &Config, configured: &str, file: &str, what: &str) -> Result<S
 /// A dependency that is not up yet, and why.
 struct Wait(String);
 
+/// Whether waiting can cure a connection error: a server that is down or starting can come
+/// up; a refused login, a database or vhost that does not exist, cannot.
+fn curable(error: &str) -> bool {
+    let e = error.to_ascii_lowercase();
+    ![
+        "password authentication failed",
+        "does not exist",
+        "access_refused",
+        "access-refused",
+        "not_allowed",
+        "no pg_hba.conf entry",
+        "permission denied",
+        "invalid",
+    ]
+    .iter()
+    .any(|fatal| e.contains(fatal))
+}
+
 /// Try `f` until the dependency it reaches is up: a process started before its database or
 /// broker (after a power cut, say, or by a supervisor that starts everything at once) waits
 /// for them instead of exiting. Errors that waiting cannot cure (a bad URL) end at once.
@@ -97,7 +115,8 @@ impl App {
                 match open_store(&config) {
                     Err(e)
                         if e.downcast_ref::<StoreError>()
-                            .is_some_and(StoreError::is_unavailable) =>
+                            .is_some_and(StoreError::is_unavailable)
+                            && curable(&format!("{e:#}")) =>
                     {
                         Err(Wait(format!("{e:#}")))
                     }
@@ -122,7 +141,9 @@ impl App {
         }
         let bus = until_up("the bus", || async {
             match bus::connect(&config.bus).await {
-                Err(e @ BusError::Connection(_)) => Err(Wait(e.to_string())),
+                Err(e @ BusError::Connection(_)) if curable(&e.to_string()) => {
+                    Err(Wait(e.to_string()))
+                }
                 other => Ok(other),
             }
         })
@@ -475,4 +496,27 @@ pub async fn start(
         ivr_addr,
         ops_addr,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::curable;
+
+    #[test]
+    fn only_errors_that_can_pass_are_waited_out() {
+        assert!(curable(
+            "database connection: could not connect to server: Connection refused"
+        ));
+        assert!(curable(
+            "bus connection: IO error: Connection refused (os error 111)"
+        ));
+        assert!(curable("the database system is starting up"));
+        assert!(!curable(
+            "FATAL: password authentication failed for user \"hark\""
+        ));
+        assert!(!curable("FATAL: database \"hark\" does not exist"));
+        assert!(!curable(
+            "bus connection: protocol error: ACCESS_REFUSED - Login was refused"
+        ));
+    }
 }

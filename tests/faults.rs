@@ -261,11 +261,21 @@ async fn postgresql_stopped_and_restarted() {
         (retries.load(std::sync::atomic::Ordering::Relaxed) >= 20).then_some(())
     })
     .await;
+    // A router started now waits for the database instead of exiting.
+    let mut s = s;
+    let late = s
+        .cluster
+        .launch_with("router", &[])
+        .expect("a router starts");
     let pg = tokio::task::spawn_blocking(move || pg.restart().map(|()| pg))
         .await
         .unwrap()
         .expect("the database restarts");
     let back = SystemTime::now();
+    s.cluster
+        .wait_ready(late)
+        .await
+        .expect("the late router is ready once the database is back");
     let accepted = stream.finish().await.expect("every message accepted");
     let t = s.tally(&accepted).await;
     report(

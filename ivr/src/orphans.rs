@@ -190,7 +190,7 @@ async fn finish(
         urgent: msg.urgent,
     });
     let (m, b) = (id.clone(), blob.clone());
-    let sent = ivr
+    let stored = ivr
         .deps
         .store
         .transaction(move |c| {
@@ -201,7 +201,16 @@ async fn finish(
             recordings::finish(c, &m)?;
             Ok(sent)
         })
-        .await?;
+        .await;
+    let sent = match stored {
+        Ok(sent) => sent,
+        Err(e) => {
+            if fresh {
+                let _ = ivr.deps.blobs.delete(&blob).await;
+            }
+            return Err(e.into());
+        }
+    };
     ivr.deps.outbox.notify();
     if !sent && fresh {
         // Its own process finished it after all (it was not dead, only silent).

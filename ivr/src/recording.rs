@@ -212,22 +212,31 @@ impl Outgoing {
             urgent: false, // the phone has no urgent flag yet
         });
         let (id, d) = (self.id.clone(), self.duration_ms);
-        self.ivr
+        let sent = self
+            .ivr
             .deps
             .store
             .transaction(move |c| {
                 let Some(m) = messages::find_by_id(c, &id)? else {
-                    return Ok(());
+                    return Ok(false);
                 };
                 let Some(blob) = m.blob_key else {
-                    return Ok(());
+                    return Ok(false);
                 };
-                if messages::complete_recording(c, &id, &blob, d)? {
+                let sent = messages::complete_recording(c, &id, &blob, d)?;
+                if sent {
                     store::outbox::enqueue_event(c, &event)?;
                 }
-                store::recordings::finish(c, &id)
+                store::recordings::finish(c, &id)?;
+                Ok(sent)
             })
             .await?;
+        if !sent {
+            // Another IVR took it for a dead node's (this one could not reach the database
+            // for a while) and sent what the spool held then.
+            tracing::warn!(message = %self.id, "message was already sent by another IVR");
+            return Ok(());
+        }
         self.ivr.deps.outbox.notify();
         tracing::info!(message = %self.id, recipients = self.recipients.len(), "message sent from the phone");
         Ok(())

@@ -111,6 +111,9 @@ pub struct EmailWorker {
     links: LinksConfig,
     signer: LinkSigner,
     shutdown: tokio_util::sync::CancellationToken,
+    /// Commands whose e-mail the relay took but whose outcome is not stored yet (the database
+    /// went away in between): trying the command again reports it without sending it twice.
+    sent_unrecorded: std::sync::Mutex<std::collections::HashSet<EventId>>,
 }
 
 impl EmailWorker {
@@ -129,7 +132,14 @@ impl EmailWorker {
             links,
             signer,
             shutdown,
+            sent_unrecorded: Default::default(),
         }
+    }
+
+    fn unrecorded(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<EventId>> {
+        self.sent_unrecorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Record the attempt's result as a `delivery.outcome`, once.
@@ -360,6 +370,7 @@ impl consume::Handler<Command> for EmailWorker {
             .await?;
         let Some((message, recipient, sender, to, attach)) = loaded else {
             tracing::debug!(%event, "e-mail already sent for this command");
+            self.unrecorded().remove(&event);
             return Ok(());
         };
         let to = match to {
@@ -450,18 +461,37 @@ impl consume::Handler<Command> for EmailWorker {
         {
             return Ok(());
         }
-        match self.mailer.send(email).await {
+        let sent = if self.unrecorded().contains(&event) {
+            tracing::info!(%message_id, %recipient_id, "e-mail already with the relay; recording it");
+            Ok(())
+        } else {
+            self.mailer.send(email).await
+        };
+        match sent {
             Ok(()) => {
                 tracing::info!(%message_id, %recipient_id, "e-mail sent");
-                self.report(
-                    event,
-                    attempt_id,
-                    message_id,
-                    recipient_id,
-                    Outcome::Delivered,
-                    None,
-                )
-                .await
+                {
+                    let mut memo = self.unrecorded();
+                    // Bounded: entries go when recorded; this only guards against a leak.
+                    if memo.len() >= 10_000 {
+                        memo.clear();
+                    }
+                    memo.insert(event.clone());
+                }
+                let reported = self
+                    .report(
+                        event.clone(),
+                        attempt_id,
+                        message_id,
+                        recipient_id,
+                        Outcome::Delivered,
+                        None,
+                    )
+                    .await;
+                if reported.is_ok() {
+                    self.unrecorded().remove(&event);
+                }
+                reported
             }
             Err(SendError::Permanent(why)) => {
                 self.report(

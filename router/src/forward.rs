@@ -23,6 +23,7 @@ const MAX_MESSAGES: i64 = 100;
 
 pub(crate) async fn handle(
     deps: &Deps,
+    config: &hark_core::config::RouterConfig,
     event: EventId,
     user: UserId,
     status: PresenceStatus,
@@ -30,6 +31,8 @@ pub(crate) async fn handle(
     if status != PresenceStatus::Available {
         return Ok(false);
     }
+    // Like the plan's pop-ups, one nobody sees ends, so the plan can go on.
+    let give_up = chrono::Duration::seconds(i64::from(config.popup_give_up_secs));
     let done = consume::once(&deps.store, CONSUMER, event, move |c| {
         let since = store::now() - chrono::Duration::days(WINDOW_DAYS);
         // Finished messages only: one still being recorded has no audio to pop up yet.
@@ -39,7 +42,11 @@ pub(crate) async fn handle(
             .filter(message_recipients::state.eq_any(["queued", "delivered"]))
             .filter(message_recipients::created_at.gt(since))
             .filter(messages_t::state.eq("complete"))
-            .order(message_recipients::created_at.asc())
+            // One order for every handler that locks these rows, so two never deadlock.
+            .order((
+                message_recipients::created_at.asc(),
+                message_recipients::message_id.asc(),
+            ))
             .limit(MAX_MESSAGES)
             .select(message_recipients::message_id)
             .load(c)?;
@@ -61,7 +68,7 @@ pub(crate) async fn handle(
                     channel: "popup".into(),
                     endpoint: None,
                     due_at: store::now(),
-                    give_up_at: None,
+                    give_up_at: Some(store::now() + give_up),
                     state: "dispatched",
                 });
             }

@@ -94,7 +94,7 @@ impl consume::Handler<Event> for EventHandler {
                 .await?
             }
             Event::PresenceChanged { user_id, status } => {
-                forward::handle(&self.deps, id, user_id, status).await?
+                forward::handle(&self.deps, &self.config, id, user_id, status).await?
             }
             Event::DeliveryOutcome {
                 attempt_id,
@@ -161,6 +161,29 @@ pub async fn run(
         tokio::spawn(async move { consume::run(&watch_deps, &name, 1, handler, stop).await })
     };
 
+    // A `plugin.changed` sent while the broker was away is lost with this router's private
+    // queue: after every reconnection, read the plugin set again.
+    let resync = {
+        let (deps, registry, stop) = (deps.clone(), registry.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let mut seen = deps.bus.generation();
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                    _ = stop.cancelled() => return,
+                }
+                let now = deps.bus.generation();
+                if now != seen {
+                    match registry.reload(&deps.store).await {
+                        Ok(_) => seen = now,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "plugins not reloaded after reconnecting")
+                        }
+                    }
+                }
+            }
+        })
+    };
     let dropin = plugins_dir.map(|dir| {
         tokio::spawn(dropin::run(
             dir,
@@ -189,6 +212,9 @@ pub async fn run(
         None => None,
     } {
         tracing::error!(error = %e, "plugin folder task failed");
+    }
+    if let Err(e) = resync.await {
+        tracing::error!(error = %e, "plugin resync task failed");
     }
     if let Err(e) = scheduler.await {
         tracing::error!(error = %e, "router scheduler task failed");

@@ -81,8 +81,11 @@ pub(crate) async fn handle(
             } else {
                 steps.clone()
             };
-            if steps.is_empty() && streaming.iter().any(|r| r == recipient.as_str()) {
-                continue; // Live delivery covers them.
+            if steps.is_empty()
+                && (streaming.iter().any(|r| r == recipient.as_str())
+                    || popped.iter().any(|r| r == recipient.as_str()))
+            {
+                continue; // Live delivery, or the pop-up they already have, covers them.
             }
             start_recipient(c, &message_id, &sender, recipient, &steps, &mut attempts)?;
         }

@@ -194,6 +194,14 @@ impl Cluster {
         service: &'static str,
         extra: &[(&str, &str)],
     ) -> Result<usize> {
+        let i = self.launch_with(service, extra)?;
+        self.wait_ready(i).await?;
+        Ok(i)
+    }
+
+    /// Start `hark <service>` without waiting for it to be ready (it may be waiting for its
+    /// database); [`Cluster::wait_ready`] waits.
+    pub fn launch_with(&mut self, service: &'static str, extra: &[(&str, &str)]) -> Result<usize> {
         let n = self.procs.iter().filter(|p| p.service == service).count() + 1;
         let name = format!("{service}{n}");
         let ops = free_port();
@@ -237,10 +245,8 @@ impl Cluster {
             env,
         };
         launch(&mut proc)?;
-        let i = self.procs.len();
         self.procs.push(proc);
-        self.wait_ready(i).await?;
-        Ok(i)
+        Ok(self.procs.len() - 1)
     }
 
     /// Wait (bounded) until process `i` answers `/readyz` with 200.

@@ -40,8 +40,9 @@ use std::{
 use tokio::sync::{Mutex, mpsc, watch};
 
 /// How long a publish or declare waits for a lost connection to come back before reporting
-/// the failure to its caller (the outbox relay then retries).
-const RECOVERY_WAIT: Duration = Duration::from_secs(30);
+/// the failure to its caller (the outbox relay then retries). Shorter than the outbox lease,
+/// so a relay's rows are not taken by another relay while it is still waiting to publish them.
+const RECOVERY_WAIT: Duration = Duration::from_secs(5);
 /// How often the supervisor looks at the connection.
 const WATCH: Duration = Duration::from_millis(200);
 /// Back-off between reconnection attempts.
@@ -69,6 +70,8 @@ struct Live {
     channel: Mutex<Channel>,
     /// Counts connections made, so consumers know which one they run on.
     generation: u64,
+    /// What was declared on it (see [`Restored`]); the supervisor catches up from here.
+    restored: StdMutex<Option<(BTreeSet<(String, String, String)>, u64)>>,
 }
 
 /// A consumer as its service sees it: the sending end of its [`Consumer`].
@@ -89,6 +92,27 @@ struct Topology {
     bindings: BTreeSet<(String, String, String)>,
     consumers: Vec<Arc<ConsumerEntry>>,
     next_consumer: u64,
+    /// Bumped by every change to queues or bindings, so a reconnection that was restoring
+    /// an older picture sees it must catch up before it hands the connection out.
+    version: u64,
+}
+
+impl Topology {
+    /// Forget consumers their services dropped, and private queues no consumer uses now
+    /// (declared again on every reconnection, they would only collect messages).
+    fn prune(&mut self) {
+        self.consumers.retain(|c| !c.tx.is_closed());
+        let used: Vec<String> = self.consumers.iter().map(|c| c.queue.clone()).collect();
+        self.queues
+            .retain(|q| q.kind == QueueKind::Durable || used.contains(&q.name));
+    }
+}
+
+/// What a new connection was given: its bindings and the topology version they came from.
+struct Restored {
+    channel: Channel,
+    bindings: BTreeSet<(String, String, String)>,
+    version: u64,
 }
 
 struct Inner {
@@ -172,10 +196,11 @@ impl Inner {
         let props = ConnectionProperties::default().with_connection_name("hark".into());
         let connection = Connection::connect(&self.url, props).await?;
         match self.restore(&connection).await {
-            Ok(channel) => Ok(Live {
+            Ok(r) => Ok(Live {
                 connection,
-                channel: Mutex::new(channel),
+                channel: Mutex::new(r.channel),
                 generation,
+                restored: StdMutex::new(Some((r.bindings, r.version))),
             }),
             Err(e) => {
                 // Close it, or the broker keeps it and the private queues declared on it.
@@ -186,15 +211,16 @@ impl Inner {
     }
 
     /// Declare everything on a new connection; its publishing channel.
-    async fn restore(&self, connection: &Connection) -> Result<Channel, BusError> {
+    async fn restore(&self, connection: &Connection) -> Result<Restored, BusError> {
         let channel = connection.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
         self.declare_exchanges(&channel).await?;
-        let (queues, bindings) = {
-            let t = lock(&self.topology);
-            (t.queues.clone(), t.bindings.clone())
+        let (queues, bindings, version) = {
+            let mut t = lock(&self.topology);
+            t.prune();
+            (t.queues.clone(), t.bindings.clone(), t.version)
         };
         for spec in &queues {
             self.declare_on(&channel, spec).await?;
@@ -202,7 +228,52 @@ impl Inner {
         for (queue, exchange, key) in &bindings {
             bind_on(&channel, queue, exchange, key).await?;
         }
-        Ok(channel)
+        Ok(Restored {
+            channel,
+            bindings,
+            version,
+        })
+    }
+
+    /// Bring a new connection up to date with changes made while it was being restored
+    /// (a person's tab opened, a binding went), then hand it out — under the topology lock,
+    /// so every later change sees it and makes itself.
+    async fn hand_out(self: &Arc<Self>, live: Arc<Live>) -> Result<(), BusError> {
+        let (mut applied, mut version) = lock(&live.restored).take().unwrap_or_default();
+        loop {
+            let (now, queues, bindings) = {
+                let t = lock(&self.topology);
+                if t.version == version {
+                    // Consumers first (those registered meanwhile too), then the connection.
+                    for entry in &t.consumers {
+                        if !entry.tx.is_closed() {
+                            spawn_consumer(self.clone(), live.clone(), entry.clone());
+                        }
+                    }
+                    self.live.send_replace(Some(live.clone()));
+                    return Ok(());
+                }
+                (t.version, t.queues.clone(), t.bindings.clone())
+            };
+            let ch = live.channel.lock().await;
+            for spec in &queues {
+                self.declare_on(&ch, spec).await?;
+            }
+            for b in bindings.difference(&applied) {
+                bind_on(&ch, &b.0, &b.1, &b.2).await?;
+            }
+            for b in applied.difference(&bindings) {
+                ch.queue_unbind(
+                    b.0.clone().into(),
+                    b.1.clone().into(),
+                    b.2.clone().into(),
+                    FieldTable::default(),
+                )
+                .await?;
+            }
+            drop(ch);
+            (applied, version) = (bindings, now);
+        }
     }
 
     async fn declare_exchanges(&self, ch: &Channel) -> Result<(), BusError> {
@@ -304,24 +375,30 @@ impl Inner {
             }
             tracing::warn!("bus connection lost; reconnecting");
             let mut pause = RETRY_MIN;
-            let live = loop {
+            loop {
                 generation += 1;
-                match self.open(generation).await {
-                    Ok(live) => break Arc::new(live),
+                let opened = match self.open(generation).await {
+                    Ok(live) => {
+                        let live = Arc::new(live);
+                        match self.hand_out(live.clone()).await {
+                            Ok(()) => Ok(()),
+                            Err(e) => {
+                                let _ = live.connection.close(200, "set-up failed".into()).await;
+                                Err(e)
+                            }
+                        }
+                    }
+                    Err(e) => Err(e),
+                };
+                match opened {
+                    Ok(()) => break,
                     Err(e) => {
                         tracing::debug!(error = %e, retry_in_ms = pause.as_millis(), "broker not reachable yet");
                         tokio::time::sleep(pause).await;
                         pause = (pause * 2).min(RETRY_MAX);
                     }
                 }
-            };
-            let consumers = lock(&self.topology).consumers.clone();
-            for entry in consumers {
-                if !entry.tx.is_closed() {
-                    spawn_consumer(self.clone(), live.clone(), entry);
-                }
             }
-            self.live.send_replace(Some(live));
             tracing::info!(generation, "bus connection recovered");
         }
     }
@@ -343,6 +420,7 @@ async fn bind_on(ch: &Channel, queue: &str, exchange: &str, key: &str) -> Result
 /// on the next one) or the service drops its [`Consumer`] (then the entry is forgotten).
 fn spawn_consumer(inner: Arc<Inner>, live: Arc<Live>, entry: Arc<ConsumerEntry>) {
     tokio::spawn(async move {
+        let mut live = live;
         let mut logged = false;
         loop {
             let outcome = consume_on(&inner, &live, &entry).await;
@@ -357,7 +435,15 @@ fn spawn_consumer(inner: Arc<Inner>, live: Arc<Live>, entry: Arc<ConsumerEntry>)
                 return;
             }
             if !live.connection.status().connected() {
-                // The supervisor starts it again on the next connection.
+                // Started on a connection that has gone: if a newer one is up already, go on
+                // there (the supervisor may have handed it out before this consumer began);
+                // otherwise the supervisor starts it on the next one.
+                if let Some(newer) = inner.current()
+                    && newer.generation != live.generation
+                {
+                    live = newer;
+                    continue;
+                }
                 inner.broken.notify_one();
                 return;
             }
@@ -460,8 +546,8 @@ impl AmqpBus {
             topology: StdMutex::new(Topology::default()),
             broken: tokio::sync::Notify::new(),
         });
-        let first = inner.open(1).await?;
-        inner.live.send_replace(Some(Arc::new(first)));
+        let first = Arc::new(inner.open(1).await?);
+        inner.hand_out(first).await?;
         let supervisor = tokio::spawn(inner.clone().supervise());
         Ok(Self { inner, supervisor })
     }
@@ -566,6 +652,7 @@ impl Bus for AmqpBus {
             let mut t = lock(&self.inner.topology);
             t.queues.retain(|q| q.name != spec.name);
             t.queues.push(spec.clone());
+            t.version += 1;
         }
         let live = self.inner.connected().await?;
         let ch = self.publishing(&live).await?;
@@ -640,7 +727,11 @@ impl Bus for AmqpBus {
             self.inner.exchange_name(exchange),
             key.to_owned(),
         );
-        lock(&self.inner.topology).bindings.insert(binding.clone());
+        {
+            let mut t = lock(&self.inner.topology);
+            t.bindings.insert(binding.clone());
+            t.version += 1;
+        }
         // While the connection is down the binding waits in the topology: the supervisor
         // makes it on the next connection.
         let Some(live) = self.inner.current() else {
@@ -656,7 +747,11 @@ impl Bus for AmqpBus {
             self.inner.exchange_name(exchange),
             key.to_owned(),
         );
-        lock(&self.inner.topology).bindings.remove(&binding);
+        {
+            let mut t = lock(&self.inner.topology);
+            t.bindings.remove(&binding);
+            t.version += 1;
+        }
         let Some(live) = self.inner.current() else {
             return Ok(());
         };
@@ -689,23 +784,31 @@ impl Bus for AmqpBus {
         };
         // Start here (so a missing queue is an error now), then let it run; the supervisor
         // starts it again on every new connection.
-        let channel = live.connection.create_channel().await?;
-        let probe = channel
-            .queue_declare(
-                self.inner.name(queue).into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await;
-        let _ = channel.close(200, "probe".into()).await;
-        if probe.is_err() {
+        let probe = async {
+            let channel = live.connection.create_channel().await?;
+            let found = channel
+                .queue_declare(
+                    self.inner.name(queue).into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await;
+            let _ = channel.close(200, "probe".into()).await;
+            Ok::<_, BusError>(found)
+        };
+        let missing = match probe.await {
+            Ok(Ok(_)) => None,
+            Ok(Err(_)) => Some(BusError::UnknownQueue(queue.into())),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = missing {
             lock(&self.inner.topology)
                 .consumers
                 .retain(|c| c.id != entry.id);
-            return Err(BusError::UnknownQueue(queue.into()));
+            return Err(e);
         }
         spawn_consumer(self.inner.clone(), live, entry);
         Ok(Consumer::new(rx))
@@ -730,6 +833,14 @@ impl Bus for AmqpBus {
             tracing::debug!(error = %e, "closing depth channel");
         }
         Ok(u64::from(q.message_count()))
+    }
+
+    fn generation(&self) -> u64 {
+        self.inner
+            .live
+            .borrow()
+            .as_ref()
+            .map_or(0, |l| l.generation)
     }
 
     fn health(&self) -> Result<(), BusError> {

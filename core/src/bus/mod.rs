@@ -213,6 +213,13 @@ pub trait Bus: Send + Sync + fmt::Debug + 'static {
     fn health(&self) -> Result<(), BusError> {
         Ok(())
     }
+
+    /// Counts the connections the bus has made (the in-process bus: always 0). When it
+    /// changes the bus reconnected, and what transient queues held meanwhile is gone: a
+    /// service that keeps state from such a queue (a router's plugin set) reloads it.
+    fn generation(&self) -> u64 {
+        0
+    }
 }
 
 /// A stream of deliveries from one queue.

@@ -77,6 +77,11 @@ pub async fn run_relay(
 
 /// One pass: publish what is due. Returns how many rows were published.
 pub async fn relay_once(store: &Store, bus: &dyn Bus) -> Result<usize, StoreError> {
+    // With the broker away there is nothing to publish to: leave the rows unclaimed (another
+    // relay, or this one once the bus is back, takes them at once).
+    if bus.health().is_err() {
+        return Ok(0);
+    }
     let lease_until = store::now() + chrono::Duration::from_std(LEASE).unwrap_or_default();
     let rows = store
         .transaction(move |c| store::outbox::claim_due(c, BATCH, lease_until))

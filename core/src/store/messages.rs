@@ -196,13 +196,22 @@ pub fn cancel(conn: &mut DbConnection, id: &MessageId) -> Result<Option<String>,
     let Some(blob) = blob else {
         return Ok(None);
     };
-    diesel::update(messages::table.find(id.as_str()))
-        .set((
-            messages::state.eq("failed"),
-            messages::cancelled_at.eq(Some(now())),
-            messages::blob_key.eq(None::<String>),
-        ))
-        .execute(conn)?;
+    // Only while still recording: a send that committed in between wins (PostgreSQL runs
+    // the two concurrently; the read above does not hold the row).
+    let withdrawn = diesel::update(
+        messages::table
+            .find(id.as_str())
+            .filter(messages::state.eq("recording")),
+    )
+    .set((
+        messages::state.eq("failed"),
+        messages::cancelled_at.eq(Some(now())),
+        messages::blob_key.eq(None::<String>),
+    ))
+    .execute(conn)?;
+    if withdrawn == 0 {
+        return Ok(None);
+    }
     diesel::update(
         message_recipients::table.filter(message_recipients::message_id.eq(id.as_str())),
     )
