@@ -59,6 +59,9 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 /// done; this covers a loaded two-core machine with room to spare).
 const ACK_LINGER: Duration = Duration::from_secs(1);
 
+/// A binding by full names: queue, exchange, routing key.
+type Bindings = BTreeSet<(String, String, String)>;
+
 fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -71,7 +74,7 @@ struct Live {
     /// Counts connections made, so consumers know which one they run on.
     generation: u64,
     /// What was declared on it (see [`Restored`]); the supervisor catches up from here.
-    restored: StdMutex<Option<(BTreeSet<(String, String, String)>, u64)>>,
+    restored: StdMutex<Option<(Bindings, u64)>>,
 }
 
 /// A consumer as its service sees it: the sending end of its [`Consumer`].
@@ -89,7 +92,7 @@ struct ConsumerEntry {
 struct Topology {
     queues: Vec<QueueSpec>,
     /// Bindings added with [`Bus::bind`] (and not unbound since), by full names.
-    bindings: BTreeSet<(String, String, String)>,
+    bindings: Bindings,
     consumers: Vec<Arc<ConsumerEntry>>,
     next_consumer: u64,
     /// Bumped by every change to queues or bindings, so a reconnection that was restoring
@@ -111,7 +114,7 @@ impl Topology {
 /// What a new connection was given: its bindings and the topology version they came from.
 struct Restored {
     channel: Channel,
-    bindings: BTreeSet<(String, String, String)>,
+    bindings: Bindings,
     version: u64,
 }
 
