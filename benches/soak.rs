@@ -82,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
     let mut calls_ok = 0;
     let mut calls_failed = 0;
     while started.elapsed() < total {
-        let run = RecordingCalls {
+        let mut run = RecordingCalls {
             from: "104",
             to: "*102",
             pin: "1234",
@@ -95,6 +95,9 @@ async fn main() -> anyhow::Result<()> {
         batch += 1;
         tokio::time::sleep(CALL_EVERY).await;
         let (ok, failed) = run.finish(Duration::from_secs(60)).await?;
+        if failed > 0 {
+            println!("batch {batch}: {failed} calls failed; sipp says:\n{}", run.errors());
+        }
         calls_ok += ok;
         calls_failed += failed;
         let rss = rss_all(&cluster);

@@ -8,6 +8,7 @@ lscpu | grep -E "Model name|^CPU\(s\)"
 cargo bench -p hark-router --bench plan_latency
 cargo bench --bench routing
 cargo bench --bench live_latency
+cargo bench --bench soak          # ten minutes; figures go to docs/RELIABILITY.md
 cargo build --release --bin hark
 scripts/bench-ivr.py
 scripts/bench-upload.sh

@@ -118,7 +118,7 @@ async fn an_ivr_killed_during_recordings() {
     let stream = Stream::start(portals.clone(), token, "102,103", 500, 15.0, 8);
 
     // Twenty callers through Kamailio, each speaking for 30 s unless cut off.
-    let first = RecordingCalls {
+    let mut first = RecordingCalls {
         from: "104",
         to: "*102",
         pin: "1234",
@@ -159,7 +159,7 @@ async fn an_ivr_killed_during_recordings() {
     cluster.kill9(ivrs[victim]).await;
 
     // New calls reach the IVR that is left.
-    let second = RecordingCalls {
+    let mut second = RecordingCalls {
         from: "104",
         to: "*102",
         pin: "1234",

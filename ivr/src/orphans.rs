@@ -88,6 +88,10 @@ async fn sweep(ivr: &Arc<Ivr>, steady: bool) -> Result<(), StoreError> {
         return Ok(());
     }
     for orphan in orphans {
+        if orphan.node_id == ivr.deps.node_id {
+            // Ours, alive in this process (whatever our own heartbeat row says).
+            continue;
+        }
         let id = MessageId::from(orphan.message_id.as_str());
         let visible = Path::new(&orphan.spool_path).exists();
         let old = store::now() - orphan.started_at > GIVE_UP;

@@ -582,8 +582,18 @@ impl RecordingCalls {
 }
 
 impl RecordingRun {
+    /// The first lines of sipp's error log (why calls failed).
+    pub fn errors(&self) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{}-errors.log", self.name)))
+            .unwrap_or_default()
+            .lines()
+            .take(12)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// Wait for every call to end: (successful, failed), from sipp's statistics.
-    pub async fn finish(mut self, limit: Duration) -> Result<(u64, u64)> {
+    pub async fn finish(&mut self, limit: Duration) -> Result<(u64, u64)> {
         tokio::time::timeout(limit, self.child.wait())
             .await
             .context("sipp (recording calls) did not finish")??;
