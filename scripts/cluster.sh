@@ -75,7 +75,7 @@ common_env() {
 }
 
 start() {
-  mkdir -p "$DIR/logs" "$DIR/run" "$DIR/mail"
+  mkdir -p "$DIR/logs" "$DIR/run" "$DIR/mail/tmp" "$DIR/mail/new" "$DIR/mail/cur"
   [[ -x $HARK ]] || cargo build --release --bin hark
   start_backing_services
   common_env
