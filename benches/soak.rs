@@ -96,7 +96,10 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(CALL_EVERY).await;
         let (ok, failed) = run.finish(Duration::from_secs(60)).await?;
         if failed > 0 {
-            println!("batch {batch}: {failed} calls failed; sipp says:\n{}", run.errors());
+            println!(
+                "batch {batch}: {failed} calls failed; sipp says:\n{}",
+                run.errors()
+            );
         }
         calls_ok += ok;
         calls_failed += failed;
