@@ -100,6 +100,8 @@ start() {
         portal) export HARK_PORTAL__LISTEN=127.0.0.1:$port ;;
         ivr)
           export HARK_IVR__SIP_LISTEN=127.0.0.1:$port
+          # Every call comes through Kamailio: exempt it from the per-source limits.
+          export HARK_IVR__TRUSTED_SOURCES="[\"127.0.0.1:$SIP_PORT\"]"
           export HARK_IVR__RTP_PORT_MIN=$rtp_min HARK_IVR__RTP_PORT_MAX=$rtp_max
           ;;
       esac

@@ -289,19 +289,27 @@ async fn presence_and_receipts_arrive_live(mode: Mode) {
     stack.stop().await;
 }
 
-async fn api_tokens_send_and_revoke(mode: Mode) {
-    let stack = Stack::start(mode).await;
-    let alice = WebSession::login(&stack.base, "101", DEMO_PASSWORD).await;
-    let (status, page) = alice
-        .post("/account/tokens", &[("name", "Grafana <alerts>")])
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK);
+/// The token shown once on the page a token form returns.
+fn new_token(page: &str) -> String {
     let at = page
         .find(r#"id="new-token">"#)
         .expect("the new token, shown once")
         + 15;
-    let token = page[at..page[at..].find('<').unwrap() + at].to_owned();
+    page[at..page[at..].find('<').unwrap() + at].to_owned()
+}
+
+async fn api_tokens_send_and_revoke(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    let alice = WebSession::login(&stack.base, "101", DEMO_PASSWORD).await;
+    let (status, page) = alice
+        .post(
+            "/account/tokens",
+            &[("name", "Grafana <alerts>"), ("send", "on"), ("read", "on")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let token = new_token(&page);
     assert!(
         page.contains("Grafana &#60;alerts&#62;"),
         "names are text, not markup"
@@ -327,6 +335,56 @@ async fn api_tokens_send_and_revoke(mode: Mode) {
         StatusCode::UNAUTHORIZED,
         "a revoked token is refused"
     );
+
+    // Scopes: a send-only token sends but cannot read; a read-only one reads but cannot
+    // send; a token with neither is not made.
+    let make = |scope: &'static str| {
+        let alice = &alice;
+        async move {
+            let (status, page) = alice
+                .post("/account/tokens", &[("name", scope), (scope, "on")])
+                .await
+                .unwrap();
+            assert_eq!(status, StatusCode::OK);
+            new_token(&page)
+        }
+    };
+    let sender = make("send").await;
+    let reader = make("read").await;
+    let sent = stack
+        .send(&sender, "102", audio::sine_wav(440.0, 1.0, 16_000))
+        .await;
+    let get = |token: String, path: String| {
+        let http = stack.http.clone();
+        let url = format!("{}{path}", stack.base);
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let detail = format!("/api/v1/messages/{sent}");
+    assert_eq!(
+        get(sender.clone(), detail.clone()).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(get(reader.clone(), detail).await, StatusCode::OK);
+    let r = stack
+        .upload(&reader, "102", audio::sine_wav(440.0, 1.0, 16_000))
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "a read-only token cannot send"
+    );
+    let (status, _) = alice
+        .post("/account/tokens", &[("name", "nothing")])
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     stack.stop().await;
 }
 

@@ -181,6 +181,15 @@ pub struct PortalConfig {
     pub login_lockout_mins: u32,
     /// Login attempts a minute from one client address.
     pub login_per_minute: u32,
+    /// API requests a minute one user may make (429 with `Retry-After` beyond); 0: no limit.
+    pub api_per_minute: u32,
+    /// Messages (and "call me to record" calls) a minute one user may send, from the API and
+    /// the portal together; 0: no limit.
+    pub sends_per_minute: u32,
+    /// Largest frame a portal tab may send on its WebSocket (closed with 1009 beyond), and
+    /// frames a second (closed with 1008 beyond).
+    pub ws_max_frame_bytes: usize,
+    pub ws_frames_per_sec: u32,
 }
 
 impl Default for PortalConfig {
@@ -195,6 +204,10 @@ impl Default for PortalConfig {
             login_attempts: 5,
             login_lockout_mins: 15,
             login_per_minute: 10,
+            api_per_minute: 600,
+            sends_per_minute: 60,
+            ws_max_frame_bytes: 16 * 1024,
+            ws_frames_per_sec: 20,
         }
     }
 }
@@ -282,6 +295,21 @@ pub struct IvrConfig {
     /// Calls at once; beyond it new calls get 503 with `Retry-After`.
     pub max_calls: u32,
     pub retry_after_secs: u32,
+    /// Calls at once from one source IP; beyond it its new calls get 503 with `Retry-After`.
+    pub max_calls_per_source: u32,
+    /// Requests a second from one source IP (twice that in a burst), and INVITEs a second
+    /// among them; beyond it 503 with `Retry-After`, sent without keeping any state.
+    pub requests_per_source_per_sec: u32,
+    pub invites_per_source_per_sec: u32,
+    /// Refusals a second one source gets (twice that in a burst); past it a flood is
+    /// dropped unanswered, so Hark reflects nothing.
+    pub refusals_per_source_per_sec: u32,
+    /// Sources exempt from the per-source limits (`ip` or `ip:port`): the proxy that every
+    /// caller comes through, when there is one.
+    pub trusted_sources: Vec<String>,
+    /// Largest SIP message accepted (513 beyond it) and most header fields in one (400).
+    pub max_message_bytes: u32,
+    pub max_headers: u32,
     /// Wrong PINs in a row before the PIN is locked, and for how long.
     pub pin_attempts: u32,
     pub pin_lockout_mins: u32,
@@ -317,6 +345,13 @@ impl Default for IvrConfig {
             rtp_port_max: 29_999,
             max_calls: 2_000,
             retry_after_secs: 5,
+            max_calls_per_source: 20,
+            requests_per_source_per_sec: 50,
+            invites_per_source_per_sec: 10,
+            refusals_per_source_per_sec: 10,
+            trusted_sources: Vec::new(),
+            max_message_bytes: 16_384,
+            max_headers: 100,
             pin_attempts: 3,
             pin_lockout_mins: 15,
             silence_secs: 5,

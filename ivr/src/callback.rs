@@ -75,7 +75,7 @@ impl consume::Handler<Command> for Originator {
         // A free line first: at `max_calls` wait, so the command waits with us (or goes to
         // another node) instead of failing.
         let permit = loop {
-            if let Some(p) = self.ivr.admit() {
+            if let Some(p) = self.ivr.admit(None) {
                 break p;
             }
             tokio::select! {

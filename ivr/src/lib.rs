@@ -65,19 +65,29 @@ pub struct Ivr {
     /// its turn instead of multiplying that memory by the number of calls and starving the
     /// calls already up of CPU.
     pub pin_checks: tokio::sync::Semaphore,
+    /// Per-source limits, shared with the guard layer.
+    pub limiter: Arc<sip::guard::Limiter>,
     active: Arc<AtomicU32>,
 }
 
 impl Ivr {
-    /// Count a new call, unless that would pass `max_calls`.
-    pub fn admit(&self) -> Option<sip::endpoint::CallPermit> {
+    /// Count a new call, unless that would pass `max_calls` or, for a call from `source`,
+    /// `max_calls_per_source`.
+    pub fn admit(&self, source: Option<SocketAddr>) -> Option<sip::endpoint::CallPermit> {
+        let from_source = match source {
+            Some(s) => Some(self.limiter.admit_call(s)?),
+            None => None,
+        };
         let max = self.config.max_calls;
         self.active
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
             })
             .ok()
-            .map(|_| sip::endpoint::CallPermit(self.active.clone()))
+            .map(|_| sip::endpoint::CallPermit {
+                active: self.active.clone(),
+                _source: from_source,
+            })
     }
 }
 
@@ -109,10 +119,17 @@ impl Server {
         // The endpoint must exist before the IVR knows its bound port; its intake finds the
         // IVR through this slot, filled in just after.
         let slot = Arc::new(std::sync::OnceLock::new());
-        let (endpoint, bound) = sip::endpoint::build(addr, slot.clone())
+        let metrics = Arc::new(metrics::Metrics::default());
+        let limiter = Arc::new(sip::guard::Limiter::new(
+            sip::guard::Limits::from_config(&config).map_err(IvrError::Config)?,
+        ));
+        let guard = sip::guard::Guard {
+            limiter: limiter.clone(),
+            metrics: metrics.clone(),
+        };
+        let (endpoint, bound) = sip::endpoint::build(addr, slot.clone(), guard)
             .await
             .map_err(|source| IvrError::Bind { addr, source })?;
-        let metrics = Arc::new(metrics::Metrics::default());
         deps.metrics.register(|r| metrics.register(r));
         let ivr = Arc::new(Ivr {
             media_ip: config.media_ip.unwrap_or(bound.ip()),
@@ -124,6 +141,7 @@ impl Server {
             pin_checks: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             ),
+            limiter,
             active: Arc::new(AtomicU32::new(0)),
         });
         let _ = slot.set(Arc::downgrade(&ivr));

@@ -85,7 +85,8 @@ impl Inputs {
             };
             let at = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
             if self.debouncer.accept(digit, method, at) {
-                tracing::debug!(%digit, method = method.as_str(), "key");
+                // Never the digit: keys are PINs as often as menu choices.
+                tracing::trace!(method = method.as_str(), "key");
                 self.metrics.dtmf(method);
                 return Ok(Input::Digit(digit));
             }

@@ -17,6 +17,7 @@ pub struct Metrics {
     active: Gauge,
     calls: Family<Labels, Counter>,
     refused: Family<Labels, Counter>,
+    sip_rejected: Family<Labels, Counter>,
     rtp: Family<Labels, Counter>,
     jitter_ms: Histogram,
     dtmf: Family<Labels, Counter>,
@@ -34,6 +35,7 @@ impl Default for Metrics {
             active: Gauge::default(),
             calls: Family::default(),
             refused: Family::default(),
+            sip_rejected: Family::default(),
             rtp: Family::default(),
             jitter_ms: Histogram::new([1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0]),
             dtmf: Family::default(),
@@ -55,6 +57,11 @@ impl Metrics {
             "refused_calls",
             "INVITEs refused, by status",
             self.refused.clone(),
+        );
+        r.register(
+            "sip_rejected",
+            "SIP requests refused or dropped by the per-message and per-source limits, by reason",
+            self.sip_rejected.clone(),
         );
         r.register(
             "rtp_packets",
@@ -98,6 +105,12 @@ impl Metrics {
             .inc();
     }
 
+    pub fn sip_rejected(&self, reason: &'static str) {
+        self.sip_rejected
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+
     pub fn dtmf(&self, method: Method) {
         self.dtmf
             .get_or_create(&vec![("method", method.as_str().to_owned())])
@@ -122,6 +135,7 @@ mod tests {
         m.call_started("inbound");
         m.dtmf(Method::SipInfo);
         m.refused(ezk_sip_types::StatusCode::SERVICE_UNAVAILABLE);
+        m.sip_rejected("flood");
         let c = Counters::default();
         c.packets_in.store(50, Ordering::Relaxed);
         c.lost.store(2, Ordering::Relaxed);
@@ -133,6 +147,7 @@ mod tests {
             "hark_ivr_active_calls 0",
             "hark_ivr_calls_total{direction=\"inbound\"} 1",
             "hark_ivr_refused_calls_total{status=\"503\"} 1",
+            "hark_ivr_sip_rejected_total{reason=\"flood\"} 1",
             "hark_ivr_rtp_packets_total{kind=\"in\"} 50",
             "hark_ivr_rtp_packets_total{kind=\"lost\"} 2",
             "hark_ivr_dtmf_total{method=\"sip_info\"} 1",

@@ -284,6 +284,82 @@ pub fn accept_answer(answer: &[u8]) -> Result<Negotiated, SdpError> {
     Err(SdpError::NoCommonCodec)
 }
 
+/// The SDP in a message body, by the body's `Content-Type`: `application/sdp` as it is, or
+/// the `application/sdp` part of a `multipart/mixed` body (RFC 5621; trunks add ISUP or
+/// location parts). No `Content-Type` is taken as SDP, as lenient phones send. `None` when
+/// the body holds no SDP Hark can read: the SIP layer answers 415 with `Accept`.
+pub fn sdp_in_body<'a>(content_type: Option<&str>, body: &'a [u8]) -> Option<&'a [u8]> {
+    let Some(content_type) = content_type else {
+        return Some(body);
+    };
+    let (kind, params) = content_type.split_once(';').unwrap_or((content_type, ""));
+    let kind = kind.trim();
+    if kind.eq_ignore_ascii_case("application/sdp") {
+        return Some(body);
+    }
+    if !kind.eq_ignore_ascii_case("multipart/mixed") {
+        return None;
+    }
+    let boundary = params.split(';').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"'))
+    })?;
+    if boundary.is_empty() || boundary.len() > 70 {
+        return None;
+    }
+    let delimiter = format!("--{boundary}");
+    let delimiter = delimiter.as_bytes();
+    let mut rest = body;
+    // Each part starts after a delimiter line and ends at the CRLF before the next one.
+    while let Some(at) = find(rest, delimiter) {
+        rest = &rest[at + delimiter.len()..];
+        if rest.starts_with(b"--") {
+            return None; // The closing delimiter: no SDP part.
+        }
+        let end = find(rest, delimiter).unwrap_or(rest.len());
+        let part = &rest[..end];
+        let part = part
+            .strip_prefix(b"\r\n")
+            .or_else(|| part.strip_prefix(b"\n"))?;
+        let (head, content) = split_head(part)?;
+        let is_sdp = head.split(|&b| b == b'\n').any(|line| {
+            let line = String::from_utf8_lossy(line);
+            line.split_once(':').is_some_and(|(name, value)| {
+                let name = name.trim();
+                (name.eq_ignore_ascii_case("content-type") || name.eq_ignore_ascii_case("c"))
+                    && value
+                        .split(';')
+                        .next()
+                        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/sdp"))
+            })
+        });
+        if is_sdp {
+            // The line break before the next delimiter belongs to the delimiter.
+            return Some(
+                content
+                    .strip_suffix(b"\r\n")
+                    .or_else(|| content.strip_suffix(b"\n"))
+                    .unwrap_or(content),
+            );
+        }
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A MIME part's headers and content, split at the first empty line.
+fn split_head(part: &[u8]) -> Option<(&[u8], &[u8])> {
+    if let Some(at) = find(part, b"\r\n\r\n") {
+        return Some((&part[..at], &part[at + 4..]));
+    }
+    find(part, b"\n\n").map(|at| (&part[..at], &part[at + 2..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,5 +442,41 @@ mod tests {
         let (n, _) = answer(o.as_bytes(), LOCAL, 1, 1).unwrap();
         assert_eq!((n.codec, n.dtmf_payload_type), (Codec::Pcmu, Some(101)));
         assert_eq!(n.remote.port(), 30_000);
+    }
+
+    #[test]
+    fn sdp_is_found_in_sdp_and_multipart_bodies_and_nothing_else() {
+        let sdp = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n";
+        assert_eq!(sdp_in_body(Some("application/sdp"), sdp), Some(&sdp[..]));
+        assert_eq!(
+            sdp_in_body(Some("Application/SDP; x=1"), sdp),
+            Some(&sdp[..])
+        );
+        assert_eq!(sdp_in_body(None, sdp), Some(&sdp[..]));
+        assert_eq!(sdp_in_body(Some("text/plain"), sdp), None);
+        let multipart = b"--unique-boundary-1\r\n\
+Content-Type: application/isup;version=itu-t92+\r\n\r\n\x01\x00\x49\r\n\
+--unique-boundary-1\r\n\
+Content-Type: application/sdp\r\n\r\n\
+v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n\r\n\
+--unique-boundary-1--\r\n";
+        assert_eq!(
+            sdp_in_body(
+                Some("multipart/mixed;boundary=\"unique-boundary-1\""),
+                multipart
+            ),
+            Some(&sdp[..])
+        );
+        // No SDP part, no boundary, or a body that never reaches a part: none.
+        let isup_only = b"--b\r\nContent-Type: application/isup\r\n\r\nx\r\n--b--\r\n";
+        assert_eq!(
+            sdp_in_body(Some("multipart/mixed; boundary=b"), isup_only),
+            None
+        );
+        assert_eq!(sdp_in_body(Some("multipart/mixed"), multipart), None);
+        assert_eq!(
+            sdp_in_body(Some("multipart/mixed;boundary=zz"), b"garbage"),
+            None
+        );
     }
 }

@@ -43,11 +43,11 @@ impl Mailer {
                 .map_err(|e| NotifierError::Transport(format!("{}: {e}", outbox_dir.display())))?;
             return Ok(Mailer::Files(AsyncFileTransport::new(outbox_dir)));
         }
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| NotifierError::Transport(e.to_string()))?;
-        if !config.smtp_ca_file.is_empty() {
-            builder = builder.tls(trusting(url, &config.smtp_ca_file)?);
-        }
+        let ca_file = (!config.smtp_ca_file.is_empty()).then_some(config.smtp_ca_file.as_str());
+        let tls = tls_policy(url, ca_file)?;
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| NotifierError::Transport(e.to_string()))?
+            .tls(tls);
         Ok(Mailer::Smtp(builder.build()))
     }
 
@@ -69,27 +69,60 @@ impl Mailer {
     }
 }
 
-/// The TLS the URL asks for (`smtps://`: TLS from the start; `?tls=required`: STARTTLS;
-/// otherwise STARTTLS when offered), also trusting the certificate in `ca_file`.
-fn trusting(url: &str, ca_file: &str) -> Result<Tls, NotifierError> {
-    let bad = |e: String| NotifierError::Transport(e);
-    let pem = std::fs::read(ca_file).map_err(|e| bad(format!("{ca_file}: {e}")))?;
-    let cert = Certificate::from_pem(&pem).map_err(|e| bad(format!("{ca_file}: {e}")))?;
-    // scheme://[user[:password]@]host[:port][/…][?…]
+/// The relay's host in `scheme://[user[:password]@]host[:port][/…][?…]`, and whether the URL
+/// carries credentials.
+fn host_of(url: &str) -> (String, bool) {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (credentials, host_port) = match authority.rsplit_once('@') {
+        Some((_, h)) => (true, h),
+        None => (false, authority),
+    };
     let host = match host_port.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => host_port.split(':').next().unwrap_or_default(),
     };
-    let params = TlsParameters::builder(host.to_owned())
-        .add_root_certificate(cert)
-        .build()
-        .map_err(|e| bad(e.to_string()))?;
-    Ok(if url.starts_with("smtps://") {
+    (host.to_owned(), credentials)
+}
+
+/// The TLS for the relay, from the URL: `smtps://` is TLS from the start; `?tls=required`
+/// is STARTTLS or nothing; `?tls=none` is plain text; otherwise STARTTLS when the relay
+/// offers it (then its certificate must verify). The certificate in `ca_file` is trusted
+/// besides the system's roots. Credentials are refused over anything a network attacker could
+/// strip TLS from (opportunistic or none) unless the relay is on this machine's loopback.
+fn tls_policy(url: &str, ca_file: Option<&str>) -> Result<Tls, NotifierError> {
+    let bad = |e: String| NotifierError::Transport(e);
+    let (host, credentials) = host_of(url);
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let mode = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("tls="))
+        .unwrap_or("opportunistic");
+    let wrapper = url.starts_with("smtps://");
+    let strong = wrapper || mode == "required";
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if credentials && !strong && !loopback {
+        return Err(bad(format!(
+            "notifier.smtp_url sends a password to {host} without required TLS: use smtps:// or \
+             ?tls=required"
+        )));
+    }
+    if mode == "none" && !wrapper {
+        return Ok(Tls::None);
+    }
+    let mut params = TlsParameters::builder(host);
+    if let Some(ca_file) = ca_file {
+        let pem = std::fs::read(ca_file).map_err(|e| bad(format!("{ca_file}: {e}")))?;
+        let cert = Certificate::from_pem(&pem).map_err(|e| bad(format!("{ca_file}: {e}")))?;
+        params = params.add_root_certificate(cert);
+    }
+    let params = params.build().map_err(|e| bad(e.to_string()))?;
+    Ok(if wrapper {
         Tls::Wrapper(params)
-    } else if url.contains("tls=required") {
+    } else if mode == "required" {
         Tls::Required(params)
     } else {
         Tls::Opportunistic(params)
@@ -551,5 +584,47 @@ impl EmailWorker {
             self.deps.outbox.notify();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+
+    fn kind(url: &str) -> Result<&'static str, String> {
+        tls_policy(url, None)
+            .map(|t| match t {
+                Tls::None => "none",
+                Tls::Opportunistic(_) => "opportunistic",
+                Tls::Required(_) => "required",
+                Tls::Wrapper(_) => "wrapper",
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_url_chooses_tls_and_passwords_never_go_in_clear() {
+        assert_eq!(kind("smtp://relay.example.org:25"), Ok("opportunistic"));
+        assert_eq!(kind("smtp://relay.example.org:25?tls=none"), Ok("none"));
+        assert_eq!(
+            kind("smtp://u:p@relay.example.org:587?tls=required"),
+            Ok("required")
+        );
+        assert_eq!(kind("smtps://u:p@relay.example.org:465"), Ok("wrapper"));
+        // A password over STARTTLS-if-offered (or none) could be read by whoever strips the
+        // offer: refused, except to a relay on loopback.
+        for url in [
+            "smtp://u:p@relay.example.org:587",
+            "smtp://u:p@relay.example.org:587?tls=opportunistic",
+            "smtp://u:p@relay.example.org:25?tls=none",
+        ] {
+            let e = kind(url).unwrap_err();
+            assert!(
+                e.contains("without required TLS") && !e.contains(":p@"),
+                "{e}"
+            );
+        }
+        assert_eq!(kind("smtp://u:p@127.0.0.1:2525"), Ok("opportunistic"));
+        assert_eq!(kind("smtp://u:p@[::1]:2525?tls=none"), Ok("none"));
     }
 }

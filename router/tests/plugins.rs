@@ -281,3 +281,107 @@ async fn repeated_failures_bench_a_plugin() {
         (TRIP_AFTER as u64, TRIP_AFTER as u64)
     );
 }
+
+/// `bytes` with a custom section appended so the whole is exactly `total` bytes (still the
+/// same component: custom sections carry no code).
+fn padded_to(bytes: &[u8], total: usize) -> Vec<u8> {
+    fn leb(mut n: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(b);
+                return out;
+            }
+            out.push(b | 0x80);
+        }
+    }
+    let need = total - bytes.len();
+    let name = b"pad";
+    for content in need.saturating_sub(16)..need {
+        let body = 1 + name.len() + content;
+        if 1 + leb(body).len() + body == need {
+            let mut out = bytes.to_vec();
+            out.push(0);
+            out.extend(leb(body));
+            out.push(name.len() as u8);
+            out.extend_from_slice(name);
+            out.resize(total, 0);
+            return out;
+        }
+    }
+    panic!("cannot pad {} bytes to {total}", bytes.len());
+}
+
+#[tokio::test]
+async fn each_limit_holds_at_its_value_and_fails_one_past_it() {
+    // Module size: the template padded to exactly the limit loads and plans; a byte more is
+    // refused.
+    let template = fixtures::bytes(fixtures::TEMPLATE);
+    let limit = template.len() + 4096;
+    let sized = Arc::new(
+        PluginHost::new(Limits {
+            max_module_bytes: limit,
+            ..Limits::default()
+        })
+        .unwrap(),
+    );
+    let at = sized
+        .load(&padded_to(&template, limit), "")
+        .expect("a module of exactly the limit loads");
+    assert!(sized.plan(Arc::new(at), Arc::new(input())).await.is_ok());
+    let e = sized
+        .load(&padded_to(&template, limit + 1), "")
+        .unwrap_err();
+    assert!(
+        matches!(e, PluginError::TooLarge { size, limit: l } if size == limit + 1 && l == limit),
+        "{e}"
+    );
+
+    // Memory: growing linear memory to exactly the limit (16 MiB, 256 pages) works; one page
+    // more traps.
+    let host = host();
+    let pages = Limits::default().memory_bytes / 65_536;
+    let at = load(&host, fixtures::MEMBOMB, &format!("pages:{pages}"));
+    let r = host.plan(at, Arc::new(input())).await;
+    assert!(matches!(r, Ok(Verdict::Pass)), "{r:?}");
+    let past = load(&host, fixtures::MEMBOMB, &format!("pages:{}", pages + 1));
+    let e = host.plan(past, Arc::new(input())).await.unwrap_err();
+    assert!(matches!(e, PluginError::Trap(_)), "{e}");
+
+    // Fuel: a fixed amount of work runs with exactly the fuel it takes (found by bisection)
+    // and runs out with one unit less.
+    let with_fuel = |fuel: u64| {
+        let host = Arc::new(
+            PluginHost::new(Limits {
+                fuel,
+                deadline: Duration::from_secs(10),
+                ..Limits::default()
+            })
+            .unwrap(),
+        );
+        async move {
+            // The load-time dry run passes at once, so it needs far less than the call.
+            let spin = host.load(&fixtures::bytes(fixtures::SPIN), "loops:20000")?;
+            host.plan(Arc::new(spin), Arc::new(input())).await
+        }
+    };
+    let (mut low, mut high) = (0u64, 10_000_000u64);
+    assert!(
+        with_fuel(high).await.is_ok(),
+        "20,000 loops fit in 10M fuel"
+    );
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        if with_fuel(mid).await.is_ok() {
+            high = mid;
+        } else {
+            low = mid;
+        }
+    }
+    assert!(matches!(with_fuel(high).await, Ok(Verdict::Pass)));
+    let e = with_fuel(high - 1).await.unwrap_err();
+    assert!(matches!(e, PluginError::OutOfFuel), "{high}: {e}");
+    assert!(high > 20_000, "the loop's work was counted: {high}");
+}

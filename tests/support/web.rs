@@ -264,6 +264,44 @@ impl Socket {
             .expect("socket open");
     }
 
+    /// Send a raw frame (text or binary) of exactly these bytes.
+    pub async fn send_frame(&mut self, frame: tungstenite::Message) -> Result<()> {
+        self.ws.send(frame).await?;
+        Ok(())
+    }
+
+    /// Ping and wait for the pong: `Ok` while the portal keeps the socket open; the close
+    /// code it sent (or `None` for a socket that just broke) once it closed it.
+    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Option<u16>> {
+        self.ws
+            .send(tungstenite::Message::Ping(payload.to_vec().into()))
+            .await
+            .map_err(|_| None)?;
+        self.until_pong_or_close(payload).await
+    }
+
+    async fn until_pong_or_close(&mut self, payload: &[u8]) -> Result<(), Option<u16>> {
+        let deadline = tokio::time::Instant::now() + super::WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => panic!("neither a pong nor a close in time"),
+                Ok(None) | Ok(Some(Err(_))) => return Err(None),
+                Ok(Some(Ok(tungstenite::Message::Pong(p)))) if p.as_ref() == payload => {
+                    return Ok(());
+                }
+                Ok(Some(Ok(tungstenite::Message::Close(frame)))) => {
+                    return Err(frame.map(|f| u16::from(f.code)));
+                }
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    /// Wait for the portal to close the socket; its close code.
+    pub async fn closed(&mut self) -> Option<u16> {
+        self.until_pong_or_close(b"\0never").await.err().flatten()
+    }
+
     pub async fn close(mut self) {
         let _ = self.ws.send(tungstenite::Message::Close(None)).await;
         // Read until the server's close arrives, so it has seen ours.

@@ -26,6 +26,7 @@ pub(crate) struct TokenRow {
     pub name: String,
     pub created: String,
     pub last_used: String,
+    pub scopes: String,
 }
 
 #[derive(Template)]
@@ -64,6 +65,7 @@ async fn render(
                 .last_used_at
                 .map(|at| local_time(at.and_utc(), &tz))
                 .unwrap_or_else(|| "never".into()),
+            scopes: t.scopes,
         })
         .collect();
     Ok(page::html(
@@ -240,6 +242,9 @@ pub(crate) struct TokenForm {
     #[serde(default)]
     csrf: String,
     name: String,
+    /// Checkboxes: present when ticked.
+    send: Option<String>,
+    read: Option<String>,
 }
 
 #[post("/account/tokens")]
@@ -249,7 +254,23 @@ pub(crate) async fn create_token(
     form: web::Form<TokenForm>,
 ) -> Result<HttpResponse, PageError> {
     me.check_csrf(&form.csrf)?;
-    let name = form.into_inner().name.trim().to_owned();
+    let form = form.into_inner();
+    let scopes: Vec<&'static str> = [("send", form.send.is_some()), ("read", form.read.is_some())]
+        .into_iter()
+        .filter_map(|(s, on)| on.then_some(s))
+        .collect();
+    let name = form.name.trim().to_owned();
+    if scopes.is_empty() {
+        return render(
+            &state,
+            &me,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            String::new(),
+            "Choose what the token may do: send messages, read them, or both.".into(),
+            String::new(),
+        )
+        .await;
+    }
     if name.is_empty() || name.chars().count() > 60 {
         return render(
             &state,
@@ -266,7 +287,13 @@ pub(crate) async fn create_token(
         .deps
         .store
         .run(move |c| {
-            sessions::create_api_token(c, &uid, &name, chrono::Duration::days(TOKEN_DAYS))
+            sessions::create_scoped_api_token(
+                c,
+                &uid,
+                &name,
+                chrono::Duration::days(TOKEN_DAYS),
+                &scopes,
+            )
         })
         .await?;
     render(

@@ -67,6 +67,9 @@ pub(crate) async fn upload(
 ) -> Result<HttpResponse, ApiError> {
     let numbers = sending::parse_numbers(&query.to)?;
     let recipients = sending::resolve(&state.deps, numbers, &sender).await?;
+    if !state.throttle.send(&sender.id) {
+        return Err(ApiError::TooManyRequests);
+    }
     let bytes = read_body(&req, body, state.config.max_upload_bytes).await?;
     let recipient_ids: Vec<_> = recipients.iter().map(users::User::user_id).collect();
     let idempotency = match req.headers().get("idempotency-key") {

@@ -5,7 +5,17 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use futures_util::future::LocalBoxFuture;
 use hark_core::store::{sessions, users::User};
 
-/// The signed-in user of an API request.
+/// The scope an API request needs: `send` to change anything (upload a message), `read` to
+/// look (the sender's messages and receipts).
+fn needed_scope(method: &actix_web::http::Method) -> &'static str {
+    if method == actix_web::http::Method::GET || method == actix_web::http::Method::HEAD {
+        "read"
+    } else {
+        "send"
+    }
+}
+
+/// The signed-in user of an API request, holding a token with the scope the request needs.
 #[derive(Debug)]
 pub(crate) struct ApiUser(pub User);
 
@@ -21,6 +31,7 @@ impl FromRequest for ApiUser {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|t| t.trim().to_owned());
+        let needed = needed_scope(req.method());
         Box::pin(async move {
             let (Some(state), Some(token)) = (state, token) else {
                 return Err(ApiError::Unauthorized);
@@ -28,13 +39,19 @@ impl FromRequest for ApiUser {
             if token.is_empty() || token.len() > 256 {
                 return Err(ApiError::Unauthorized);
             }
-            state
+            let (user, scopes) = state
                 .deps
                 .store
-                .run(move |c| sessions::find_user_by_token(c, &token))
+                .run(move |c| sessions::find_api_credential(c, &token))
                 .await?
-                .map(ApiUser)
-                .ok_or(ApiError::Unauthorized)
+                .ok_or(ApiError::Unauthorized)?;
+            if !scopes.split(' ').any(|s| s == needed) {
+                return Err(ApiError::Scope(needed));
+            }
+            if !state.throttle.api(&user.id) {
+                return Err(ApiError::TooManyRequests);
+            }
+            Ok(ApiUser(user))
         })
     }
 }

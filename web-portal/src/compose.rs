@@ -253,6 +253,9 @@ pub(crate) async fn send(
 ) -> Result<HttpResponse, PageError> {
     let form = read_form(form, &state).await?;
     me.check_csrf(&form.csrf)?;
+    if !state.throttle.send(&me.user.id) {
+        return Err(PageError::TooMany);
+    }
     let chosen = form.numbers.clone();
     let outcome = async {
         let numbers = sending::parse_numbers(&form.numbers.join(","))?;
@@ -324,6 +327,9 @@ pub(crate) async fn call_me(
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v.as_str());
     me.check_csrf(csrf.unwrap_or_default())?;
+    if !state.throttle.send(&me.user.id) {
+        return Err(PageError::TooMany);
+    }
     let chosen: Vec<String> = form
         .iter()
         .filter(|(k, _)| k == "to" || k == "pick")

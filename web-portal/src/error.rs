@@ -19,6 +19,8 @@ pub enum ApiError {
     Locked,
     #[error("too many attempts; wait a minute")]
     TooManyRequests,
+    #[error("this token is not allowed to {0}: make one with that scope on the Account page")]
+    Scope(&'static str),
     #[error("not found")]
     NotFound,
     #[error("the upload is larger than the {0}-byte limit")]
@@ -39,7 +41,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Locked => StatusCode::FORBIDDEN,
+            ApiError::Locked | ApiError::Scope(_) => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

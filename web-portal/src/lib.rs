@@ -42,6 +42,7 @@ mod sending;
 mod sent;
 mod session;
 mod static_files;
+mod throttle;
 
 use actix_web::{App, HttpServer, web};
 use hark_core::{Deps, config::PortalConfig, link::LinkSigner};
@@ -69,6 +70,8 @@ pub(crate) struct AppState {
     /// so they take as long as real ones and timing does not reveal which extensions exist.
     pub dummy_hash: String,
     pub login: login::LoginGuard,
+    /// Per-user API and sending budgets.
+    pub throttle: throttle::Throttle,
     /// This node's tabs and push queue.
     pub hub: std::sync::Arc<push::Hub>,
     /// Base URL of links sent by e-mail.
@@ -161,6 +164,7 @@ pub async fn run(
     let hub = push::Hub::start(&deps, shutdown.child_token()).await?;
     let state = web::Data::new(AppState {
         login: login::LoginGuard::new(config.login_per_minute),
+        throttle: throttle::Throttle::new(config.api_per_minute, config.sends_per_minute),
         deps,
         config,
         signer,
@@ -176,7 +180,11 @@ pub async fn run(
             .app_data(state.clone())
             .app_data(error::json_config())
             .app_data(error::query_config())
-            .wrap(actix_web::middleware::Logger::new("%r %s %b %Dms").log_target("hark::http"))
+            .wrap(
+                actix_web::middleware::Logger::new("%{request}xi %s %b %Dms")
+                    .custom_request_replace("request", |req| log_line(req.method(), req.path()))
+                    .log_target("hark::http"),
+            )
             .configure(routes)
     })
     .workers(2)
@@ -191,5 +199,47 @@ pub async fn run(
     match served.await {
         Ok(result) => result.map_err(PortalError::from),
         Err(e) => Err(PortalError::Io(std::io::Error::other(e.to_string()))),
+    }
+}
+
+/// The request as the access log shows it: method and path, with the secrets some paths
+/// carry (listen-link and device-verification tokens) replaced, and never the query string.
+fn log_line(method: &actix_web::http::Method, path: &str) -> String {
+    format!("{method} {}", redact_path(path))
+}
+
+/// `path` with any capability token in it replaced by `[redacted]`.
+pub fn redact_path(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').collect();
+    let secret_at = match parts.as_slice() {
+        ["", "listen", _, ..] => Some(2),
+        ["", "verify", _, _, ..] => Some(3),
+        _ => None,
+    };
+    match secret_at {
+        Some(i) => parts
+            .iter()
+            .enumerate()
+            .map(|(n, p)| if n == i { "[redacted]" } else { p })
+            .collect::<Vec<_>>()
+            .join("/"),
+        None => path.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_log_paths_carry_no_tokens() {
+        assert_eq!(redact_path("/listen/abc.def"), "/listen/[redacted]");
+        assert_eq!(
+            redact_path("/listen/abc.def/audio"),
+            "/listen/[redacted]/audio"
+        );
+        assert_eq!(redact_path("/verify/7/s3cret"), "/verify/7/[redacted]");
+        assert_eq!(redact_path("/messages/m1/audio"), "/messages/m1/audio");
+        assert_eq!(redact_path("/"), "/");
     }
 }

@@ -71,6 +71,27 @@ fn refused(e: LinkError) -> HttpResponse {
     html(StatusCode::FORBIDDEN, LinkErrorPage { reason })
 }
 
+/// The message and the recipient's row a signed link names, while the link still stands: a
+/// signature proves who it was made for, not that it may still be used. It falls when the
+/// sender withdraws the message, the recipient deletes it, or the recipient's account is
+/// disabled.
+fn listenable(
+    c: &mut hark_core::store::DbConnection,
+    claim: &ListenClaim,
+) -> Result<Option<(messages::Message, messages::Recipient)>, hark_core::store::StoreError> {
+    let Some(m) = messages::find_by_id(c, &claim.message_id)? else {
+        return Ok(None);
+    };
+    let Some(r) = messages::find_recipient(c, &claim.message_id, &claim.recipient_id)? else {
+        return Ok(None);
+    };
+    let active = users::find_by_id(c, &claim.recipient_id)?.is_some_and(|u| !u.is_disabled());
+    if m.cancelled_at.is_some() || r.deleted_at.is_some() || !active {
+        return Ok(None);
+    }
+    Ok(Some((m, r)))
+}
+
 fn verify(state: &AppState, token: &str) -> Result<ListenClaim, LinkError> {
     state.signer.verify(token, chrono::Utc::now())
 }
@@ -86,12 +107,9 @@ pub(crate) async fn page(state: web::Data<AppState>, token: web::Path<String>) -
         .deps
         .store
         .run(move |c| {
-            let Some(m) = messages::find_by_id(c, &claim.message_id)? else {
+            let Some((m, _)) = listenable(c, &claim)? else {
                 return Ok(None);
             };
-            if messages::find_recipient(c, &claim.message_id, &claim.recipient_id)?.is_none() {
-                return Ok(None);
-            }
             let sender = users::find_by_id(c, &UserId::from(m.sender_id.as_str()))?;
             Ok(Some((m, sender)))
         })
@@ -147,15 +165,11 @@ async fn serve_audio(
     claim: ListenClaim,
     req: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (mid, rid) = (claim.message_id.clone(), claim.recipient_id.clone());
+    let check = claim.clone();
     let (message, recipient_state) = state
         .deps
         .store
-        .run(move |c| {
-            let m = messages::find_by_id(c, &mid)?;
-            let r = messages::find_recipient(c, &mid, &rid)?;
-            Ok(m.zip(r.map(|r| r.state)))
-        })
+        .run(move |c| Ok(listenable(c, &check)?.map(|(m, r)| (m, r.state))))
         .await?
         .ok_or(ApiError::NotFound)?;
     let key = message.blob_key.clone().ok_or(ApiError::NotFound)?;

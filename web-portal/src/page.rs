@@ -77,6 +77,8 @@ pub enum PageError {
     Internal(String),
     #[error("Hark is briefly unavailable; try again in a few seconds")]
     Unavailable(String),
+    #[error("you have sent a lot in the last minute; wait a minute and try again")]
+    TooMany,
 }
 
 impl ResponseError for PageError {
@@ -91,6 +93,7 @@ impl ResponseError for PageError {
             PageError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             PageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            PageError::TooMany => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -123,6 +126,12 @@ impl ResponseError for PageError {
                 detail: &self.to_string(),
             },
         );
+        if let PageError::TooMany = self {
+            reply.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("60"),
+            );
+        }
         if let PageError::Unavailable(_) = self {
             reply.headers_mut().insert(
                 actix_web::http::header::RETRY_AFTER,

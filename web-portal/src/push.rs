@@ -44,9 +44,6 @@ const HEARTBEAT: Duration = Duration::from_secs(30);
 /// How often a tab is pinged, and how long it may stay silent before it is dropped.
 const PING: Duration = Duration::from_secs(20);
 const SILENT: Duration = Duration::from_secs(60);
-/// Largest frame a tab may send, and how many a second.
-const MAX_FRAME: usize = 16 * 1024;
-const MAX_FRAMES_PER_SEC: u32 = 20;
 /// Frames waiting for one slow tab before it is dropped (its page reconnects and reloads).
 const TAB_QUEUE: usize = 256;
 /// How often pop-ups still not seen are sent again to the tabs here, and how old an
@@ -525,7 +522,7 @@ pub(crate) async fn socket(
         let user = me.user.id.clone();
         let tab_io = TabIo {
             session,
-            stream: stream.max_frame_size(MAX_FRAME),
+            stream: stream.max_frame_size(state.config.ws_max_frame_bytes),
             rx,
         };
         serve_tab(tab_io, waiting, &me, &state).await;
@@ -635,6 +632,7 @@ async fn serve_tab(io: TabIo, waiting: Vec<String>, me: &WebUser, state: &AppSta
     // Each pop-up sent to the tab earns it one "seen" outside the rate limit: a busy person's
     // answers are not a flood.
     let mut owed: u32 = already_sent;
+    let mut pongs_owed: u32 = 0;
     let reason = loop {
         tokio::select! {
             frame = rx.recv() => match frame {
@@ -651,17 +649,28 @@ async fn serve_tab(io: TabIo, waiting: Vec<String>, me: &WebUser, state: &AppSta
                     break Some(actix_ws::CloseCode::Away);
                 }
                 if session.ping(b"").await.is_err() { break None }
+                pongs_owed = pongs_owed.saturating_add(1).min(3);
             }
             msg = stream.next() => {
-                let Some(Ok(msg)) = msg else {
-                    break Some(actix_ws::CloseCode::Protocol);
+                let msg = match msg {
+                    Some(Ok(msg)) => msg,
+                    // Past `portal.ws_max_frame_bytes`: 1009, "message too big".
+                    Some(Err(actix_ws::ProtocolError::Overflow)) => {
+                        break Some(actix_ws::CloseCode::Size);
+                    }
+                    _ => break Some(actix_ws::CloseCode::Protocol),
                 };
                 heard = Instant::now();
                 if window.elapsed() > Duration::from_secs(1) {
                     (window, frames) = (Instant::now(), 0);
                 }
-                frames += 1;
-                if frames > MAX_FRAMES_PER_SEC {
+                // The answer to our own ping is not the tab's to spend.
+                if matches!(msg, actix_ws::Message::Pong(_)) && pongs_owed > 0 {
+                    pongs_owed -= 1;
+                } else {
+                    frames += 1;
+                }
+                if frames > state.config.ws_frames_per_sec {
                     break Some(actix_ws::CloseCode::Policy);
                 }
                 match msg {

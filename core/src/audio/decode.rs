@@ -23,6 +23,11 @@ pub struct Decoded {
 /// larger than this is a truncated file.
 const FRAME_TOLERANCE: u64 = 4096;
 
+/// Sample rates accepted. The length limit is counted in the file's own frames, so a file
+/// declaring four billion of them a second would pass it while filling memory; no real
+/// recording is outside this range.
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 4_000..=192_000;
+
 /// Decode a whole file, refusing what is not audio, truncated, or longer than `max_seconds`
 /// (checked while decoding, so a tiny file that expands to hours never fills memory).
 pub fn decode(bytes: &[u8], max_seconds: u32) -> Result<Decoded, AudioError> {
@@ -43,6 +48,9 @@ pub fn decode(bytes: &[u8], max_seconds: u32) -> Result<Decoded, AudioError> {
         .ok_or(AudioError::NotAudio)?;
     let track_id = track.id;
     let sample_rate = track.codec_params.sample_rate.ok_or(AudioError::NotAudio)?;
+    if !SAMPLE_RATES.contains(&sample_rate) {
+        return Err(AudioError::UnsupportedRate(sample_rate));
+    }
     let expected_frames = track.codec_params.n_frames;
     let mut decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
@@ -99,4 +107,34 @@ pub fn decode(bytes: &[u8], max_seconds: u32) -> Result<Decoded, AudioError> {
         samples,
         sample_rate,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A WAV whose header claims `rate` samples a second.
+    fn wav_claiming(rate: u32) -> Vec<u8> {
+        let mut wav = super::super::encode_wav(&vec![0.25; 800], 8_000);
+        wav[24..28].copy_from_slice(&rate.to_le_bytes());
+        wav[28..32].copy_from_slice(&rate.wrapping_mul(2).to_le_bytes());
+        wav
+    }
+
+    #[test]
+    fn absurd_sample_rates_are_refused_before_decoding() {
+        // A file declaring four billion samples a second would pass any length limit
+        // counted in its own frames.
+        for rate in [4_000_000_000, 192_001, 3_999] {
+            let e = decode(&wav_claiming(rate), 60).unwrap_err();
+            assert!(
+                matches!(e, AudioError::UnsupportedRate(r) if r == rate),
+                "{e}"
+            );
+        }
+        for rate in [4_000, 192_000] {
+            let d = decode(&wav_claiming(rate), 60).expect("a rate at the edge of the range");
+            assert_eq!(d.sample_rate, rate);
+        }
+    }
 }

@@ -31,6 +31,8 @@ pub enum AudioError {
     TooLong { max_seconds: u32 },
     #[error("resampling failed: {0}")]
     Resample(String),
+    #[error("a sample rate of {0} Hz is not supported (4 kHz to 192 kHz)")]
+    UnsupportedRate(u32),
 }
 
 /// A recording in the canonical format.

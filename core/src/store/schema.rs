@@ -209,6 +209,7 @@ diesel::table! {
         expires_at -> Timestamp,
         name -> Nullable<Text>,
         last_used_at -> Nullable<Timestamp>,
+        scopes -> Text,
     }
 }
 

@@ -3,8 +3,8 @@
 //!
 //! Kinds: `web` (the portal's session cookie, with its CSRF token) and `api`: either from
 //! `POST /api/v1/login` (short-lived, unnamed) or a named API token a person made in the
-//! portal for a script or an alerting system (revocable, long-lived). A disabled account's
-//! tokens stop working at once.
+//! portal for a script or an alerting system (revocable, long-lived, and scoped: see
+//! [`SCOPES`]). A disabled account's tokens stop working at once.
 
 use super::{
     DbConnection, StoreError, now,
@@ -16,6 +16,10 @@ use base64::Engine as _;
 use diesel::prelude::*;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+
+/// What an API token may be allowed: `send` (upload messages) and `read` (the sender's
+/// messages and their receipts). Tokens from `POST /api/v1/login` have both.
+pub const SCOPES: [&str; 2] = ["send", "read"];
 
 fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -35,6 +39,7 @@ fn insert(
     ttl: chrono::Duration,
     csrf: Option<&str>,
     name: Option<&str>,
+    scopes: &str,
 ) -> Result<String, StoreError> {
     let token = random_token();
     let at = now();
@@ -47,6 +52,7 @@ fn insert(
             sessions::name.eq(name),
             sessions::created_at.eq(at),
             sessions::expires_at.eq(at + ttl),
+            sessions::scopes.eq(scopes),
         ))
         .execute(conn)?;
     Ok(token)
@@ -59,7 +65,7 @@ pub fn create(
     kind: &'static str,
     ttl: chrono::Duration,
 ) -> Result<String, StoreError> {
-    insert(conn, user, kind, ttl, None, None)
+    insert(conn, user, kind, ttl, None, None, &SCOPES.join(" "))
 }
 
 /// Start a portal session: (cookie token, CSRF token).
@@ -69,7 +75,7 @@ pub fn create_web(
     ttl: chrono::Duration,
 ) -> Result<(String, String), StoreError> {
     let csrf = random_token();
-    let token = insert(conn, user, "web", ttl, Some(&csrf), None)?;
+    let token = insert(conn, user, "web", ttl, Some(&csrf), None, "")?;
     Ok((token, csrf))
 }
 
@@ -80,7 +86,19 @@ pub fn create_api_token(
     name: &str,
     ttl: chrono::Duration,
 ) -> Result<String, StoreError> {
-    insert(conn, user, "api", ttl, None, Some(name))
+    create_scoped_api_token(conn, user, name, ttl, &SCOPES)
+}
+
+/// A named API token allowed only `scopes` (a subset of [`SCOPES`]; others are dropped).
+pub fn create_scoped_api_token(
+    conn: &mut DbConnection,
+    user: &UserId,
+    name: &str,
+    ttl: chrono::Duration,
+    scopes: &[&str],
+) -> Result<String, StoreError> {
+    let scopes: Vec<&str> = SCOPES.into_iter().filter(|s| scopes.contains(s)).collect();
+    insert(conn, user, "api", ttl, None, Some(name), &scopes.join(" "))
 }
 
 /// The user a live API credential belongs to; none for a disabled account.
@@ -88,6 +106,15 @@ pub fn find_user_by_token(
     conn: &mut DbConnection,
     token: &str,
 ) -> Result<Option<User>, StoreError> {
+    Ok(find_api_credential(conn, token)?.map(|(u, _)| u))
+}
+
+/// The user a live API credential belongs to and its scopes (space-separated); none for a
+/// disabled account.
+pub fn find_api_credential(
+    conn: &mut DbConnection,
+    token: &str,
+) -> Result<Option<(User, String)>, StoreError> {
     let h = hash(token);
     let at = now();
     let found = sessions::table
@@ -96,7 +123,7 @@ pub fn find_user_by_token(
         .filter(sessions::kind.eq("api"))
         .filter(sessions::expires_at.gt(at))
         .filter(users::disabled_at.is_null())
-        .select(User::as_select())
+        .select((User::as_select(), sessions::scopes))
         .first(conn)
         .optional()?;
     if found.is_some() {
@@ -141,6 +168,8 @@ pub struct ApiToken {
     pub created_at: chrono::NaiveDateTime,
     pub expires_at: chrono::NaiveDateTime,
     pub last_used_at: Option<chrono::NaiveDateTime>,
+    /// What it may do, space-separated.
+    pub scopes: String,
 }
 
 pub fn list_api_tokens(
@@ -159,6 +188,7 @@ pub fn list_api_tokens(
             sessions::created_at,
             sessions::expires_at,
             sessions::last_used_at,
+            sessions::scopes,
         ))
         .load(conn)?;
     Ok(rows

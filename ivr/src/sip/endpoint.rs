@@ -1,8 +1,10 @@
-//! The SIP endpoint: UDP and TCP on one address, ezk's dialog and INVITE layers, then Hark's
-//! intake layer for what arrives outside any dialog:
+//! The SIP endpoint: UDP and TCP on one address; Hark's [`guard`](super::guard) layer first
+//! (message and per-source limits), ezk's dialog and INVITE layers, then Hark's intake layer
+//! for what arrives outside any dialog:
 //!
-//! - INVITE: over `max_calls` it gets 503 with `Retry-After` at once (a flood costs a
-//!   response, not a call); otherwise it is answered on its own task;
+//! - INVITE: over `max_calls`, or over `max_calls_per_source` from its source, it gets 503
+//!   with `Retry-After` at once (a flood costs a response, not a call); otherwise it is
+//!   answered on its own task;
 //! - OPTIONS: 200 with what Hark allows and accepts (keep-alive pings from proxies);
 //! - methods Hark knows but does not serve here: 405 with `Allow`; unknown methods: 501.
 //!
@@ -45,7 +47,11 @@ const KNOWN: [Method; 7] = [
 ];
 
 /// Bind the transports and build the endpoint.
-pub async fn build(addr: SocketAddr, ivr: IvrSlot) -> std::io::Result<(Endpoint, SocketAddr)> {
+pub async fn build(
+    addr: SocketAddr,
+    ivr: IvrSlot,
+    guard: super::guard::Guard,
+) -> std::io::Result<(Endpoint, SocketAddr)> {
     let mut builder = Endpoint::builder();
     builder.user_agent(concat!("Hark/", env!("CARGO_PKG_VERSION")));
     let udp = builder.bind_udp(addr).await?;
@@ -53,6 +59,7 @@ pub async fn build(addr: SocketAddr, ivr: IvrSlot) -> std::io::Result<(Endpoint,
     // TCP on the same port as UDP, as SIP expects.
     builder.listen_tcp(bound).await?;
     builder.add_accept(Accept(BytesStr::from_static("application/sdp")));
+    builder.add_layer(guard);
     builder.add_layer(DialogLayer::default());
     builder.add_layer(InviteLayer::default());
     builder.add_layer(Intake { ivr });
@@ -87,7 +94,7 @@ impl Layer for Intake {
                 return;
             };
             let invite = request.take();
-            match ivr.admit() {
+            match ivr.admit(Some(invite.tp_info.source)) {
                 Some(permit) => {
                     let endpoint = endpoint.clone();
                     tokio::spawn(async move {
@@ -95,59 +102,58 @@ impl Layer for Intake {
                     });
                 }
                 None => {
+                    // At `max_calls` or the source's `max_calls_per_source`: refused without
+                    // a transaction, so a flood keeps nothing.
                     ivr.metrics.refused(StatusCode::SERVICE_UNAVAILABLE);
                     let retry = ivr.config.retry_after_secs;
-                    super::inbound::refuse(
+                    super::guard::refuse_statelessly(
                         endpoint,
                         invite,
                         StatusCode::SERVICE_UNAVAILABLE,
+                        None,
                         Some(retry),
                     )
                     .await;
                 }
             }
         } else if method == Method::OPTIONS {
-            let mut options = request.take();
-            let tsx = endpoint.create_server_tsx(&mut options);
-            let mut response = endpoint.create_response(&options, StatusCode::OK, None);
-            allow(&mut response);
-            response
-                .msg
-                .headers
-                .insert_named(&Accept(BytesStr::from_static("application/sdp")));
-            if let Err(e) = tsx.respond(response).await {
-                tracing::debug!(error = ?e, "could not answer OPTIONS");
-            }
+            // Answered without a transaction (keep-alive pings from proxies are many; a
+            // repeat is answered again).
+            let options = request.take();
+            super::guard::answer_statelessly(endpoint, &options, StatusCode::OK, None, |h| {
+                allow(h);
+                h.insert_named(&Accept(BytesStr::from_static("application/sdp")));
+            })
+            .await;
         } else if !ALLOWED.contains(&method) {
-            let mut req = request.take();
+            let req = request.take();
             let code = if KNOWN.contains(&method) {
                 StatusCode::METHOD_NOT_ALLOWED
             } else {
                 StatusCode::NOT_IMPLMENTED
             };
-            let tsx = endpoint.create_server_tsx(&mut req);
-            let mut response = endpoint.create_response(&req, code, None);
-            allow(&mut response);
-            if let Err(e) = tsx.respond(response).await {
-                tracing::debug!(error = ?e, "could not answer an unsupported request");
-            }
+            super::guard::answer_statelessly(endpoint, &req, code, None, allow).await;
         }
     }
 }
 
 /// `Allow:` with every method Hark serves.
-fn allow(response: &mut ezk_sip_core::transport::OutgoingResponse) {
+fn allow(headers: &mut ezk_sip_types::Headers) {
     for m in ALLOWED {
-        response.msg.headers.insert_named(&Allow(m));
+        headers.insert_named(&Allow(m));
     }
 }
 
-/// Keeps a call counted while it lives.
+/// Keeps a call counted while it lives (in `max_calls`, and against its source).
 #[derive(Debug)]
-pub struct CallPermit(pub(crate) Arc<std::sync::atomic::AtomicU32>);
+pub struct CallPermit {
+    pub(crate) active: Arc<std::sync::atomic::AtomicU32>,
+    pub(crate) _source: Option<super::guard::SourceCall>,
+}
 
 impl Drop for CallPermit {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.active
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }

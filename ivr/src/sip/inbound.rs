@@ -12,7 +12,7 @@ use bytesstr::BytesStr;
 use ezk_sip_core::{Endpoint, IncomingRequest};
 use ezk_sip_types::{
     StatusCode,
-    header::typed::{Contact, ContentType, RetryAfter},
+    header::typed::{Accept, Contact, ContentType, RetryAfter},
     uri::{NameAddr, SipUri},
 };
 use ezk_sip_ua::{
@@ -35,18 +35,27 @@ pub struct Answered {
 /// Refuse an INVITE outside any dialog, before anything was set up.
 pub async fn refuse(
     endpoint: &Endpoint,
-    mut invite: IncomingRequest,
+    invite: IncomingRequest,
     code: StatusCode,
     retry_after: Option<u32>,
 ) {
-    let tsx = endpoint.create_server_inv_tsx(&mut invite);
-    let mut response = endpoint.create_response(&invite, code, None);
-    if let Some(secs) = retry_after {
-        response.msg.headers.insert_named(&RetryAfter::new(secs));
-    }
-    if let Err(e) = tsx.respond_failure(response).await {
-        tracing::debug!(error = ?e, "could not refuse INVITE");
-    }
+    refuse_with(endpoint, invite, code, |headers| {
+        if let Some(secs) = retry_after {
+            headers.insert_named(&RetryAfter::new(secs));
+        }
+    })
+    .await;
+}
+
+/// Refuse an INVITE, adding headers to the response: statelessly, so a refused INVITE keeps
+/// nothing (a retransmission is refused again, and its ACK is let go).
+async fn refuse_with(
+    endpoint: &Endpoint,
+    invite: IncomingRequest,
+    code: StatusCode,
+    add: impl FnOnce(&mut ezk_sip_types::Headers),
+) {
+    super::guard::answer_statelessly(endpoint, &invite, code, None, add).await;
 }
 
 /// Answer `invite`; `None` when it was refused, cancelled or never acknowledged (each already
@@ -62,7 +71,28 @@ pub async fn answer(
     let caller = super::caller_user(&invite.headers, &invite.base_headers.from);
     let dialled = super::user_part(&invite.line.uri.user_part);
     let remote = invite.tp_info.source;
-    let offer = (!invite.body.is_empty()).then(|| invite.body.clone());
+    let offer = if invite.body.is_empty() {
+        None
+    } else {
+        let content_type = invite.headers.get_named::<ContentType>().ok();
+        match sdp::sdp_in_body(content_type.as_ref().map(|c| c.0.as_str()), &invite.body) {
+            Some(sdp) => Some(invite.body.slice_ref(sdp)),
+            None => {
+                tracing::info!(%remote, ?content_type, "refusing an INVITE whose body is not SDP");
+                drop(permit);
+                refuse_with(
+                    endpoint,
+                    invite,
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    |headers| {
+                        headers.insert_named(&Accept(BytesStr::from_static("application/sdp")));
+                    },
+                )
+                .await;
+                return None;
+            }
+        }
+    };
 
     let socket = match session::bind(
         ivr.media_ip,

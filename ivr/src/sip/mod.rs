@@ -7,6 +7,8 @@
 //! [`leg::Leg`] sends BYE only when Hark hangs up, and [`info::InfoUsage`] takes INFO digits
 //! in the dialog.
 //!
+//! - [`guard`]: limits on each message (size, headers) and each source (request and INVITE
+//!   rate, calls at once), before anything is made for a request.
 //! - [`endpoint`]: UDP and TCP transports and the intake layer: new INVITEs (with overload
 //!   refusal), OPTIONS, and methods Hark does not implement.
 //! - [`inbound`]: answering one INVITE: SDP offer/answer, 100/180/200, ACK.
@@ -15,6 +17,7 @@
 //!   refresh.
 
 pub mod endpoint;
+pub mod guard;
 pub mod inbound;
 pub mod info;
 pub mod leg;
@@ -133,5 +136,30 @@ mod tests {
         assert_eq!(percent_decode("102"), "102");
         assert_eq!(percent_decode("10%"), "10%");
         assert_eq!(percent_decode("%zz1"), "%zz1");
+    }
+
+    #[test]
+    fn callers_with_escaped_quotes_in_their_name_are_known() {
+        // RFC 4475 "wsinv": a display name with quoted-pairs (fixed in vendor/ezk-sip-types),
+        // and method names that are case-sensitive and whole.
+        let mut headers = ezk_sip_types::Headers::new();
+        headers.insert(
+            Name::FROM,
+            "\"J Rosenberg \\\\\\\"\"  <sip:101@example.com>\r\n  ;\r\n  tag = 98asjd8",
+        );
+        let from = headers.get::<FromTo>(Name::FROM).expect("the From parses");
+        assert_eq!(caller_user(&headers, &from).as_deref(), Some("101"));
+        assert_eq!(
+            ezk_sip_types::Method::from("OPTIONS"),
+            ezk_sip_types::Method::OPTIONS
+        );
+        assert_ne!(
+            ezk_sip_types::Method::from("options"),
+            ezk_sip_types::Method::OPTIONS
+        );
+        assert_ne!(
+            ezk_sip_types::Method::from("INVITEX"),
+            ezk_sip_types::Method::INVITE
+        );
     }
 }

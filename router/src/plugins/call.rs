@@ -147,6 +147,29 @@ pub(super) fn check(input: &PlanInput, decision: wit::Decision) -> Result<Verdic
     Ok(Verdict::Plan(out))
 }
 
+/// The host's check of a plan, on plain values (for tools and fuzzing: the same rules as
+/// [`check`]). `None` is "pass".
+pub fn check_plan(
+    input: &PlanInput,
+    plan: Option<Vec<PlannedAttempt>>,
+) -> Result<Verdict, PluginError> {
+    let decision = match plan {
+        None => wit::Decision::Pass,
+        Some(steps) => wit::Decision::Plan(
+            steps
+                .into_iter()
+                .map(|a| wit::Attempt {
+                    channel: a.channel,
+                    endpoint_id: a.endpoint_id,
+                    start_after_secs: a.start_after_secs,
+                    give_up_after_secs: a.give_up_after_secs,
+                })
+                .collect(),
+        ),
+    };
+    check(input, decision)
+}
+
 /// Turn a wasmtime error into a reason.
 pub(super) fn classify(e: &anyhow::Error, host: &PluginHost) -> PluginError {
     match e.downcast_ref::<wasmtime::Trap>() {

@@ -1,4 +1,6 @@
 //! Hostile fixture: plan() allocates without end. The host's memory limit must stop it.
+//! With the configuration `pages:N` it instead grows its linear memory to exactly N 64 KiB
+//! pages and passes, so a test can stand at the limit and one page past it.
 
 wit_bindgen::generate!({ world: "delivery-plugin", path: "../../wit" });
 
@@ -25,6 +27,14 @@ impl Guest for Plugin {
         // Behave during the host's load-time dry run (unless told "always"), so the run-time
         // limits are what is tested.
         if request.message.id.starts_with("dry-run") && request.config != "always" {
+            return Ok(Decision::Pass);
+        }
+        if let Some(pages) = request.config.strip_prefix("pages:") {
+            let want: usize = pages.parse().unwrap_or(0);
+            let have = core::arch::wasm32::memory_size(0);
+            if want > have && core::arch::wasm32::memory_grow(0, want - have) == usize::MAX {
+                return Err(PluginError::Internal("memory.grow refused".into()));
+            }
             return Ok(Decision::Pass);
         }
         let mut hoard: Vec<Vec<u8>> = Vec::new();

@@ -1,0 +1,202 @@
+//! Resource limits where input arrives, each set low, then met exactly and passed by one:
+//! per-user API and sending budgets, upload size and length, the WebSocket's frame size and
+//! rate, and the length of a recording made on the phone. (SIP limits: `sip_torture.rs`,
+//! `sip_flood.rs` and `ivr::sip::guard`; plugin limits: `router/tests/plugins.rs`.)
+
+mod support;
+
+use hark_core::{audio::encode_wav, store::messages};
+use reqwest::StatusCode;
+use std::time::Duration;
+use support::{
+    Mode, Stack, eventually,
+    sipp::{Scenario, Step, tone, write_pcma_pcap},
+    web::WebSession,
+};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A WAV of exactly `samples` samples of a tone at 8 kHz.
+fn wav_of(samples: usize) -> Vec<u8> {
+    let pcm: Vec<f32> = (0..samples)
+        .map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / 8_000.0).sin() * 0.5)
+        .collect();
+    encode_wav(&pcm, 8_000)
+}
+
+async fn sent_count(stack: &Stack, token: &str) -> usize {
+    stack.sent(token).await["messages"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_and_sending_budgets_hold_at_the_limit_and_refuse_one_past_it() {
+    let stack = Stack::start_with(Mode::Embedded, |c| {
+        c.portal.sends_per_minute = 3;
+        c.portal.api_per_minute = 6;
+    })
+    .await;
+    let alice = stack.login("101").await;
+    let bob = stack.login("102").await;
+    for _ in 0..3 {
+        stack.send(&alice, "102", wav_of(8_000)).await;
+    }
+    let r = stack.upload(&alice, "102", wav_of(8_000)).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers()["retry-after"], "60");
+    // Four API requests so far (the refused upload counted); two more are allowed.
+    assert_eq!(
+        sent_count(&stack, &alice).await,
+        3,
+        "the refused one made nothing"
+    );
+    assert_eq!(sent_count(&stack, &alice).await, 3);
+    let r = stack
+        .http
+        .get(format!("{}/api/v1/messages/sent", stack.base))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the seventh request"
+    );
+    // Bob's budget is his own.
+    stack.send(&bob, "101", wav_of(8_000)).await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_at_the_size_and_length_limits_pass_and_one_past_is_refused() {
+    let at_size = wav_of(4_000);
+    let limit = at_size.len();
+    let stack = Stack::start_with(Mode::Embedded, |c| {
+        c.portal.max_upload_bytes = limit;
+        c.portal.max_message_seconds = 1;
+    })
+    .await;
+    let alice = stack.login("101").await;
+    // Size: exactly the limit is taken; one byte more is 413 before anything is decoded.
+    stack.send(&alice, "102", at_size.clone()).await;
+    let mut past = at_size;
+    past.push(0);
+    let r = stack.upload(&alice, "102", past).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    stack.stop().await;
+
+    // Length: exactly one second is taken; one sample more is 422.
+    let stack = Stack::start_with(Mode::Embedded, |c| c.portal.max_message_seconds = 1).await;
+    let alice = stack.login("101").await;
+    stack.send(&alice, "102", wav_of(8_000)).await;
+    let r = stack.upload(&alice, "102", wav_of(8_001)).await;
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(sent_count(&stack, &alice).await, 1);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_frames_at_the_size_and_rate_limits_pass_and_one_past_closes() {
+    let stack = Stack::start_with(Mode::Embedded, |c| {
+        c.portal.ws_max_frame_bytes = 1_024;
+        c.portal.ws_frames_per_sec = 4;
+    })
+    .await;
+    let bob = WebSession::login(&stack.base, "102", hark::demo::DEMO_PASSWORD).await;
+
+    // A frame of exactly the limit is read (the socket answers a ping after it); one byte
+    // more closes the socket with 1009 (message too big).
+    let mut tab = bob.socket().await.unwrap();
+    tab.send_frame(Message::Binary(vec![b'x'; 1_024].into()))
+        .await
+        .unwrap();
+    tab.ping(b"after-1024").await.expect("still open");
+    let mut tab = bob.socket().await.unwrap();
+    tab.send_frame(Message::Binary(vec![b'x'; 1_025].into()))
+        .await
+        .unwrap();
+    assert_eq!(tab.closed().await, Some(1009));
+
+    // Four frames in a second are served; a fifth closes the socket with 1008 (policy).
+    let mut tab = bob.socket().await.unwrap();
+    for i in 0..4u8 {
+        if let Err(code) = tab.ping(&[i]).await {
+            panic!("frame {i} of 4 closed the socket: {code:?}");
+        }
+    }
+    assert_eq!(tab.ping(b"fifth").await, Err(Some(1008)));
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_recording_stops_at_its_limit() {
+    let stack = Stack::start_with(Mode::Embedded, |c| c.ivr.max_record_secs = 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("tone.pcap");
+    // Eight seconds of tone against a four-second limit.
+    let sent_ms = write_pcma_pcap(&pcap, &tone(440.0, 8.0, 8000.0)).unwrap();
+    let caller = Scenario {
+        from_user: "101".into(),
+        to_user: "hark".into(),
+        steps: vec![
+            Step::Pause(300),
+            Step::Keys("1234#"),
+            Step::Pause(300),
+            Step::InfoKeys("2"),
+            Step::Pause(500),
+            Step::Keys("102#"),
+            Step::Keys("#"),
+            Step::Pause(5_000),
+            Step::Audio {
+                pcap: pcap.clone(),
+                ms: sent_ms,
+            },
+            Step::Pause(500),
+            Step::Keys("1"),
+            Step::Pause(2_500),
+        ],
+    };
+    caller
+        .run(stack.ivr_addr(), dir.path(), Duration::from_secs(60))
+        .await
+        .expect("the caller's call succeeds");
+    let sender = stack.user_id("101").await;
+    let store = stack.app.deps.store.clone();
+    let message = eventually("the phone message is complete", || {
+        let (store, sender) = (store.clone(), sender.clone());
+        async move {
+            let sent = store
+                .run(move |c| messages::list_sent(c, &sender, 5))
+                .await
+                .unwrap();
+            sent.into_iter().find(|m| m.state == "complete")
+        }
+    })
+    .await;
+    let wav = stack
+        .app
+        .deps
+        .blobs
+        .get(message.blob_key.as_deref().unwrap())
+        .await
+        .unwrap();
+    let decoded = hark_core::audio::decode(&wav, 600).unwrap();
+    let rate = decoded.sample_rate as usize;
+    let ms = decoded.samples.len() as u64 * 1000 / rate as u64;
+    // The limit is counted from the beep, so the leading pause (no RTP) is part of it: the
+    // recording holds at most four seconds of the eight said, and ends mid-tone (cut, not
+    // stopped by silence, which would have ended after the whole tone).
+    assert!(
+        (1_000..=4_000).contains(&ms),
+        "a 4 s limit kept {ms} ms of the {sent_ms} ms said"
+    );
+    let tail = &decoded.samples[decoded.samples.len() - rate / 10..];
+    assert!(
+        support::audio::tone_level(tail, decoded.sample_rate, 440.0) > 0.01,
+        "the recording ends in the middle of the tone"
+    );
+    stack.stop().await;
+}

@@ -1,0 +1,45 @@
+//! Contains the common SIP headers as types for parsing & serializing
+
+mod accept;
+mod allow;
+mod allow_events;
+mod auth;
+mod call_id;
+mod contact;
+mod content;
+mod cseq;
+mod event;
+mod expires;
+mod extensions;
+mod from_to;
+mod max_fwd;
+mod prack;
+mod refer_to;
+mod replaces;
+mod retry_after;
+mod routing;
+mod subscription_state;
+mod timer;
+mod via;
+
+pub use accept::Accept;
+pub use allow::Allow;
+pub use allow_events::AllowEvents;
+pub use auth::*;
+pub use call_id::CallID;
+pub use contact::Contact;
+pub use content::{ContentLength, ContentType};
+pub use cseq::CSeq;
+pub use event::Event;
+pub use expires::{Expires, MinExpires};
+pub use extensions::{Require, Supported, Unsupported};
+pub use from_to::FromTo;
+pub use max_fwd::MaxForwards;
+pub use prack::{RAck, RSeq};
+pub use refer_to::ReferTo;
+pub use replaces::Replaces;
+pub use retry_after::RetryAfter;
+pub use routing::Routing;
+pub use subscription_state::{EventReasonValue, SubStateValue, SubscriptionState};
+pub use timer::{MinSe, Refresher, SessionExpires};
+pub use via::Via;
