@@ -1,5 +1,6 @@
 //! Security claims of docs/SECURITY.md that no other test shows: the session cookie's
-//! attributes and that a session fixed before login is not the one after it, the pages'
+//! attributes and that a session fixed before login is not the one after it, forwarding
+//! headers believed from a trusted proxy and from no one else, the pages'
 //! Content-Security-Policy, that one user cannot read another's message over the API nor a
 //! non-admin manage plugins, and that a signed listen link falls once the recipient deletes
 //! the message.
@@ -9,16 +10,32 @@ mod support;
 use reqwest::{StatusCode, redirect::Policy};
 use support::{Mode, Stack, audio::sine_wav, web::WebSession};
 
-/// Log in through the form with a raw client; the `Set-Cookie` of the session.
-async fn login_set_cookie(base: &str, planted: Option<&str>) -> (String, reqwest::Client) {
+/// Log in as 102 through the form with a raw client from `from` (a loopback address),
+/// sending `headers`; the status and the session's `Set-Cookie`, if one was set.
+async fn form_login(
+    base: &str,
+    from: &str,
+    planted: Option<&str>,
+    headers: &[(&str, &str)],
+    password: &str,
+) -> (StatusCode, Option<String>) {
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let url: reqwest::Url = base.parse().unwrap();
     if let Some(value) = planted {
         jar.add_cookie_str(&format!("hark_session={value}; Path=/"), &url);
     }
+    let mut default_headers = reqwest::header::HeaderMap::new();
+    for (k, v) in headers {
+        default_headers.insert(
+            reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
     let http = reqwest::Client::builder()
         .cookie_provider(jar.clone())
         .redirect(Policy::none())
+        .local_address(from.parse::<std::net::IpAddr>().unwrap())
+        .default_headers(default_headers)
         .build()
         .unwrap();
     let form = http.get(format!("{base}/login")).send().await.unwrap();
@@ -28,30 +45,124 @@ async fn login_set_cookie(base: &str, planted: Option<&str>) -> (String, reqwest
         .post(format!("{base}/login"))
         .form(&[
             ("extension", "102"),
-            ("password", hark::demo::DEMO_PASSWORD),
+            ("password", password),
             ("csrf", &csrf),
             ("next", "/"),
         ])
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let set = r
         .headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find(|v| v.starts_with("hark_session="))
-        .expect("a session cookie")
-        .to_owned();
-    (set, http)
+        .map(str::to_owned);
+    (r.status(), set)
+}
+
+/// Log in with the right password; the session's `Set-Cookie`.
+async fn login_set_cookie(base: &str, planted: Option<&str>) -> String {
+    let (status, set) =
+        form_login(base, "127.0.0.1", planted, &[], hark::demo::DEMO_PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    set.expect("a session cookie")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_headers_are_believed_from_trusted_proxies_only() {
+    // The "proxy" connects from 127.0.0.2; anyone else is a client talking directly.
+    let stack = Stack::start_with(Mode::Embedded, |c| {
+        c.portal.trusted_proxies = vec!["127.0.0.2".into()];
+        c.portal.login_per_minute = 2;
+        c.portal.login_attempts = 100;
+    })
+    .await;
+    let base = stack.base.clone();
+    let via_proxy =
+        |client: &'static str| [("x-forwarded-for", client), ("x-forwarded-proto", "https")];
+    // Behind the proxy each client has its own login budget...
+    for _ in 0..2 {
+        let (status, _) = form_login(
+            &base,
+            "127.0.0.2",
+            None,
+            &via_proxy("198.51.100.7"),
+            "wrong",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _) = form_login(
+        &base,
+        "127.0.0.2",
+        None,
+        &via_proxy("198.51.100.7"),
+        "wrong",
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the third from one client"
+    );
+    // ...and another client behind the same proxy is not held back; HTTPS at the proxy
+    // makes the session cookie Secure.
+    let (status, set) = form_login(
+        &base,
+        "127.0.0.2",
+        None,
+        &via_proxy("198.51.100.8"),
+        hark::demo::DEMO_PASSWORD,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(set.unwrap().contains("Secure"));
+
+    // A client that is not the proxy cannot pose as many addresses or as HTTPS.
+    for n in 0..2 {
+        let forged = [(
+            "x-forwarded-for",
+            if n == 0 { "203.0.113.1" } else { "203.0.113.2" },
+        )];
+        let (status, _) = form_login(&base, "127.0.0.3", None, &forged, "wrong").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _) = form_login(
+        &base,
+        "127.0.0.3",
+        None,
+        &[("x-forwarded-for", "203.0.113.3")],
+        hark::demo::DEMO_PASSWORD,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "its own address is what counts"
+    );
+    let (status, set) = form_login(
+        &base,
+        "127.0.0.4",
+        None,
+        &[("x-forwarded-proto", "https")],
+        hark::demo::DEMO_PASSWORD,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        !set.unwrap().contains("Secure"),
+        "only a trusted proxy says HTTPS"
+    );
+    stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_cookies_are_fresh_http_only_and_same_site() {
     let stack = Stack::start_with(Mode::Embedded, |c| c.portal.secure_cookies = true).await;
     let planted = "attacker-chosen-session-value";
-    let (set, _) = login_set_cookie(&stack.base, Some(planted)).await;
+    let set = login_set_cookie(&stack.base, Some(planted)).await;
     let value = set
         .strip_prefix("hark_session=")
         .and_then(|v| v.split(';').next())

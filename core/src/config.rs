@@ -190,6 +190,10 @@ pub struct PortalConfig {
     /// frames a second (closed with 1008 beyond).
     pub ws_max_frame_bytes: usize,
     pub ws_frames_per_sec: u32,
+    /// Reverse proxies (IP addresses) whose `X-Forwarded-For`, `-Proto` and `-Host` are
+    /// believed: the client's address for the login limit, HTTPS for `Secure` cookies, the
+    /// host for the WebSocket Origin check. From anyone else those headers are ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for PortalConfig {
@@ -208,6 +212,7 @@ impl Default for PortalConfig {
             sends_per_minute: 60,
             ws_max_frame_bytes: 16 * 1024,
             ws_frames_per_sec: 20,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -106,7 +106,7 @@ async fn confirm_password(
 ) -> Result<Option<String>, PageError> {
     match login::check_password(
         state,
-        login::client_ip(req),
+        login::client_ip(state, req),
         me.user.extension.clone(),
         current,
     )

@@ -25,16 +25,20 @@ pub(crate) async fn login(
         extension,
         password: given,
     } = form.into_inner();
-    let user =
-        match crate::login::check_password(&state, crate::login::client_ip(&req), extension, given)
-            .await
-        {
-            Ok(u) => u,
-            Err(CheckError::Refused(Refused::Throttled)) => return Err(ApiError::TooManyRequests),
-            Err(CheckError::Refused(Refused::Locked)) => return Err(ApiError::Locked),
-            Err(CheckError::Refused(Refused::Wrong)) => return Err(ApiError::BadCredentials),
-            Err(CheckError::Internal(e)) => return Err(ApiError::Internal(e)),
-        };
+    let user = match crate::login::check_password(
+        &state,
+        crate::login::client_ip(&state, &req),
+        extension,
+        given,
+    )
+    .await
+    {
+        Ok(u) => u,
+        Err(CheckError::Refused(Refused::Throttled)) => return Err(ApiError::TooManyRequests),
+        Err(CheckError::Refused(Refused::Locked)) => return Err(ApiError::Locked),
+        Err(CheckError::Refused(Refused::Wrong)) => return Err(ApiError::BadCredentials),
+        Err(CheckError::Internal(e)) => return Err(ApiError::Internal(e)),
+    };
     let hours = state.config.session_hours;
     let uid = user.user_id();
     let token = state

@@ -29,6 +29,7 @@ mod auth;
 mod compose;
 mod dashboard;
 mod error;
+mod forwarded;
 mod health;
 mod inbox;
 mod listen;
@@ -58,6 +59,8 @@ pub enum PortalError {
     Io(#[from] std::io::Error),
     #[error("bus: {0}")]
     Bus(#[from] hark_core::bus::BusError),
+    #[error("config: {0}")]
+    Config(String),
 }
 
 /// What every request handler can reach.
@@ -72,6 +75,8 @@ pub(crate) struct AppState {
     pub login: login::LoginGuard,
     /// Per-user API and sending budgets.
     pub throttle: throttle::Throttle,
+    /// Reverse proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// This node's tabs and push queue.
     pub hub: std::sync::Arc<push::Hub>,
     /// Base URL of links sent by e-mail.
@@ -165,6 +170,8 @@ pub async fn run(
     let state = web::Data::new(AppState {
         login: login::LoginGuard::new(config.login_per_minute),
         throttle: throttle::Throttle::new(config.api_per_minute, config.sends_per_minute),
+        trusted_proxies: forwarded::parse_trusted(&config.trusted_proxies)
+            .map_err(PortalError::Config)?,
         deps,
         config,
         signer,

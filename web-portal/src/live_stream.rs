@@ -53,7 +53,7 @@ pub(crate) async fn socket(
     body: web::Payload,
     id: web::Path<String>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    if !push::same_origin(&req) {
+    if !push::same_origin(&state, &req) {
         return Err(PageError::Csrf.into());
     }
     let message = MessageId::from(id.into_inner());

@@ -160,13 +160,10 @@ impl From<hark_core::store::StoreError> for CheckError {
     }
 }
 
-/// The client's address. Behind a reverse proxy this is the proxy's: the per-address limit
-/// then applies to everyone at once, and the per-account lockout still protects each account
-/// (see docs/OPERATIONS.md).
-pub(crate) fn client_ip(req: &HttpRequest) -> IpAddr {
-    req.peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+/// The client's address: the peer's, or behind a proxy named in `portal.trusted_proxies`
+/// the one it forwarded for ([`crate::forwarded`]).
+pub(crate) fn client_ip(state: &AppState, req: &HttpRequest) -> IpAddr {
+    crate::forwarded::client(req, &state.trusted_proxies).ip
 }
 
 /// Only a path on this site may follow a login: no scheme, no `//host`, no backslashes.
@@ -264,7 +261,13 @@ pub(crate) async fn submit(
         return Err(PageError::Csrf);
     }
     let extension = form.extension.trim().to_owned();
-    let user = match check_password(&state, client_ip(&req), extension.clone(), form.password).await
+    let user = match check_password(
+        &state,
+        client_ip(&state, &req),
+        extension.clone(),
+        form.password,
+    )
+    .await
     {
         Ok(u) => u,
         Err(CheckError::Refused(why)) => {
@@ -293,7 +296,7 @@ pub(crate) async fn submit(
     tracing::info!(extension = %user.extension, "signed in to the portal");
     let mut response = page::see_other(safe_next(&form.next));
     response
-        .add_cookie(&session::cookie(&state, Some(&token)))
+        .add_cookie(&session::cookie(&state, &req, Some(&token)))
         .map_err(|e| PageError::Internal(e.to_string()))?;
     let mut gone = Cookie::new(LOGIN_CSRF_COOKIE, "");
     gone.set_path("/login");
@@ -314,6 +317,7 @@ pub(crate) struct CsrfOnly {
 pub(crate) async fn logout(
     state: web::Data<AppState>,
     me: WebUser,
+    req: HttpRequest,
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, PageError> {
     me.check_csrf(&form.csrf)?;
@@ -325,7 +329,7 @@ pub(crate) async fn logout(
         .await?;
     let mut response = page::see_other("/login");
     response
-        .add_cookie(&session::cookie(&state, None))
+        .add_cookie(&session::cookie(&state, &req, None))
         .map_err(|e| PageError::Internal(e.to_string()))?;
     Ok(response)
 }

@@ -480,16 +480,14 @@ pub(crate) async fn set_status(
 }
 
 /// Whether the request's Origin is this site (browsers always send it on WebSocket
-/// handshakes; a page elsewhere must not open a socket with the visitor's cookie).
-pub(crate) fn same_origin(req: &HttpRequest) -> bool {
+/// handshakes; a page elsewhere must not open a socket with the visitor's cookie): its host
+/// is the one the browser asked for (the `Host`, or a trusted proxy's `X-Forwarded-Host`).
+pub(crate) fn same_origin(state: &AppState, req: &HttpRequest) -> bool {
     let origin = req
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok());
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok());
+    let host = crate::forwarded::client(req, &state.trusted_proxies).host;
     match (origin, host) {
         (Some(o), Some(h)) => {
             let o = o
@@ -509,7 +507,7 @@ pub(crate) async fn socket(
     req: HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
-    if !same_origin(&req) {
+    if !same_origin(&state, &req) {
         return Err(PageError::Csrf.into());
     }
     let (response, session, stream) = actix_ws::handle(&req, body)?;

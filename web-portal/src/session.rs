@@ -103,13 +103,15 @@ impl FromRequest for WebUser {
     }
 }
 
-/// The session cookie carrying `token` (or, with `None`, the one that deletes it).
-pub(crate) fn cookie(state: &AppState, token: Option<&str>) -> Cookie<'static> {
+/// The session cookie carrying `token` (or, with `None`, the one that deletes it): `Secure`
+/// with `portal.secure_cookies`, or when a trusted proxy says the browser used HTTPS.
+pub(crate) fn cookie(state: &AppState, req: &HttpRequest, token: Option<&str>) -> Cookie<'static> {
+    let https = crate::forwarded::client(req, &state.trusted_proxies).https;
     let mut c = Cookie::build(SESSION_COOKIE, token.unwrap_or_default().to_owned())
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(state.config.secure_cookies)
+        .secure(state.config.secure_cookies || https)
         .finish();
     match token {
         Some(_) => c.set_max_age(time::Duration::hours(i64::from(state.config.session_hours))),
