@@ -166,6 +166,36 @@ async fn trunk_with_digest_auth_and_a_declined_call() {
     stack.stop().await;
 }
 
+/// The trunk's digest credentials go to the trunk alone: a callee reached directly by its
+/// SIP URI that asks for credentials gets no second INVITE, and the attempt fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trunk_credentials_are_never_offered_to_anyone_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let stranger = Callee::Challenge
+        .listen(dir.path(), CALL_LIMIT)
+        .await
+        .unwrap();
+    let stack = Stack::start_with(Mode::Embedded, |c| {
+        c.ivr.outbound_proxy = Some("sip:127.0.0.1:9".into());
+        c.ivr.trunk_username = "hark-trunk".into();
+        c.ivr.trunk_password = hark_core::config::Secret::new("s3cret-pass");
+    })
+    .await;
+    call_me_at(&stack, "102", format!("sip:callee@{}", stranger.addr)).await;
+    let token = stack.login("101").await;
+    let id = stack
+        .send(&token, "102", audio::sine_wav(440.0, 1.0, 8000))
+        .await;
+    stack.wait_receipt(&token, &id, "102", "failed").await;
+    stranger
+        .finish(CALL_LIMIT)
+        .await
+        .expect("no second INVITE (with the trunk's credentials) reached the stranger");
+    let (state, _) = settled_callback(&stack, &id).await;
+    assert_eq!(state, "failed");
+    stack.stop().await;
+}
+
 /// A busy line and a phone that rings out each fail the attempt with the reason, and the
 /// sender learns the message could not be delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -331,6 +331,9 @@ pub enum Callee {
     Busy,
     /// Ring until Hark gives up and cancels.
     Ring,
+    /// Not the trunk, yet asks for credentials (401), then listens for 3 s: any second INVITE
+    /// (it would carry the trunk's credentials) is unexpected and fails the scenario.
+    Challenge,
 }
 
 /// A running sipp callee; [`CalleeRun::finish`] waits for its one call to complete.
@@ -401,6 +404,18 @@ impl Callee {
                 s.push_str("  <recv request=\"BYE\"/>\n");
                 s.push_str(&reply("200 OK", "", false));
                 s.push_str("  <label id=\"end\"/>\n  <timewait milliseconds=\"500\"/>\n");
+                s
+            }
+            Callee::Challenge => {
+                let mut s = String::from("  <recv request=\"INVITE\"/>\n");
+                s.push_str(&reply(
+                    "401 Unauthorized",
+                    "WWW-Authenticate: Digest realm=\"not-the-trunk\", nonce=\"9d1e5c\", algorithm=MD5\n",
+                    false,
+                ));
+                s.push_str("  <recv request=\"ACK\"/>\n");
+                // A message arriving during the pause is unexpected: sipp fails the call.
+                s.push_str("  <pause milliseconds=\"3000\"/>\n");
                 s
             }
             Callee::Busy => {
