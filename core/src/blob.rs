@@ -116,6 +116,40 @@ impl BlobStore {
     }
 
     /// Read and decrypt.
+    /// Seal a small record with the blob key (AES-256-GCM, a random nonce): `nonce ‖
+    /// ciphertext with tag`, bound to `aad` so a record cannot be moved to another place
+    /// (what the IVR's spool files and live fragments hold).
+    pub fn seal(&self, aad: &[u8], plain: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let sealed = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                aes_gcm::aead::Payload { msg: plain, aad },
+            )
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Open what [`BlobStore::seal`] made with the same `aad`.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, BlobError> {
+        let bad = || BlobError::Decrypt(String::from_utf8_lossy(aad).into_owned());
+        if sealed.len() < NONCE_LEN {
+            return Err(bad());
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        self.cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                aes_gcm::aead::Payload { msg: body, aad },
+            )
+            .map_err(|_| bad())
+    }
+
     pub async fn get(&self, key: &str) -> Result<Vec<u8>, BlobError> {
         let path = self.path(key)?;
         let file = match tokio::fs::read(&path).await {
@@ -249,5 +283,24 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert!(load_or_create_key(&dir.path().join("missing"), false).is_err());
+    }
+
+    #[test]
+    fn sealed_records_open_only_in_their_place_with_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path(), &"ab".repeat(32)).unwrap();
+        let sealed = store.seal(b"spool|m1|0", b"PLAINTEXT-AUDIO");
+        assert!(!sealed.windows(15).any(|w| w == b"PLAINTEXT-AUDIO"));
+        assert_eq!(
+            store.open(b"spool|m1|0", &sealed).unwrap(),
+            b"PLAINTEXT-AUDIO"
+        );
+        assert!(store.open(b"spool|m1|1", &sealed).is_err(), "another place");
+        let other = BlobStore::new(dir.path(), &"cd".repeat(32)).unwrap();
+        assert!(other.open(b"spool|m1|0", &sealed).is_err(), "another key");
+        let mut flipped = sealed.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert!(store.open(b"spool|m1|0", &flipped).is_err(), "tampered");
+        assert!(store.open(b"x", b"short").is_err());
     }
 }

@@ -142,6 +142,35 @@ fn every_table(c: &mut DbConnection) -> Result<(), StoreError> {
     assert_eq!(messages::find_by_id(c, &mid)?.unwrap(), m);
     assert_eq!(messages::list_sent(c, &aid, 10)?.len(), 1);
 
+    // Live fragments are sealed at rest and open in their place only.
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = hark_core::blob::BlobStore::new(dir.path(), &"ab".repeat(32)).unwrap();
+    let fragment = b"FRAGMENT-OF-LIVE-AUDIO".to_vec();
+    store::live_chunks::add(
+        c,
+        &blobs,
+        &mid,
+        &[(0, fragment.clone()), (1, b"two".to_vec())],
+    )?;
+    let raw: Vec<Vec<u8>> = hark_core::store::schema::live_chunks::table
+        .select(hark_core::store::schema::live_chunks::body)
+        .load(c)?;
+    assert_eq!(raw.len(), 2);
+    assert!(
+        raw.iter()
+            .all(|r| !r.windows(8).any(|w| w == &fragment[..8]))
+    );
+    assert_eq!(
+        store::live_chunks::list(c, &blobs, &mid, 0)?,
+        vec![fragment, b"two".to_vec()]
+    );
+    let other = hark_core::blob::BlobStore::new(dir.path(), &"cd".repeat(32)).unwrap();
+    assert!(
+        store::live_chunks::list(c, &other, &mid, 0)?.is_empty(),
+        "another key opens nothing"
+    );
+    store::live_chunks::remove(c, &mid)?;
+
     // Upload idempotency keys.
     assert!(store::upload_keys::find(c, &aid, "k1")?.is_none());
     store::upload_keys::remember(c, &aid, "k1", "fp", &mid)?;

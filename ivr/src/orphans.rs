@@ -174,7 +174,7 @@ async fn finish(
     // Held for review: the audio is stored already; a hang-up would have sent it.
     let (blob, duration_ms, fresh) = match msg.blob_key.clone() {
         Some(blob) => (blob, u32::try_from(msg.duration_ms).unwrap_or(0), false),
-        None => match read_spool(&orphan.spool_path)? {
+        None => match read_spool(&ivr.deps.blobs, &orphan.spool_path, id.as_str())? {
             Some(pcm) => match trimmed(&pcm) {
                 Some(keep) => {
                     let wav = voice::stored_audio(&pcm[..keep])?;
@@ -246,18 +246,14 @@ async fn withdraw(ivr: &Arc<Ivr>, id: &MessageId, spool: &str) -> Result<Finishe
     Ok(Finished::Withdrawn)
 }
 
-/// The samples in a spool file (raw 16-bit little-endian); `None` if it is not there.
-fn read_spool(path: &str) -> Result<Option<Vec<i16>>, OrphanError> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(
-            bytes
-                .chunks_exact(2)
-                .map(|b| i16::from_le_bytes([b[0], b[1]]))
-                .collect(),
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(OrphanError::Spool(path.to_owned(), e)),
-    }
+/// The samples in a spool file (sealed records, see `spool.rs`); `None` if it is not there.
+fn read_spool(
+    blobs: &hark_core::blob::BlobStore,
+    path: &str,
+    message: &str,
+) -> Result<Option<Vec<i16>>, OrphanError> {
+    crate::spool::read_file(blobs, Path::new(path), message)
+        .map_err(|e| OrphanError::Spool(path.to_owned(), e))
 }
 
 fn remove_spool(path: &str) {
@@ -298,13 +294,19 @@ mod tests {
     #[test]
     fn a_spool_file_reads_back_as_samples() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.pcm");
-        std::fs::write(&path, [1u8, 0, 255, 255, 7]).unwrap();
-        let got = read_spool(path.to_str().unwrap()).unwrap();
-        assert_eq!(got, Some(vec![1, -1]), "a torn last sample is dropped");
+        let blobs = hark_core::blob::BlobStore::new(dir.path(), &"ab".repeat(32)).unwrap();
+        let mut spool = crate::spool::Spool::create(dir.path(), "m", blobs.clone());
+        spool.push(&[1, -1, 7]);
+        spool.flush();
+        let path = spool.path().to_str().unwrap().to_owned();
         assert_eq!(
-            read_spool(dir.path().join("none").to_str().unwrap()).unwrap(),
+            read_spool(&blobs, &path, "m").unwrap(),
+            Some(vec![1, -1, 7])
+        );
+        assert_eq!(
+            read_spool(&blobs, dir.path().join("none").to_str().unwrap(), "m").unwrap(),
             None
         );
+        drop(spool);
     }
 }

@@ -91,7 +91,7 @@ impl Outgoing {
         } else {
             std::path::PathBuf::from(&ivr.config.spool_dir)
         };
-        let spool = Spool::create(&dir, id.as_str());
+        let spool = Spool::create(&dir, id.as_str(), ivr.deps.blobs.clone());
         let (mid, s, rs) = (id.clone(), sender.clone(), recipients.clone());
         let row = store::recordings::Recording {
             message_id: id.to_string(),
@@ -310,10 +310,11 @@ async fn publish_live(ivr: Arc<Ivr>, id: MessageId, mut rx: mpsc::Receiver<Fragm
         }
         if streamed == Some(true) {
             let (m, batch) = (id.clone(), std::mem::take(&mut held));
+            let blobs = ivr.deps.blobs.clone();
             if let Err(e) = ivr
                 .deps
                 .store
-                .run(move |c| store::live_chunks::add(c, &m, &batch))
+                .run(move |c| store::live_chunks::add(c, &blobs, &m, &batch))
                 .await
             {
                 tracing::warn!(error = %e, message = %id, "live fragments not kept");

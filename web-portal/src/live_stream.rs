@@ -136,11 +136,11 @@ async fn serve(
         fill_waits: FILL_WAITS,
         ..Progress::default()
     };
-    let m = l.message.clone();
+    let (m, blobs) = (l.message.clone(), state.deps.blobs.clone());
     let kept = state
         .deps
         .store
-        .run(move |c| live_chunks::list(c, &m, 0))
+        .run(move |c| live_chunks::list(c, &blobs, &m, 0))
         .await
         .unwrap_or_default();
     let mut end = None;
@@ -244,11 +244,11 @@ async fn fill(
     upto: u32,
 ) -> Result<bool, ()> {
     loop {
-        let (m, from) = (l.message.clone(), p.next_seq);
+        let (m, from, blobs) = (l.message.clone(), p.next_seq, state.deps.blobs.clone());
         let kept = state
             .deps
             .store
-            .run(move |c| live_chunks::list(c, &m, from))
+            .run(move |c| live_chunks::list(c, &blobs, &m, from))
             .await
             .unwrap_or_default();
         let bodies: Vec<Fragment> = kept

@@ -3,17 +3,26 @@
 //! `hark.live`; the IVR removes them when the recording ends.
 
 use super::{DbConnection, StoreError, schema::live_chunks};
+use crate::blob::BlobStore;
 use crate::ids::MessageId;
 use diesel::prelude::*;
 
-/// Keep encoded fragments `(seq, body)` of `message`; a fragment kept before is left alone.
+/// What a kept fragment is bound to: its message and place.
+fn aad(message: &MessageId, seq: i32) -> Vec<u8> {
+    format!("hark-live|{message}|{seq}").into_bytes()
+}
+
+/// Keep encoded fragments `(seq, body)` of `message`, sealed with the blob key (audio is
+/// never at rest in the clear); a fragment kept before is left alone.
 pub fn add(
     conn: &mut DbConnection,
+    blobs: &BlobStore,
     message: &MessageId,
     fragments: &[(u32, Vec<u8>)],
 ) -> Result<(), StoreError> {
     for (seq, body) in fragments {
         let seq = i32::try_from(*seq).unwrap_or(i32::MAX);
+        let body = blobs.seal(&aad(message, seq), body);
         let exists = live_chunks::table
             .find((message.as_str(), seq))
             .count()
@@ -23,7 +32,7 @@ pub fn add(
                 .values((
                     live_chunks::message_id.eq(message.as_str()),
                     live_chunks::seq.eq(seq),
-                    live_chunks::body.eq(body),
+                    live_chunks::body.eq(&body),
                 ))
                 .execute(conn)?;
         }
@@ -31,18 +40,32 @@ pub fn add(
     Ok(())
 }
 
-/// `message`'s kept fragments from `from_seq` on, in order.
+/// `message`'s kept fragments from `from_seq` on, in order, opened (one that does not open —
+/// another key, a changed row — is left out and logged).
 pub fn list(
     conn: &mut DbConnection,
+    blobs: &BlobStore,
     message: &MessageId,
     from_seq: u32,
 ) -> Result<Vec<Vec<u8>>, StoreError> {
-    Ok(live_chunks::table
+    let rows: Vec<(i32, Vec<u8>)> = live_chunks::table
         .filter(live_chunks::message_id.eq(message.as_str()))
         .filter(live_chunks::seq.ge(i32::try_from(from_seq).unwrap_or(i32::MAX)))
         .order(live_chunks::seq.asc())
-        .select(live_chunks::body)
-        .load(conn)?)
+        .select((live_chunks::seq, live_chunks::body))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(
+            |(seq, sealed)| match blobs.open(&aad(message, seq), &sealed) {
+                Ok(body) => Some(body),
+                Err(e) => {
+                    tracing::warn!(error = %e, %message, seq, "a kept live fragment does not open");
+                    None
+                }
+            },
+        )
+        .collect())
 }
 
 /// Forget `message`'s fragments (its recording ended).
