@@ -13,6 +13,7 @@ dir=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
 base="http://127.0.0.1:$port"
 HARK_DATA_DIR="$dir" HARK_PORTAL__LISTEN="127.0.0.1:$port" HARK_IVR__SIP_LISTEN="127.0.0.1:0" \
+  HARK_PORTAL__API_PER_MINUTE=0 HARK_PORTAL__SENDS_PER_MINUTE=0 \
   RUST_LOG=warn target/release/hark serve --demo >"$dir/hark.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT

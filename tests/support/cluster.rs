@@ -144,6 +144,10 @@ impl Cluster {
             ("HARK_NOTIFIER__SMTP_URL".into(), smtp.url()),
             ("HARK_IVR__SILENCE_SECS".into(), "3".into()),
             ("HARK_IVR__DIGIT_TIMEOUT_SECS".into(), "3".into()),
+            // The traffic generators send hundreds of messages a minute as one person: no
+            // per-user budgets (they are tested in tests/limits.rs).
+            ("HARK_PORTAL__SENDS_PER_MINUTE".into(), "0".into()),
+            ("HARK_PORTAL__API_PER_MINUTE".into(), "0".into()),
             (
                 "RUST_LOG".into(),
                 std::env::var("HARK_CLUSTER_LOG")
