@@ -41,8 +41,8 @@ for t in "${targets[@]}"; do
     result="CRASH: see fuzz/artifacts/$t and $log"
     failed=1
   fi
-  runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
-  took=$(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log" | grep -oE 'in [0-9]+' | grep -oE '[0-9]+' | tail -1)
+  runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1 || true)
+  took=$(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log" | grep -oE 'in [0-9]+' | grep -oE '[0-9]+' | tail -1 || true)
   printf '%-14s %10s %8s %8s %s\n' "$t" "${runs:-?}" "${took:-$secs}" "$(ls "$work" | wc -l)" "$result"
 done
 exit $failed

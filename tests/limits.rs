@@ -5,11 +5,11 @@
 
 mod support;
 
-use hark_core::{audio::encode_wav, store::messages};
+use hark_core::audio::encode_wav;
 use reqwest::StatusCode;
 use std::time::Duration;
 use support::{
-    Mode, Stack, eventually,
+    Mode, Stack,
     sipp::{Scenario, Step, tone, write_pcma_pcap},
     web::WebSession,
 };
@@ -163,29 +163,9 @@ async fn a_phone_recording_stops_at_its_limit() {
         .run(stack.ivr_addr(), dir.path(), Duration::from_secs(60))
         .await
         .expect("the caller's call succeeds");
-    let sender = stack.user_id("101").await;
-    let store = stack.app.deps.store.clone();
-    let message = eventually("the phone message is complete", || {
-        let (store, sender) = (store.clone(), sender.clone());
-        async move {
-            let sent = store
-                .run(move |c| messages::list_sent(c, &sender, 5))
-                .await
-                .unwrap();
-            sent.into_iter().find(|m| m.state == "complete")
-        }
-    })
-    .await;
-    let wav = stack
-        .app
-        .deps
-        .blobs
-        .get(message.blob_key.as_deref().unwrap())
-        .await
-        .unwrap();
-    let decoded = hark_core::audio::decode(&wav, 600).unwrap();
-    let rate = decoded.sample_rate as usize;
-    let ms = decoded.samples.len() as u64 * 1000 / rate as u64;
+    let (samples, sample_rate) = stack.recording_between("101", "102").await;
+    let rate = sample_rate as usize;
+    let ms = samples.len() as u64 * 1000 / rate as u64;
     // The limit is counted from the beep, so the leading pause (no RTP) is part of it: the
     // recording holds at most four seconds of the eight said, and ends mid-tone (cut, not
     // stopped by silence, which would have ended after the whole tone).
@@ -193,9 +173,9 @@ async fn a_phone_recording_stops_at_its_limit() {
         (1_000..=4_000).contains(&ms),
         "a 4 s limit kept {ms} ms of the {sent_ms} ms said"
     );
-    let tail = &decoded.samples[decoded.samples.len() - rate / 10..];
+    let tail = &samples[samples.len() - rate / 10..];
     assert!(
-        support::audio::tone_level(tail, decoded.sample_rate, 440.0) > 0.01,
+        support::audio::tone_level(tail, sample_rate, 440.0) > 0.01,
         "the recording ends in the middle of the tone"
     );
     stack.stop().await;

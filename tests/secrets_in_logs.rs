@@ -46,14 +46,7 @@ async fn passwords_tokens_and_links_are_not_logged() {
     let stack = Stack::start(Mode::Embedded).await;
     let alice = stack.login("101").await;
     let id = stack.send(&alice, "102", sine_wav(440.0, 1.0, 8_000)).await;
-    let emails = stack
-        .wait_emails(|e| e.iter().any(|m| m.to == "bob@example.org"))
-        .await;
-    let link = emails
-        .iter()
-        .find(|e| e.to == "bob@example.org")
-        .unwrap()
-        .link();
+    let link = stack.listen_link("bob@example.org").await;
     for url in [link.clone(), format!("{link}/audio")] {
         let r = stack.http.get(&url).send().await.unwrap();
         assert_eq!(r.status(), 200, "{url}");

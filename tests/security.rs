@@ -246,14 +246,7 @@ async fn people_reach_only_their_own_and_links_fall_with_the_message() {
     }
 
     // Bob's link plays until he deletes the message; then it is refused.
-    let emails = stack
-        .wait_emails(|e| e.iter().any(|m| m.to == "bob@example.org"))
-        .await;
-    let link = emails
-        .iter()
-        .find(|e| e.to == "bob@example.org")
-        .unwrap()
-        .link();
+    let link = stack.listen_link("bob@example.org").await;
     let r = stack
         .http
         .get(format!("{link}/audio"))

@@ -520,6 +520,16 @@ impl Stack {
             .expect("sent JSON")
     }
 
+    /// The listen link in the first e-mail to `address`, once one arrived.
+    pub async fn listen_link(&self, address: &str) -> String {
+        self.wait_emails(|e| e.iter().any(|m| m.to == address))
+            .await
+            .iter()
+            .find(|e| e.to == address)
+            .expect("the e-mail waited for")
+            .link()
+    }
+
     /// The id of the user with this extension.
     pub async fn user_id(&self, extension: &'static str) -> hark_core::ids::UserId {
         self.app

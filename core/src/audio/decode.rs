@@ -30,7 +30,22 @@ pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 4_000..=192_000;
 
 /// Decode a whole file, refusing what is not audio, truncated, or longer than `max_seconds`
 /// (checked while decoding, so a tiny file that expands to hours never fills memory).
+///
+/// A panic inside a demuxer or codec is a refused file, not a failed request: fuzzing found
+/// symphonia's MP4 reader overflowing on a crafted `stts` atom (a panic where overflow checks
+/// are on, garbage where they are off; `core/tests/fixtures/fuzz-m4a-stts-overflow.m4a`).
 pub fn decode(bytes: &[u8], max_seconds: u32) -> Result<Decoded, AudioError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_unguarded(bytes, max_seconds)
+    }))
+    .unwrap_or_else(|_| {
+        Err(AudioError::Corrupt(
+            "the decoder could not read this file".into(),
+        ))
+    })
+}
+
+fn decode_unguarded(bytes: &[u8], max_seconds: u32) -> Result<Decoded, AudioError> {
     let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
     let probed = symphonia::default::get_probe()
         .format(
@@ -119,6 +134,19 @@ mod tests {
         wav[24..28].copy_from_slice(&rate.to_le_bytes());
         wav[28..32].copy_from_slice(&rate.wrapping_mul(2).to_le_bytes());
         wav
+    }
+
+    #[test]
+    fn a_file_that_makes_the_demuxer_panic_is_refused() {
+        // Found by the audio_upload fuzz target: an M4A whose stts atom overflows a sum in
+        // symphonia-format-isomp4 0.5.5.
+        let bytes = include_bytes!("../../tests/fixtures/fuzz-m4a-stts-overflow.m4a");
+        let e = decode(bytes, 60).unwrap_err();
+        assert!(
+            matches!(e, AudioError::Corrupt(_) | AudioError::NotAudio),
+            "{e}"
+        );
+        assert!(super::super::normalize_upload(bytes, 60).is_err());
     }
 
     #[test]

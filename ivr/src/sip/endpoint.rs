@@ -8,6 +8,10 @@
 //! - OPTIONS: 200 with what Hark allows and accepts (keep-alive pings from proxies);
 //! - methods Hark knows but does not serve here: 405 with `Allow`; unknown methods: 501.
 //!
+//! All of these answers but an answered call are sent without a transaction
+//! ([`guard::answer_statelessly`](super::guard::answer_statelessly)), so a flood keeps
+//! nothing.
+//!
 //! Requests inside a dialog never reach the intake: ezk's dialog layer hands them to the
 //! call's usages (or answers 481 for a dialog that does not exist).
 
