@@ -33,7 +33,8 @@ pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 4_000..=192_000;
 ///
 /// A panic inside a demuxer or codec is a refused file, not a failed request: fuzzing found
 /// symphonia's MP4 reader overflowing on a crafted `stts` atom (a panic where overflow checks
-/// are on, garbage where they are off; `core/tests/fixtures/fuzz-m4a-stts-overflow.m4a`).
+/// are on, garbage where they are off) and its AAC decoder indexing past a table
+/// (`core/tests/fixtures/fuzz-*.m4a`).
 pub fn decode(bytes: &[u8], max_seconds: u32) -> Result<Decoded, AudioError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         decode_unguarded(bytes, max_seconds)
