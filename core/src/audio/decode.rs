@@ -151,6 +151,47 @@ mod tests {
     }
 
     #[test]
+    fn m4a_decodes_with_its_index_before_or_after_the_audio() {
+        // The two layouts encoders write (moov last, or first for streaming), through Hark's
+        // patched MP4 reader.
+        for bytes in [
+            &include_bytes!("../../../tests/fixtures/tone440.m4a")[..],
+            &include_bytes!("../../tests/fixtures/tone440-faststart.m4a")[..],
+        ] {
+            let d = decode(bytes, 60).expect("a real M4A");
+            let ms = d.samples.len() as u64 * 1000 / u64::from(d.sample_rate);
+            assert!((1400..=1600).contains(&ms), "{ms} ms");
+        }
+    }
+
+    #[test]
+    fn an_m4a_cut_short_in_its_audio_is_refused() {
+        // Media data may run past the end of the file (the one atom Hark's patch lets overrun
+        // its container); the reader then meets the end where the next atom should be.
+        let whole = include_bytes!("../../tests/fixtures/tone440-faststart.m4a");
+        let e = decode(&whole[..whole.len() - 6_000], 60).unwrap_err();
+        assert!(
+            matches!(e, AudioError::NotAudio | AudioError::Truncated { .. }),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_claims_a_huge_table_is_refused_without_reserving_it() {
+        // Found by the audio_upload fuzz target: a 13 KiB M4A whose `stsc` atom claims four
+        // billion entries. symphonia-format-isomp4 0.5.5 reserved 64 GB for them and the
+        // failed allocation aborted the whole process (no panic to catch); Hark's patch in
+        // vendor/symphonia-format-isomp4 reserves only what the atom's bytes can hold.
+        let bytes = include_bytes!("../../tests/fixtures/fuzz-m4a-stsc-64gb.m4a");
+        let e = decode(bytes, 60).unwrap_err();
+        assert!(
+            matches!(e, AudioError::Corrupt(_) | AudioError::NotAudio),
+            "{e}"
+        );
+        assert!(super::super::normalize_upload(bytes, 60).is_err());
+    }
+
+    #[test]
     fn absurd_sample_rates_are_refused_before_decoding() {
         // A file declaring four billion samples a second would pass any length limit
         // counted in its own frames.
