@@ -51,23 +51,43 @@ const KNOWN: [Method; 7] = [
 ];
 
 /// Bind the transports and build the endpoint.
+///
+/// SIP wants UDP and TCP on one port. With port 0 the system picks a free UDP port, and
+/// that port may already be taken for TCP by another process: then the attempt is dropped
+/// (its UDP task ends with the builder) and a new port is tried, a bounded number of times.
 pub async fn build(
     addr: SocketAddr,
     ivr: IvrSlot,
     guard: super::guard::Guard,
 ) -> std::io::Result<(Endpoint, SocketAddr)> {
-    let mut builder = Endpoint::builder();
-    builder.user_agent(concat!("Hark/", env!("CARGO_PKG_VERSION")));
-    let udp = builder.bind_udp(addr).await?;
-    let bound = udp.bound();
-    // TCP on the same port as UDP, as SIP expects.
-    builder.listen_tcp(bound).await?;
-    builder.add_accept(Accept(BytesStr::from_static("application/sdp")));
-    builder.add_layer(guard);
-    builder.add_layer(DialogLayer::default());
-    builder.add_layer(InviteLayer::default());
-    builder.add_layer(Intake { ivr });
-    Ok((builder.build(), bound))
+    const ATTEMPTS: usize = 32;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut builder = Endpoint::builder();
+        builder.user_agent(concat!("Hark/", env!("CARGO_PKG_VERSION")));
+        let udp = builder.bind_udp(addr).await?;
+        let bound = udp.bound();
+        // TCP on the same port as UDP, as SIP expects.
+        match builder.listen_tcp(bound).await {
+            Ok(()) => {}
+            Err(e)
+                if addr.port() == 0
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && attempt < ATTEMPTS =>
+            {
+                tracing::debug!(%bound, "TCP port taken; trying another port pair");
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        builder.add_accept(Accept(BytesStr::from_static("application/sdp")));
+        builder.add_layer(guard);
+        builder.add_layer(DialogLayer::default());
+        builder.add_layer(InviteLayer::default());
+        builder.add_layer(Intake { ivr });
+        return Ok((builder.build(), bound));
+    }
 }
 
 /// Where the intake finds the IVR once it exists (weak: the IVR owns the endpoint).
