@@ -4,6 +4,10 @@
 
 use libfuzzer_sys::fuzz_target;
 
+/// A decoder reserving what a file claims would abort the portal; see `CappedAlloc`.
+#[global_allocator]
+static ALLOC: hark_fuzz::CappedAlloc = hark_fuzz::CappedAlloc;
+
 fuzz_target!(|data: &[u8]| {
     // Hark catches a panic inside a demuxer or codec and refuses the file (see
     // `hark_core::audio::decode`); libFuzzer's hook would abort on it first. Panics that
