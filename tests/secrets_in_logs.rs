@@ -1,7 +1,9 @@
 //! Secrets never reach the logs: with every Hark module logging at `trace`, a password login,
-//! an API token, a message sent with it, and the recipient's listen link opened (page and
-//! audio) leave none of the password, the token or the link's signature in what was logged,
-//! while the access log did record the requests (with the link's token replaced).
+//! an API token, a message sent with it, the recipient's listen link opened (page and audio),
+//! and a phone login with a wrong PIN and then the right one (RFC 4733 key presses from sipp)
+//! leave none of the password, the token, the link's signature or the PINs in what was
+//! logged, while the access log did record the requests (with the link's token replaced) and
+//! the IVR did log each key press (without its digit).
 
 mod support;
 
@@ -9,7 +11,15 @@ use std::{
     io::Write,
     sync::{Arc, Mutex},
 };
-use support::{Mode, Stack, audio::sine_wav};
+use support::{
+    Mode, Stack,
+    audio::sine_wav,
+    sipp::{Scenario, Step},
+};
+
+/// Alice's PIN in this test, and a wrong guess at it.
+const PIN: &str = "80613927";
+const WRONG_PIN: &str = "80613920";
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -53,6 +63,60 @@ async fn passwords_tokens_and_links_are_not_logged() {
         let _ = r.bytes().await.unwrap();
     }
     stack.wait_receipt(&alice, &id, "102", "heard").await;
+
+    // Alice calls in and logs in by phone: a wrong PIN, then hers.
+    let hash = hark_core::password::hash(PIN).unwrap();
+    let alice_id = stack.user_id("101").await;
+    stack
+        .app
+        .deps
+        .store
+        .run(move |c| hark_core::store::users::set_pin_hash(c, &alice_id, Some(&hash)))
+        .await
+        .unwrap();
+    let checks = || {
+        let text = stack.app.deps.metrics.render("");
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("hark_ivr_pin_checks_total ")?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .expect("the IVR's PIN checks are counted")
+    };
+    let before = checks();
+    let dir = tempfile::tempdir().unwrap();
+    Scenario {
+        from_user: "101".into(),
+        to_user: "hark".into(),
+        steps: vec![
+            Step::Pause(300),
+            Step::Keys("80613920#"),
+            Step::Pause(1_500),
+            Step::Keys("80613927#"),
+            Step::Pause(1_500),
+        ],
+    }
+    .run(
+        stack.ivr_addr(),
+        dir.path(),
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .expect("the call");
+    // Both PINs were checked, and the right one cleared the wrong one's count.
+    support::eventually("both PINs checked, the second right", || async {
+        let user = stack
+            .app
+            .deps
+            .store
+            .run(|c| hark_core::store::users::find_by_extension(c, "101"))
+            .await
+            .unwrap()
+            .unwrap();
+        (checks() == before + 2 && user.pin_failures == 0).then_some(())
+    })
+    .await;
     stack.stop().await;
 
     let logs = captured.text();
@@ -63,7 +127,15 @@ async fn passwords_tokens_and_links_are_not_logged() {
         logs.contains("GET /listen/[redacted]/audio"),
         "the access log was captured, with the token replaced"
     );
+    let key_presses = logs.lines().filter(|l| l.contains(" key method=")).count();
+    assert!(
+        key_presses >= 18,
+        "the IVR logged {key_presses} key presses, not the 18 pressed"
+    );
+    assert_eq!(logs.matches("wrong PIN").count(), 1, "one PIN was wrong");
     for (what, secret) in [
+        ("the wrong PIN", WRONG_PIN),
+        ("the PIN", PIN),
         ("the demo password", hark::demo::DEMO_PASSWORD),
         ("the API token", alice.as_str()),
         ("the listen link's signature", signature),

@@ -2,11 +2,13 @@
 //! attributes and that a session fixed before login is not the one after it, forwarding
 //! headers believed from a trusted proxy and from no one else, the pages'
 //! Content-Security-Policy, that one user cannot read another's message over the API nor a
-//! non-admin manage plugins, and that a signed listen link falls once the recipient deletes
-//! the message.
+//! non-admin manage plugins, that a signed listen link falls once the recipient deletes
+//! the message, the sender withdraws it or the recipient's account is disabled, and that
+//! every login costs one password check whether or not the extension exists.
 
 mod support;
 
+use hark_core::{events::Origin, ids::MessageId, link::ListenClaim, store::messages};
 use reqwest::{StatusCode, redirect::Policy};
 use support::{Mode, Stack, audio::sine_wav, web::WebSession};
 
@@ -263,6 +265,123 @@ async fn people_reach_only_their_own_and_links_fall_with_the_message() {
         let r = stack.http.get(&url).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{url}");
         assert!(!r.bytes().await.unwrap().starts_with(b"RIFF"));
+    }
+    stack.stop().await;
+}
+
+/// The value of a counter in the process's metrics.
+fn counter(stack: &Stack, name: &str) -> u64 {
+    let text = stack.app.deps.metrics.render("");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} in\n{text}"))
+}
+
+/// A guesser learns nothing from the time a login takes: an unknown extension, a disabled
+/// account and a wrong password each cost one argon2id check, as the right password does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_login_costs_one_password_check_known_or_not() {
+    let stack = Stack::start(Mode::Embedded).await;
+    let admin = WebSession::login(&stack.base, "101", hark::demo::DEMO_PASSWORD).await;
+    let (status, _) = admin
+        .post("/admin/users/104/disabled", &[("disabled", "1")])
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    let checks = "hark_portal_password_checks_total";
+    let mut expected = counter(&stack, checks);
+    assert!(expected >= 1, "the admin's own login was counted");
+    for (extension, password, want) in [
+        ("999", hark::demo::DEMO_PASSWORD, StatusCode::UNAUTHORIZED),
+        ("10", "", StatusCode::UNAUTHORIZED),
+        ("102", "not-the-password", StatusCode::UNAUTHORIZED),
+        ("104", hark::demo::DEMO_PASSWORD, StatusCode::UNAUTHORIZED),
+        ("102", hark::demo::DEMO_PASSWORD, StatusCode::OK),
+    ] {
+        let r = stack
+            .http
+            .post(format!("{}/api/v1/login", stack.base))
+            .json(&serde_json::json!({ "extension": extension, "password": password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want, "{extension}");
+        expected += 1;
+        assert_eq!(
+            counter(&stack, checks),
+            expected,
+            "extension {extension:?} ran one check"
+        );
+    }
+    stack.stop().await;
+}
+
+/// A signed link is proof of who it was made for, not leave to use it for ever: it falls
+/// when the sender withdraws the message and while the recipient's account is disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_fall_when_withdrawn_and_while_the_recipient_is_disabled() {
+    let stack = Stack::start(Mode::Embedded).await;
+    let (alice, bob) = (stack.user_id("101").await, stack.user_id("102").await);
+    let link_to = |id: &MessageId| {
+        format!(
+            "{}/listen/{}",
+            stack.base,
+            stack.app.signer.sign(&ListenClaim {
+                message_id: id.clone(),
+                recipient_id: bob.clone(),
+                expires_at: chrono::Utc::now().timestamp() + 3_600,
+            })
+        )
+    };
+    let status = |url: String| {
+        let http = stack.http.clone();
+        async move { http.get(&url).send().await.unwrap().status() }
+    };
+
+    // A message Alice is still recording, as the IVR makes it at the beep; she withdraws it.
+    let recording = MessageId::new();
+    let (id, from, to) = (recording.clone(), alice.clone(), bob.clone());
+    stack
+        .app
+        .deps
+        .store
+        .run(move |c| messages::create_recording(c, &id, &from, Origin::Phone, false, &[to]))
+        .await
+        .unwrap();
+    let link = link_to(&recording);
+    assert_eq!(status(link.clone()).await, StatusCode::OK, "the link opens");
+    let id = recording.clone();
+    stack
+        .app
+        .deps
+        .store
+        .run(move |c| messages::cancel(c, &id))
+        .await
+        .unwrap();
+    for url in [link.clone(), format!("{link}/audio")] {
+        assert_eq!(status(url.clone()).await, StatusCode::NOT_FOUND, "{url}");
+    }
+
+    // A message Bob received: its link stops while his account is disabled.
+    let token = stack.login("101").await;
+    stack.send(&token, "102", sine_wav(440.0, 1.0, 8_000)).await;
+    let link = stack.listen_link("bob@example.org").await;
+    assert_eq!(status(format!("{link}/audio")).await, StatusCode::OK);
+    let admin = WebSession::login(&stack.base, "101", hark::demo::DEMO_PASSWORD).await;
+    for (disabled, want) in [("1", StatusCode::NOT_FOUND), ("0", StatusCode::OK)] {
+        let (s, _) = admin
+            .post("/admin/users/102/disabled", &[("disabled", disabled)])
+            .await
+            .unwrap();
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        for url in [link.clone(), format!("{link}/audio")] {
+            assert_eq!(
+                status(url.clone()).await,
+                want,
+                "disabled={disabled}: {url}"
+            );
+        }
     }
     stack.stop().await;
 }

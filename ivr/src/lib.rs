@@ -47,6 +47,8 @@ pub enum IvrError {
     Config(String),
     #[error("bus: {0}")]
     Bus(#[from] hark_core::bus::BusError),
+    #[error("preparing PIN checks: {0}")]
+    PinChecks(String),
 }
 
 /// What every call shares.
@@ -60,11 +62,11 @@ pub struct Ivr {
     pub media_ip: IpAddr,
     /// Where SIP is bound (the port is real even when the config said 0).
     pub sip_addr: SocketAddr,
-    /// PIN checks at once: half the cores (at least one). argon2id takes ~19 MiB and tens of
-    /// milliseconds of a core per check, so a burst of logins (or a flood of guesses) waits
+    /// PIN checks, half the cores (at least one) at a time: argon2id takes ~19 MiB and tens
+    /// of milliseconds of a core per check, so a burst of logins (or a flood of guesses) waits
     /// its turn instead of multiplying that memory by the number of calls and starving the
-    /// calls already up of CPU.
-    pub pin_checks: tokio::sync::Semaphore,
+    /// calls already up of CPU. An account without a PIN costs the same check.
+    pub pin_checks: hark_core::password::Checker,
     /// Per-source limits, shared with the guard layer.
     pub limiter: Arc<sip::guard::Limiter>,
     active: Arc<AtomicU32>,
@@ -130,7 +132,22 @@ impl Server {
         let (endpoint, bound) = sip::endpoint::build(addr, slot.clone(), guard)
             .await
             .map_err(|source| IvrError::Bind { addr, source })?;
-        deps.metrics.register(|r| metrics.register(r));
+        let pin_checks = tokio::task::spawn_blocking(|| {
+            hark_core::password::Checker::new(
+                std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            )
+        })
+        .await
+        .map_err(|e| IvrError::PinChecks(e.to_string()))?
+        .map_err(|e| IvrError::PinChecks(e.to_string()))?;
+        deps.metrics.register(|r| {
+            metrics.register(r);
+            pin_checks.register(
+                r,
+                "hark_ivr_pin_checks",
+                "argon2id PIN checks the IVR ran (accounts without a PIN included)",
+            );
+        });
         let ivr = Arc::new(Ivr {
             media_ip: config.media_ip.unwrap_or(bound.ip()),
             config,
@@ -138,9 +155,7 @@ impl Server {
             voice,
             metrics,
             sip_addr: bound,
-            pin_checks: tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
-            ),
+            pin_checks,
             limiter,
             active: Arc::new(AtomicU32::new(0)),
         });

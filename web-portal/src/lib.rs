@@ -69,9 +69,6 @@ pub(crate) struct AppState {
     pub deps: Deps,
     pub config: PortalConfig,
     pub signer: LinkSigner,
-    /// An argon2id hash of a random secret: logins for unknown extensions verify against it,
-    /// so they take as long as real ones and timing does not reveal which extensions exist.
-    pub dummy_hash: String,
     pub login: login::LoginGuard,
     /// Per-user API and sending budgets.
     pub throttle: throttle::Throttle,
@@ -161,21 +158,27 @@ pub async fn run(
         plugins,
         plugin_max_bytes,
     } = setup;
-    let nonce = hark_core::ids::EventId::new().into_string();
-    let dummy_hash = tokio::task::spawn_blocking(move || hark_core::password::hash(&nonce))
+    let per_minute = config.login_per_minute;
+    let login = tokio::task::spawn_blocking(move || login::LoginGuard::new(per_minute))
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    deps.metrics.register(|r| {
+        login.checks.register(
+            r,
+            "hark_portal_password_checks",
+            "argon2id password checks the portal ran (unknown extensions included)",
+        )
+    });
     let hub = push::Hub::start(&deps, shutdown.child_token()).await?;
     let state = web::Data::new(AppState {
-        login: login::LoginGuard::new(config.login_per_minute),
+        login,
         throttle: throttle::Throttle::new(config.api_per_minute, config.sends_per_minute),
         trusted_proxies: forwarded::parse_trusted(&config.trusted_proxies)
             .map_err(PortalError::Config)?,
         deps,
         config,
         signer,
-        dummy_hash,
         hub,
         public_url,
         plugins,

@@ -6,10 +6,11 @@
 //! - **Per account**: `portal.login_attempts` wrong passwords in a row lock password logins
 //!   for `portal.login_lockout_mins`, whatever the address; the right password then is
 //!   refused too until the lock ends, and a successful login clears the count.
-//! - Unknown extensions are checked against a fixed hash, so timing does not reveal which
-//!   exist; a disabled account is refused like a wrong password.
-//! - argon2id checks run on the blocking pool, a few at a time, so a burst of logins cannot
-//!   take every core or multiply the hash's 19 MiB by the number of requests.
+//! - Unknown extensions cost the same argon2id check as known ones, so timing does not reveal
+//!   which exist; a disabled account is refused like a wrong password.
+//! - Checks run on the blocking pool, one per core at a time, so a burst of logins cannot
+//!   take every core or multiply the hash's 19 MiB by the number of requests
+//!   ([`hark_core::password::Checker`]).
 //!
 //! The login form itself carries a CSRF token that matches a cookie set with the form
 //! (double submit), so another site cannot sign a browser in to an account of its choosing.
@@ -40,19 +41,20 @@ const LOGIN_CSRF_COOKIE: &str = "hark_login";
 #[derive(Debug)]
 pub(crate) struct LoginGuard {
     per_address: DefaultKeyedRateLimiter<IpAddr>,
-    /// argon2id checks at once.
-    checks: tokio::sync::Semaphore,
+    /// argon2id checks, one per core at a time.
+    pub checks: password::Checker,
 }
 
 impl LoginGuard {
-    pub fn new(per_minute: u32) -> Self {
+    /// Hashes the checker's stand-in secret: call it from a blocking context.
+    pub fn new(per_minute: u32) -> Result<Self, password::HashError> {
         let per_minute = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-        Self {
+        Ok(Self {
             per_address: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
-            checks: tokio::sync::Semaphore::new(
+            checks: password::Checker::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
-            ),
-        }
+            )?,
+        })
     }
 
     fn allow(&self, from: IpAddr) -> bool {
@@ -101,21 +103,8 @@ pub(crate) async fn check_password(
         .store
         .run(move |c| users::find_by_extension(c, &extension))
         .await?;
-    let stored = user
-        .as_ref()
-        .and_then(|u| u.password_hash.clone())
-        .unwrap_or_else(|| state.dummy_hash.clone());
-    let ok = {
-        let _turn = state
-            .login
-            .checks
-            .acquire()
-            .await
-            .map_err(|e| CheckError::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(move || password::verify(&given, &stored))
-            .await
-            .map_err(|e| CheckError::Internal(e.to_string()))?
-    };
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let ok = state.login.checks.verify(given, stored).await;
     let Some(user) = user.filter(|u| !u.is_disabled()) else {
         return Err(CheckError::Refused(Refused::Wrong));
     };

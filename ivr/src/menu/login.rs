@@ -6,10 +6,7 @@
 
 use super::{Stop, TRIES};
 use crate::{Ivr, line::Line, voice::Part};
-use hark_core::{
-    password,
-    store::users::{self, User},
-};
+use hark_core::store::users::{self, User};
 use std::{sync::Arc, time::Duration};
 
 pub async fn login(
@@ -69,13 +66,7 @@ pub async fn login(
             line.play(&say(&[Part::Prompt("no_input")])).await?;
             continue;
         };
-        let hash = fresh.pin_hash.clone();
-        let ok = {
-            let _turn = ivr.pin_checks.acquire().await;
-            tokio::task::spawn_blocking(move || hash.is_some_and(|h| password::verify(&pin, &h)))
-                .await
-                .unwrap_or(false)
-        };
+        let ok = ivr.pin_checks.verify(pin, fresh.pin_hash.clone()).await;
         let id = fresh.user_id();
         if ok {
             ivr.deps
