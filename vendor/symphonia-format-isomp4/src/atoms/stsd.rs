@@ -446,6 +446,14 @@ fn read_audio_sample_entry<B: ReadBytes>(
             let codec_type = lpcm_codec_type(bits_per_sample, lpcm_flags);
 
             if is_pcm_codec && codec_type != CODEC_TYPE_NULL {
+                // (Hark's patch: the PCM decoder reserves frames-per-packet x channels samples
+                // when it is made; upstream 0.5.5 passed this u32 on as is, so a 1 KB file could
+                // make it reserve up to 4G frames x 32 channels x 8 bytes, about 1 TiB.
+                // Uncompressed LPCM has 1 frame per packet.)
+                if lpcm_frames_per_packet > 1 << 16 {
+                    return decode_error("isomp4: lpcm frames per packet out of range");
+                }
+
                 // Like version 1, the new fields describe the PCM sample format and supersede the
                 // original version 0 fields.
                 Some(AudioCodecSpecific::Pcm(Pcm {
