@@ -4,7 +4,8 @@
 //! receipt to "heard" live. Then Alice sends an MP3 by choosing the file. In another pair of
 //! browsers Bob records his name and edits his delivery rules, which changes how his next
 //! message is planned; its pop-up appears on the page he is on and he plays it there; and
-//! Alice, an admin, uploads a plugin that changes routing. Each main
+//! Alice, an admin, uploads a plugin that changes routing, then disables Bob, whose open page
+//! goes to the login form. Each main
 //! page is saved as a screenshot in target/screenshots/.
 
 mod support;
@@ -12,7 +13,7 @@ mod support;
 use hark::demo::DEMO_PASSWORD;
 use serde_json::Value;
 use std::{path::Path, time::Duration};
-use support::{Mode, Stack, audio, browser::Browser, eventually};
+use support::{Mode, Stack, audio, browser::Browser, eventually, web::WebSession};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_send_and_hear_in_browsers() {
@@ -296,6 +297,21 @@ async fn profile_and_plugin_changes_in_browsers() {
     admin.goto("/admin/system").await.unwrap();
     admin.wait_for("#nodes").await.unwrap();
     admin.screenshot("admin-system").await.unwrap();
+
+    // Alice disables Bob's account: his open page, told its session ended, goes to the
+    // login form instead of reconnecting.
+    let alice_web = WebSession::login(&stack.base, "101", DEMO_PASSWORD).await;
+    let (status, _) = alice_web
+        .post("/admin/users/102/disabled", &[("disabled", "1")])
+        .await
+        .unwrap();
+    assert_eq!(status, reqwest::StatusCode::SEE_OTHER);
+    bob.wait_until(
+        "Bob's page to go to the login form",
+        "return location.pathname === '/login'",
+    )
+    .await
+    .unwrap();
 
     bob.stop().await;
     admin.stop().await;

@@ -1,10 +1,11 @@
 //! Security claims of docs/SECURITY.md that no other test shows: the session cookie's
-//! attributes and that a session fixed before login is not the one after it, forwarding
-//! headers believed from a trusted proxy and from no one else, the pages'
-//! Content-Security-Policy, that one user cannot read another's message over the API nor a
-//! non-admin manage plugins, that a signed listen link falls once the recipient deletes
-//! the message, the sender withdraws it or the recipient's account is disabled, and that
-//! every login costs one password check whether or not the extension exists.
+//! attributes, and that a session fixed before login is not the one after it; forwarding
+//! headers believed from a trusted proxy and from no one else; the pages'
+//! Content-Security-Policy; that one user cannot read another's message over the API nor a
+//! non-admin manage plugins; that a signed listen link falls once the recipient deletes the
+//! message, the sender withdraws it or the recipient's account is disabled; that every login
+//! costs one password check whether or not the extension exists; and that open tabs close
+//! when their session ends.
 
 mod support;
 
@@ -383,5 +384,49 @@ async fn links_fall_when_withdrawn_and_while_the_recipient_is_disabled() {
             );
         }
     }
+    stack.stop().await;
+}
+
+/// A tab's socket lives no longer than the session that opened it: signing out closes that
+/// session's tabs (close code 4401, and the page goes to the login form) but not the tabs of
+/// the person's other sessions, and disabling an account closes all of its tabs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_tabs_close_when_their_session_ends() {
+    let stack = Stack::start(Mode::Embedded).await;
+    let password = hark::demo::DEMO_PASSWORD;
+    let (alice_here, alice_there) = (
+        WebSession::login(&stack.base, "101", password).await,
+        WebSession::login(&stack.base, "101", password).await,
+    );
+    let bob = WebSession::login(&stack.base, "102", password).await;
+    let mut here_tab = alice_here.socket().await.unwrap();
+    let mut there_tab = alice_there.socket().await.unwrap();
+    let mut bob_tab = bob.socket().await.unwrap();
+
+    let (status, _) = alice_here.post("/logout", &[]).await.unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(here_tab.closed().await, Some(4401), "the signed-out tab");
+    assert_eq!(
+        there_tab.ping(b"still").await,
+        Ok(()),
+        "the other session's tab"
+    );
+    assert_eq!(bob_tab.ping(b"still").await, Ok(()), "someone else's tab");
+    // Its cookie no longer opens one.
+    assert!(alice_here.socket().await.is_err());
+
+    // Alice (an admin, in her other session) disables Bob: his tab closes.
+    let (status, _) = alice_there
+        .post("/admin/users/102/disabled", &[("disabled", "1")])
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        bob_tab.closed().await,
+        Some(4401),
+        "a disabled person's tab"
+    );
+    assert_eq!(there_tab.ping(b"still").await, Ok(()));
+    there_tab.close().await;
     stack.stop().await;
 }

@@ -171,6 +171,7 @@ pub(crate) async fn change_password(
             sessions::delete_for_user(c, &uid, Some(&keep))
         })
         .await?;
+    state.hub.sessions_ended(&me.user.id);
     tracing::info!(extension = %me.user.extension, "password changed; other sessions ended");
     render(
         &state,

@@ -290,12 +290,15 @@ pub(crate) async fn set_disabled(
         .deps
         .store
         .transaction(move |c| match users::find_by_extension(c, &ext)? {
-            Some(u) => users::set_disabled(c, &u.user_id(), disable),
-            None => Ok(false),
+            Some(u) => Ok(users::set_disabled(c, &u.user_id(), disable)?.then_some(u.id)),
+            None => Ok(None),
         })
         .await?;
-    if !found {
+    let Some(user) = found else {
         return Err(PageError::NotFound);
+    };
+    if disable {
+        state.hub.sessions_ended(&user);
     }
     Ok(page::see_other("/admin"))
 }

@@ -316,6 +316,7 @@ pub(crate) async fn logout(
         .store
         .run(move |c| sessions::delete(c, &token))
         .await?;
+    state.hub.sessions_ended(&me.user.id);
     let mut response = page::see_other("/login");
     response
         .add_cookie(&session::cookie(&state, &req, None))

@@ -25,7 +25,7 @@ use hark_core::{
     events::{Envelope, Event, Outcome, PresenceStatus, keys},
     ids::{AttemptId, MessageId, UserId},
     push::{Notice, PushFrame, TabFrame, user_key},
-    store::{self, Store, StoreError, groups, messages, presence, users},
+    store::{self, Store, StoreError, groups, messages, presence, sessions, users},
 };
 use serde_json::json;
 use std::{
@@ -54,10 +54,24 @@ const TAB_QUEUE: usize = 256;
 const RESEND_EVERY: Duration = Duration::from_secs(10);
 const RESEND_AFTER: chrono::Duration = chrono::Duration::seconds(5);
 
+/// What the hub hands a tab.
+#[derive(Debug)]
+enum ToTab {
+    /// A frame to pass on.
+    Frame(String),
+    /// Sessions of this person ended here (logout, new password, account disabled): check
+    /// that the tab's own session still stands, and close the tab if not.
+    CheckSession,
+}
+
+/// Close code for a tab whose session ended (in the 4000s, for the application): the page
+/// goes to the login form instead of reconnecting.
+pub(crate) const SIGNED_OUT: u16 = 4401;
+
 /// One open tab.
 struct Tab {
     id: u64,
-    tx: mpsc::Sender<String>,
+    tx: mpsc::Sender<ToTab>,
 }
 
 /// The node's connected people and its bus queue.
@@ -246,7 +260,16 @@ impl Hub {
     fn send(&self, user: &str, frame: &str) {
         let mut tabs = lock(&self.tabs);
         if let Some(list) = tabs.get_mut(user) {
-            list.retain(|t| t.tx.try_send(frame.to_owned()).is_ok());
+            list.retain(|t| t.tx.try_send(ToTab::Frame(frame.to_owned())).is_ok());
+        }
+    }
+
+    /// Some of `user`'s sessions ended on this node: their tabs here check theirs at once
+    /// (tabs on other nodes find out at their next ping, within 20 s).
+    pub fn sessions_ended(&self, user: &str) {
+        let mut tabs = lock(&self.tabs);
+        if let Some(list) = tabs.get_mut(user) {
+            list.retain(|t| t.tx.try_send(ToTab::CheckSession).is_ok());
         }
     }
 
@@ -256,7 +279,7 @@ impl Hub {
     }
 
     /// A tab opened: the first for its person binds their keys and makes them present.
-    async fn open(&self, user: &users::User) -> Result<(u64, mpsc::Receiver<String>), PageError> {
+    async fn open(&self, user: &users::User) -> Result<(u64, mpsc::Receiver<ToTab>), PageError> {
         let id = self.next_tab.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(TAB_QUEUE);
         let first = {
@@ -604,10 +627,28 @@ async fn seen(state: &AppState, user: UserId, attempt: AttemptId) -> Result<(), 
 struct TabIo {
     session: actix_ws::Session,
     stream: actix_ws::MessageStream,
-    rx: mpsc::Receiver<String>,
+    rx: mpsc::Receiver<ToTab>,
 }
 
-/// One tab's socket until it closes, goes silent or floods.
+/// Whether the session that opened a tab still stands (not signed out, not expired, its
+/// person not disabled). A database that cannot answer does not close anyone's tab.
+async fn still_signed_in(state: &AppState, token: &str) -> bool {
+    let token = token.to_owned();
+    match state
+        .deps
+        .store
+        .run(move |c| sessions::find_web(c, &token))
+        .await
+    {
+        Ok(found) => found.is_some(),
+        Err(e) => {
+            tracing::debug!(error = %e, "could not check a tab's session");
+            true
+        }
+    }
+}
+
+/// One tab's socket until it closes, goes silent, floods or its session ends.
 async fn serve_tab(io: TabIo, waiting: Vec<String>, me: &WebUser, state: &AppState) {
     let TabIo {
         mut session,
@@ -634,17 +675,25 @@ async fn serve_tab(io: TabIo, waiting: Vec<String>, me: &WebUser, state: &AppSta
     let reason = loop {
         tokio::select! {
             frame = rx.recv() => match frame {
-                Some(text) => {
+                Some(ToTab::Frame(text)) => {
                     if text.starts_with(r#"{"type":"popup""#) {
                         owed = owed.saturating_add(1).min(TAB_QUEUE as u32 * 4);
                     }
                     if session.text(text).await.is_err() { break None }
+                }
+                Some(ToTab::CheckSession) => {
+                    if !still_signed_in(state, &me.token).await {
+                        break Some(actix_ws::CloseCode::Other(SIGNED_OUT));
+                    }
                 }
                 None => break Some(actix_ws::CloseCode::Again),
             },
             _ = ping.tick() => {
                 if heard.elapsed() > SILENT {
                     break Some(actix_ws::CloseCode::Away);
+                }
+                if !still_signed_in(state, &me.token).await {
+                    break Some(actix_ws::CloseCode::Other(SIGNED_OUT));
                 }
                 if session.ping(b"").await.is_err() { break None }
                 pongs_owed = pongs_owed.saturating_add(1).min(3);

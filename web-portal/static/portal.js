@@ -177,7 +177,13 @@ function connect() {
   ws.addEventListener("message", (e) => {
     try { onFrame(JSON.parse(e.data)); } catch (err) { console.warn("bad frame", err); }
   });
-  ws.addEventListener("close", () => {
+  ws.addEventListener("close", (e) => {
+    // 4401: this tab's session ended (signed out here or elsewhere, a new password, the
+    // account disabled); reconnecting would only be refused.
+    if (e.code === 4401) {
+      location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+      return;
+    }
     document.body.dataset.live = "disconnected";
     const wait = Math.min(30000, 500 * 2 ** attempts++);
     setTimeout(connect, wait);
