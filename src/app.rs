@@ -3,6 +3,7 @@
 use anyhow::{Context, Result, bail};
 use hark_core::{
     Deps,
+    audio::{ChildDecoder, ChildLimits, Decoder},
     blob::{BlobStore, load_or_create_key},
     bus::{self, BusError, outbox::OutboxSignal},
     config::Config,
@@ -216,6 +217,7 @@ impl App {
                     public_url: self.config.public_url(),
                     plugins: std::sync::Arc::new(HostCheck::new(Limits::from(&self.config.router))),
                     plugin_max_bytes: Limits::from(&self.config.router).max_module_bytes,
+                    decoder: upload_decoder(&self.config.portal)?,
                 };
                 set.spawn(async move {
                     let r = hark_web_portal::run(setup, deps, listener, shutdown).await;
@@ -496,6 +498,27 @@ pub async fn start(
         ivr_addr,
         ops_addr,
     })
+}
+
+/// How the portal decodes uploads: `hark decode-upload` as a limited child (this executable,
+/// or `portal.decoder_program`), unless `portal.decode_in_child` is off.
+pub fn upload_decoder(portal: &hark_core::config::PortalConfig) -> Result<Decoder> {
+    if !portal.decode_in_child {
+        return Ok(Decoder::InProcess);
+    }
+    let program = if portal.decoder_program.is_empty() {
+        std::env::current_exe().context("finding this executable to decode uploads with")?
+    } else {
+        PathBuf::from(&portal.decoder_program)
+    };
+    Ok(Decoder::Child(ChildDecoder {
+        program,
+        args: vec!["decode-upload".into()],
+        limits: ChildLimits {
+            memory_mib: portal.decoder_memory_mib,
+            seconds: portal.decoder_seconds,
+        },
+    }))
 }
 
 #[cfg(test)]

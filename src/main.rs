@@ -57,6 +57,20 @@ enum Command {
     /// Manage delivery plugins (WebAssembly components).
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Decode one uploaded audio file from stdin to the canonical WAV on stdout, within
+    /// limits (the portal runs this as a child for every upload).
+    #[command(hide = true)]
+    DecodeUpload {
+        #[arg(long)]
+        max_seconds: u32,
+        #[arg(long)]
+        memory_mib: u32,
+        #[arg(long)]
+        cpu_seconds: u32,
+        /// Set by the child itself when it starts again under its limits.
+        #[arg(long)]
+        limited: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +124,41 @@ enum UserCommand {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // The decoding child: limits first, then nothing but the file (no runtime, no config, no
+    // threads; its stderr reaches the portal's log when it fails).
+    if let Command::DecodeUpload {
+        max_seconds,
+        memory_mib,
+        cpu_seconds,
+        limited,
+    } = cli.command
+    {
+        if !limited {
+            hark_core::audio::limit_this_process(hark_core::audio::ChildLimits {
+                memory_mib,
+                seconds: cpu_seconds,
+            })
+            .context("limiting the decoding child")?;
+            // An address-space limit binds mappings made after it, and mimalloc reserved its
+            // 1 GiB arena before `main`: start this program again, limited from its start.
+            use std::os::unix::process::CommandExt;
+            let exec = std::process::Command::new(std::env::current_exe()?)
+                .args(std::env::args_os().skip(1))
+                .arg("--limited")
+                .exec();
+            return Err(exec).context("starting the decoding child again under its limits");
+        }
+        // The portal sends only what it accepted; more than the memory limit could not be
+        // held anyway.
+        hark_core::audio::serve_child(
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout().lock(),
+            max_seconds,
+            u64::from(memory_mib) << 20,
+        )
+        .context("decoding an upload")?;
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -164,6 +213,7 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
             Ok(())
         }
         Command::User(cmd) => user(cmd, &config).await,
+        Command::DecodeUpload { .. } => bail!("decode-upload runs before the runtime starts"),
         Command::Plugin(cmd) => {
             let store = app::open_store(&config)?;
             match cmd {

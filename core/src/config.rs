@@ -194,6 +194,14 @@ pub struct PortalConfig {
     /// believed: the client's address for the login limit, HTTPS for `Secure` cookies, the
     /// host for the WebSocket Origin check. From anyone else those headers are ignored.
     pub trusted_proxies: Vec<String>,
+    /// Decode uploads in a child process (`hark decode-upload`) limited to
+    /// `decoder_memory_mib` of address space and `decoder_seconds` of time, so that a decoder
+    /// bug that aborts or spins costs one refused file, not the portal.
+    pub decode_in_child: bool,
+    /// The program to run as that child; empty: this executable.
+    pub decoder_program: String,
+    pub decoder_memory_mib: u32,
+    pub decoder_seconds: u32,
 }
 
 impl Default for PortalConfig {
@@ -213,6 +221,10 @@ impl Default for PortalConfig {
             ws_max_frame_bytes: 16 * 1024,
             ws_frames_per_sec: 20,
             trusted_proxies: Vec::new(),
+            decode_in_child: true,
+            decoder_program: String::new(),
+            decoder_memory_mib: 512,
+            decoder_seconds: 30,
         }
     }
 }

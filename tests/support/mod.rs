@@ -362,6 +362,9 @@ impl Stack {
             data_dir: data.path().to_owned(),
             ..Config::default()
         };
+        // Uploads are decoded by `hark decode-upload` children, as in production; this test
+        // binary is not `hark`.
+        config.portal.decoder_program = env!("CARGO_BIN_EXE_hark").into();
         config.notifier.smtp_url = hark_core::config::Secret::new(smtp.url());
         config.links.public_url = format!("http://{addr}");
         // SIP on a free port; calls in tests get short waits so they end in seconds.

@@ -86,6 +86,7 @@ pub(crate) async fn upload(
     };
     let outcome = sending::send(
         &state.deps,
+        &state.decoder,
         sending::Outgoing {
             sender: sender.user_id(),
             recipients: recipient_ids,

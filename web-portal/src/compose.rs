@@ -265,6 +265,7 @@ pub(crate) async fn send(
         })?;
         sending::send(
             &state.deps,
+            &state.decoder,
             sending::Outgoing {
                 sender: me.user.user_id(),
                 recipients: people.iter().map(User::user_id).collect(),

@@ -95,7 +95,9 @@ impl From<AudioError> for ApiError {
     fn from(e: AudioError) -> Self {
         match e {
             AudioError::NotAudio => ApiError::UnsupportedMedia(e.to_string()),
-            AudioError::Resample(_) => ApiError::Internal(e.to_string()),
+            AudioError::Resample(_) | AudioError::DecoderUnavailable(_) => {
+                ApiError::Internal(e.to_string())
+            }
             _ => ApiError::Unprocessable(e.to_string()),
         }
     }
@@ -119,7 +121,6 @@ impl From<crate::sending::SendError> for ApiError {
             SendError::Store(e) => e.into(),
             SendError::Blob(e) => e.into(),
             SendError::Audio(e) => e.into(),
-            SendError::Task(e) => ApiError::Internal(e),
         }
     }
 }

@@ -70,6 +70,8 @@ pub(crate) struct AppState {
     pub config: PortalConfig,
     pub signer: LinkSigner,
     pub login: login::LoginGuard,
+    /// How uploaded audio is decoded.
+    pub decoder: hark_core::audio::Decoder,
     /// Per-user API and sending budgets.
     pub throttle: throttle::Throttle,
     /// Reverse proxies whose forwarding headers are believed.
@@ -93,6 +95,8 @@ pub struct Setup {
     pub public_url: String,
     pub plugins: std::sync::Arc<dyn PluginCheck>,
     pub plugin_max_bytes: usize,
+    /// How uploaded audio is decoded (in a limited child process, normally).
+    pub decoder: hark_core::audio::Decoder,
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
@@ -157,6 +161,7 @@ pub async fn run(
         public_url,
         plugins,
         plugin_max_bytes,
+        decoder,
     } = setup;
     let per_minute = config.login_per_minute;
     let login = tokio::task::spawn_blocking(move || login::LoginGuard::new(per_minute))
@@ -173,6 +178,7 @@ pub async fn run(
     let hub = push::Hub::start(&deps, shutdown.child_token()).await?;
     let state = web::Data::new(AppState {
         login,
+        decoder,
         throttle: throttle::Throttle::new(config.api_per_minute, config.sends_per_minute),
         trusted_proxies: forwarded::parse_trusted(&config.trusted_proxies)
             .map_err(PortalError::Config)?,

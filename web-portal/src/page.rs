@@ -168,7 +168,9 @@ impl From<AudioError> for PageError {
     fn from(e: AudioError) -> Self {
         match e {
             AudioError::NotAudio => PageError::UnsupportedMedia(e.to_string()),
-            AudioError::Resample(_) => PageError::Internal(e.to_string()),
+            AudioError::Resample(_) | AudioError::DecoderUnavailable(_) => {
+                PageError::Internal(e.to_string())
+            }
             _ => PageError::Unprocessable(e.to_string()),
         }
     }
@@ -183,7 +185,6 @@ impl From<crate::sending::SendError> for PageError {
             SendError::Store(e) => e.into(),
             SendError::Blob(e) => e.into(),
             SendError::Audio(e) => e.into(),
-            SendError::Task(e) => PageError::Internal(e),
         }
     }
 }

@@ -24,7 +24,6 @@ use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, post, web};
 use askama::Template;
 use futures_util::StreamExt;
 use hark_core::{
-    audio,
     events::{Command, Envelope, VerifyEmail},
     ids::UserId,
     profile::{Profile, QuietHours, SenderRule, Step},
@@ -783,8 +782,7 @@ pub(crate) async fn upload_name(
     if bytes.is_empty() {
         return answer(&state, &me, Err("Record or choose a file first.".into())).await;
     }
-    let decoded =
-        tokio::task::spawn_blocking(move || audio::normalize_upload(&bytes, NAME_SECONDS)).await?;
+    let decoded = state.decoder.normalize_upload(bytes, NAME_SECONDS).await;
     let recording = match decoded {
         Ok(r) => r,
         Err(e) => {

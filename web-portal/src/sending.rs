@@ -34,8 +34,6 @@ pub(crate) enum SendError {
     Blob(#[from] BlobError),
     #[error(transparent)]
     Audio(#[from] AudioError),
-    #[error("decoding failed: {0}")]
-    Task(String),
     #[error("this Idempotency-Key was already used for a different message")]
     KeyReused,
 }
@@ -160,7 +158,11 @@ async fn replay(
 
 /// Decode, store and announce a message; returns it as stored (or, for a repeated
 /// idempotency key, as an earlier request stored it).
-pub(crate) async fn send(deps: &Deps, out: Outgoing) -> Result<Sent, SendError> {
+pub(crate) async fn send(
+    deps: &Deps,
+    decoder: &audio::Decoder,
+    out: Outgoing,
+) -> Result<Sent, SendError> {
     let Outgoing {
         sender,
         recipients,
@@ -184,10 +186,7 @@ pub(crate) async fn send(deps: &Deps, out: Outgoing) -> Result<Sent, SendError> 
             "at most {MAX_ATTACHMENTS} attachments per message"
         )));
     }
-    let recording =
-        tokio::task::spawn_blocking(move || audio::normalize_upload(&bytes, max_seconds))
-            .await
-            .map_err(|e| SendError::Task(e.to_string()))??;
+    let recording = decoder.normalize_upload(bytes, max_seconds).await?;
     let mut written = vec![deps.blobs.put(recording.wav).await?];
     let mut attached = Vec::new();
     for f in files {

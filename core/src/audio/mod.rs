@@ -7,17 +7,19 @@
 //! MP3, Ogg Vorbis, FLAC, AAC/M4A) are decoded, mixed to mono and resampled with rubato.
 
 mod decode;
+mod isolated;
 mod resample;
 mod wav;
 
 pub use decode::{Decoded, decode};
+pub use isolated::{ChildDecoder, ChildLimits, Decoder, limit_this_process, serve_child};
 pub use resample::resample;
 pub use wav::encode_wav;
 
 /// The stored sample rate.
 pub const CANONICAL_RATE: u32 = 16_000;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum AudioError {
     #[error("the file is not audio in a supported format (WAV, MP3, Ogg Vorbis, FLAC, AAC/M4A)")]
     NotAudio,
@@ -33,6 +35,9 @@ pub enum AudioError {
     Resample(String),
     #[error("a sample rate of {0} Hz is not supported (4 kHz to 192 kHz)")]
     UnsupportedRate(u32),
+    /// The decoder could not be run at all (not the file's fault).
+    #[error("the audio decoder could not be started: {0}")]
+    DecoderUnavailable(String),
 }
 
 /// A recording in the canonical format.
