@@ -182,7 +182,8 @@ async fn an_ivr_killed_during_recordings() {
     assert_eq!(
         (ok as usize, failed as usize),
         (alive, dead),
-        "the other IVR's calls went on; the killed one's were cut"
+        "the other IVR's calls went on; the killed one's were cut; sipp:\n{}",
+        first.errors()
     );
 
     // The killed node's recordings are sent with what was said up to the kill.

@@ -65,6 +65,9 @@ impl Kamailio {
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
+            // Its own process group: Kamailio forks workers, which outlive a killed main
+            // process; the whole group is killed when this ends (`Drop`).
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .context("starting kamailio (apt-get install kamailio)")?;
@@ -89,7 +92,26 @@ impl Kamailio {
     }
 
     pub async fn stop(mut self) {
-        let _ = self.child.kill().await;
+        self.kill_group();
+        let _ = self.child.wait().await;
+    }
+
+    /// SIGKILL to Kamailio and every worker it forked.
+    fn kill_group(&self) {
+        if let Some(pid) = self
+            .child
+            .id()
+            .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+        {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        // Also when a test fails with Kamailio running.
+        self.kill_group();
     }
 }
 
