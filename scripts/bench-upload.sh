@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Upload conversion: decode + resample a 60 s MP3 and a 60 s FLAC to the canonical 16 kHz mono
 # WAV with Hark's code (symphonia + rubato, as the portal and API do), beside ffmpeg doing the
-# same conversion on the same files in the same run. Median of RUNS (default 7) each.
+# same conversion on the same files in the same run. Median of RUNS (default 7) each. Hark is
+# timed twice: the `normalize` example (the conversion alone, one file per process) and
+# `hark decode-upload`, the limited child the portal runs for every upload (its start, its
+# second start under its limits, the conversion and the answer on stdout).
 # Needs ffmpeg (apt-get install ffmpeg).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,12 +18,13 @@ ffmpeg -loglevel error -f lavfi -i "aevalsrc=0.4*sin(2*PI*(200+150*sin(2*PI*0.7*
 ffmpeg -loglevel error -f lavfi -i "aevalsrc=0.4*sin(2*PI*(200+150*sin(2*PI*0.7*t))*t)+0.05*(random(0)-0.5)|0.4*sin(2*PI*(210+150*sin(2*PI*0.7*t))*t):s=44100:d=60" \
   -c:a flac "$dir/60s.flac"
 cargo build --release -q -p hark-core --example normalize
+cargo build --release -q --bin hark
 lscpu | grep -E "Model name|^CPU\(s\)"
 # Median and minimum wall time (ms) of RUNS runs of a command, process start included for both.
 timed() {
-  local times=() s e
+  local times=() s e input=${STDIN:-/dev/null}
   for _ in $(seq "$runs"); do
-    s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N)
+    s=$(date +%s%N); "$@" <"$input" >/dev/null; e=$(date +%s%N)
     times+=("$(( (e - s) / 1000 ))")
   done
   local median min
@@ -31,6 +35,8 @@ timed() {
 }
 for f in 60s.mp3 60s.flac; do
   printf '%s\thark   ' "$f"; timed target/release/examples/normalize 1 "$dir/$f"
+  printf '%s\tchild  ' "$f"; STDIN="$dir/$f" timed target/release/hark decode-upload \
+    --max-seconds 120 --memory-mib 512 --cpu-seconds 30
   printf '%s\tffmpeg ' "$f"; timed ffmpeg -loglevel error -threads 1 -y -i "$dir/$f" -ac 1 -ar 16000 -c:a pcm_s16le "$dir/out.wav"
 done
 echo "== Hark in-process (no process start), for reference"
