@@ -5,8 +5,10 @@
 # (aiosmtpd, writing to a Maildir). docs/OPERATIONS.md describes the same layout on real hosts.
 #
 #   scripts/cluster.sh start     build (release), migrate, seed demo users, start everything
+#                                (again on a running cluster: starts only what is not running)
 #   scripts/cluster.sh status    each process's /readyz
-#   scripts/cluster.sh stop      SIGTERM everything it started, and wait
+#   scripts/cluster.sh stop      SIGTERM everything it started (Kamailio with all its workers),
+#                                and wait
 #
 # Everything lives in $HARK_CLUSTER_DIR (default ./hark-cluster): the shared data folder
 # (blobs, spool), keys, logs, pid files, the relay's Maildir. Call it on sip:*102@127.0.0.1:5060
@@ -74,6 +76,85 @@ common_env() {
   export RUST_LOG=${RUST_LOG:-info,actix_server=warn,lapin=warn}
 }
 
+# Kamailio forks its workers, and the workers outlive a killed main process (still holding the
+# SIP port): Kamailio runs in a process group of its own (setsid makes its pid the group's id),
+# run/kamailio.pid holds that id, and the whole group is ended. (tests/support/kamailio.rs
+# does the same.)
+is_kamailio() { # $1 a pid: a running Kamailio (not a zombie)?
+  local stat
+  stat=$(ps -o stat= -p "$1" 2>/dev/null) && [[ $stat != Z* ]] \
+    && [[ $(ps -o comm= -p "$1" 2>/dev/null) == kamailio ]]
+}
+
+kamailio_pids() { # $1 a process group: the running Kamailio processes in it
+  local p
+  for p in $(pgrep -x -g "$1" kamailio); do
+    if is_kamailio "$p"; then echo "$p"; fi
+  done
+}
+
+kamailio_recorded() { # print the group in run/kamailio.pid while a Kamailio of it is left
+  local pgid
+  pgid=$(cat "$DIR/run/kamailio.pid" 2>/dev/null) || return 1
+  [[ $pgid =~ ^[1-9][0-9]*$ && -n $(kamailio_pids "$pgid") ]] && echo "$pgid"
+}
+
+kamailio_group() { # print that group while its main process runs
+  local pgid
+  pgid=$(kamailio_recorded) && kill -0 "$pgid" 2>/dev/null && is_kamailio "$pgid" && echo "$pgid"
+}
+
+stop_kamailio() { # SIGTERM to the recorded group, SIGKILL after 30 s; wait until it is gone
+  local pgid
+  if pgid=$(kamailio_recorded); then
+    kill -TERM -- "-$pgid" 2>/dev/null || true
+    for _ in $(seq 1 60); do [[ -n $(kamailio_pids "$pgid") ]] || break; sleep 0.5; done
+    kill -KILL -- "-$pgid" 2>/dev/null || true
+    for _ in $(seq 1 20); do [[ -n $(kamailio_pids "$pgid") ]] || break; sleep 0.5; done
+  fi
+  rm -f "$DIR/run/kamailio.pid"
+}
+
+start_kamailio() {
+  local pgid pid modules
+  if pgid=$(kamailio_group); then
+    echo "kamailio already running"
+    return 0
+  fi
+  stop_kamailio   # workers left by a main process that died, and the stale pid file
+  if port_open $SIP_PORT; then
+    echo "something else listens on 127.0.0.1:$SIP_PORT; Kamailio not started" >&2
+    return 1
+  fi
+  modules=$(dirname "$(dpkg -L kamailio | grep '/dispatcher.so$' | head -1)")/
+  printf '1 sip:127.0.0.1:5071\n1 sip:127.0.0.1:5072\n' >"$DIR/run/dispatcher.list"
+  sed -e "s|@LISTEN@|127.0.0.1:$SIP_PORT|" -e "s|@MODULES@|$modules|" \
+    -e "s|@LIST@|$DIR/run/dispatcher.list|" -e "s|@RUNDIR@|$DIR/run|" \
+    scripts/cluster/kamailio.cfg >"$DIR/run/kamailio.cfg"
+  setsid kamailio -f "$DIR/run/kamailio.cfg" -DD -E -m 64 -M 8 -Y "$DIR/run" -w "$DIR/run" \
+    </dev/null >>"$DIR/logs/kamailio.log" 2>&1 &
+  pid=$!
+  # The pid file is written only once this Kamailio listens, so a start that fails (the port
+  # taken, a bad configuration) never replaces it.
+  for _ in $(seq 1 60); do
+    kill -0 "$pid" 2>/dev/null || break
+    if port_open $SIP_PORT; then
+      if [[ $(ps -o pgid= -p "$pid" | tr -d ' ') == "$pid" ]]; then
+        echo "$pid" >"$DIR/run/kamailio.pid"
+        return 0
+      fi
+      echo "kamailio is not in a process group of its own" >&2
+      break
+    fi
+    sleep 0.5
+  done
+  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  echo "kamailio did not start; see $DIR/logs/kamailio.log:" >&2
+  tail -n 5 "$DIR/logs/kamailio.log" >&2
+  return 1
+}
+
 start() {
   mkdir -p "$DIR/logs" "$DIR/run" "$DIR/mail/tmp" "$DIR/mail/new" "$DIR/mail/cur"
   [[ -x $HARK ]] || cargo build --release --bin hark
@@ -121,15 +202,7 @@ start() {
     }
   done
 
-  modules=$(dirname "$(dpkg -L kamailio | grep '/dispatcher.so$' | head -1)")/
-  printf '1 sip:127.0.0.1:5071\n1 sip:127.0.0.1:5072\n' >"$DIR/run/dispatcher.list"
-  sed -e "s|@LISTEN@|127.0.0.1:$SIP_PORT|" -e "s|@MODULES@|$modules|" \
-    -e "s|@LIST@|$DIR/run/dispatcher.list|" -e "s|@RUNDIR@|$DIR/run|" \
-    scripts/cluster/kamailio.cfg >"$DIR/run/kamailio.cfg"
-  kamailio -f "$DIR/run/kamailio.cfg" -DD -E -m 64 -M 8 -Y "$DIR/run" -w "$DIR/run" \
-    >"$DIR/logs/kamailio.log" 2>&1 &
-  echo $! >"$DIR/run/kamailio.pid"
-  wait_port $SIP_PORT 2>/dev/null || true
+  start_kamailio
   status
   cat <<EOF
 
@@ -147,12 +220,13 @@ status() {
     code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ops/readyz" || true)
     printf '%-10s %-8s %-6s http://127.0.0.1:%s/{healthz,readyz,metrics}\n' "$name" "$pid" "$code" "$ops"
   done
-  pid=$(cat "$DIR/run/kamailio.pid" 2>/dev/null || echo -)
-  printf '%-10s %-8s %-6s udp/tcp 127.0.0.1:%s\n' kamailio "$pid" \
-    "$(kill -0 "$pid" 2>/dev/null && echo up || echo down)" $SIP_PORT
+  up=up
+  pgid=$(kamailio_group) || { pgid=$(cat "$DIR/run/kamailio.pid" 2>/dev/null || echo -); up=down; }
+  printf '%-10s %-8s %-6s udp/tcp 127.0.0.1:%s\n' kamailio "$pgid" "$up" $SIP_PORT
 }
 
 stop() {
+  stop_kamailio   # first: no new calls for the IVRs
   for f in "$DIR"/run/*.pid; do
     [[ -e $f ]] || continue
     pid=$(cat "$f")
