@@ -321,7 +321,14 @@ async fn live(stack: &Stack) -> Vec<f64> {
     out
 }
 
-/// Pop-up latencies (ms): short calls to Carol, from the send key to the pop-up frame.
+/// Pop-up latencies (ms): short calls to Carol, from the send key to this call's pop-up frame.
+///
+/// Carol's tab behaves as the portal's page does: it answers each pop-up "seen", so the portal
+/// does not send it again, and only the pop-up of the message just sent counts. (Before
+/// 2026-12-06 this took the next pop-up frame of any message and timed it from the last key
+/// sent: once the portal began to send unseen pop-ups again, a tab that never answered "seen"
+/// got an old one while the caller was still in the review, so the figure was the 400 ms pause
+/// after `#`, not Hark's latency.)
 async fn popups(stack: &Stack) -> Vec<f64> {
     let carol = WebSession::login(&stack.base, "103", DEMO_PASSWORD).await;
     let mut tab = carol.socket().await.unwrap();
@@ -330,20 +337,26 @@ async fn popups(stack: &Stack) -> Vec<f64> {
     for _ in 0..POPUPS {
         let call = Call::dial(stack.ivr_addr(), "104", "*103").await;
         call.keys("1234#").await;
-        let _ = recording(stack, "104", "103").await;
+        let id = recording(stack, "104", "103").await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         call.say.send(Say::Tone(true)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(800)).await;
         call.say.send(Say::Tone(false)).await.unwrap();
         call.keys("#").await;
         tokio::time::sleep(Duration::from_millis(400)).await;
+        let sent_keys = call.keyed.lock().unwrap().len();
         call.keys("1").await;
-        let (at, _) = tab.expect_timed("popup").await;
-        let keyed = call.keyed.lock().unwrap().last().copied().unwrap();
-        out.push(at.saturating_duration_since(keyed).as_secs_f64() * 1000.0);
+        let (at, frame) = tab.expect_timed("popup", |f| f["message_id"] == id).await;
+        tab.send(serde_json::json!({"type": "seen", "attempt_id": frame["attempt_id"]}))
+            .await;
+        let keyed = call.keyed.lock().unwrap().clone();
+        assert_eq!(
+            keyed.len(),
+            sent_keys + 1,
+            "the pop-up came after the send key, not before it"
+        );
+        out.push(at.saturating_duration_since(keyed[sent_keys]).as_secs_f64() * 1000.0);
         call.hang_up().await;
-        // The popup is seen, so the next call's message is the only one open.
-        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     out
 }

@@ -74,16 +74,7 @@ async fn passwords_tokens_and_links_are_not_logged() {
         .run(move |c| hark_core::store::users::set_pin_hash(c, &alice_id, Some(&hash)))
         .await
         .unwrap();
-    let checks = || {
-        let text = stack.app.deps.metrics.render("");
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix("hark_ivr_pin_checks_total ")?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .expect("the IVR's PIN checks are counted")
-    };
+    let checks = || stack.counter("hark_ivr_pin_checks_total");
     let before = checks();
     let dir = tempfile::tempdir().unwrap();
     Scenario {
@@ -106,14 +97,7 @@ async fn passwords_tokens_and_links_are_not_logged() {
     .expect("the call");
     // Both PINs were checked, and the right one cleared the wrong one's count.
     support::eventually("both PINs checked, the second right", || async {
-        let user = stack
-            .app
-            .deps
-            .store
-            .run(|c| hark_core::store::users::find_by_extension(c, "101"))
-            .await
-            .unwrap()
-            .unwrap();
+        let user = stack.user("101").await;
         (checks() == before + 2 && user.pin_failures == 0).then_some(())
     })
     .await;

@@ -270,14 +270,6 @@ async fn people_reach_only_their_own_and_links_fall_with_the_message() {
     stack.stop().await;
 }
 
-/// The value of a counter in the process's metrics.
-fn counter(stack: &Stack, name: &str) -> u64 {
-    let text = stack.app.deps.metrics.render("");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("{name} in\n{text}"))
-}
-
 /// A guesser learns nothing from the time a login takes: an unknown extension, a disabled
 /// account and a wrong password each cost one argon2id check, as the right password does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,7 +283,7 @@ async fn every_login_costs_one_password_check_known_or_not() {
     assert_eq!(status, StatusCode::SEE_OTHER);
 
     let checks = "hark_portal_password_checks_total";
-    let mut expected = counter(&stack, checks);
+    let mut expected = stack.counter(checks);
     assert!(expected >= 1, "the admin's own login was counted");
     for (extension, password, want) in [
         ("999", hark::demo::DEMO_PASSWORD, StatusCode::UNAUTHORIZED),
@@ -310,7 +302,7 @@ async fn every_login_costs_one_password_check_known_or_not() {
         assert_eq!(r.status(), want, "{extension}");
         expected += 1;
         assert_eq!(
-            counter(&stack, checks),
+            stack.counter(checks),
             expected,
             "extension {extension:?} ran one check"
         );

@@ -533,8 +533,8 @@ impl Stack {
             .link()
     }
 
-    /// The id of the user with this extension.
-    pub async fn user_id(&self, extension: &'static str) -> hark_core::ids::UserId {
+    /// The user with this extension, as stored now.
+    pub async fn user(&self, extension: &'static str) -> hark_core::store::users::User {
         self.app
             .deps
             .store
@@ -542,7 +542,19 @@ impl Stack {
             .await
             .expect("store reachable")
             .expect("a demo user")
-            .user_id()
+    }
+
+    /// The id of the user with this extension.
+    pub async fn user_id(&self, extension: &'static str) -> hark_core::ids::UserId {
+        self.user(extension).await.user_id()
+    }
+
+    /// The value of a counter in this process's metrics (`name` with its `_total`).
+    pub fn counter(&self, name: &str) -> u64 {
+        let text = self.app.deps.metrics.render("");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in\n{text}"))
     }
 
     /// The message `from` last sent to `to`, once complete: its decoded audio.

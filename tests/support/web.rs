@@ -223,9 +223,13 @@ impl Socket {
         }
     }
 
-    /// The next frame of type `kind`, and when it arrived.
-    pub async fn expect_timed(&mut self, kind: &str) -> (std::time::Instant, Value) {
-        let v = self.expect(kind, |_| true).await;
+    /// The next frame of type `kind` that `want` accepts, and when it arrived.
+    pub async fn expect_timed(
+        &mut self,
+        kind: &str,
+        want: impl Fn(&Value) -> bool,
+    ) -> (std::time::Instant, Value) {
+        let v = self.expect(kind, want).await;
         (std::time::Instant::now(), v)
     }
 
