@@ -18,7 +18,7 @@ use hark::app::{self, App, Service};
 use hark_core::{
     bus::{BusMessage, Exchange, amqp::AmqpBus, standard_topology},
     config::{Config, Secret},
-    events::{Envelope, Event, Origin, keys},
+    events::{Envelope, Event, Origin},
     ids::{MessageId, UserId},
     store::{messages, users},
 };
@@ -184,7 +184,7 @@ async fn routed_per_second() -> f64 {
         let depth = app
             .deps
             .bus
-            .queue_depth(keys::NOTIFY_EMAIL)
+            .queue_depth(hark_core::channel::Channel::Email.command_key())
             .await
             .expect("depth");
         if depth >= total {

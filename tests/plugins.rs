@@ -438,7 +438,7 @@ async fn coming_online_releases_waiting_messages(mode: Mode) {
             attempt_id: hark_core::ids::AttemptId::from(popup.id.as_str()),
             message_id: MessageId::from(id.as_str()),
             recipient_id: bob,
-            channel: "popup".into(),
+            channel: hark_core::channel::Channel::Popup,
             outcome: Outcome::Declined,
             detail: None,
         },

@@ -280,7 +280,8 @@ async fn duplicate_events_do_nothing_twice(mode: Mode) {
         duration_ms: 1000,
         urgent: false,
     });
-    let command = Envelope::new(Command::NotifyEmail(Notify {
+    let command = Envelope::new(Command::Notify(Notify {
+        channel: hark_core::channel::Channel::Email,
         attempt_id: attempt,
         message_id,
         recipient_id: bob,

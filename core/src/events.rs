@@ -6,7 +6,10 @@
 //! DESIGN.md. Bodies are JSON with a `type` tag, so new variants never break old readers of the
 //! envelope.
 
-use crate::ids::{AttemptId, EventId, MessageId, UserId};
+use crate::{
+    channel::Channel,
+    ids::{AttemptId, EventId, MessageId, UserId},
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -130,7 +133,7 @@ pub enum Event {
         attempt_id: AttemptId,
         message_id: MessageId,
         recipient_id: UserId,
-        channel: String,
+        channel: Channel,
         outcome: Outcome,
         detail: Option<String>,
     },
@@ -147,7 +150,7 @@ pub enum Event {
         recipient_id: UserId,
         sender_id: UserId,
         kind: ReceiptKind,
-        channel: Option<String>,
+        channel: Option<Channel>,
     },
 }
 
@@ -169,6 +172,8 @@ impl Event {
 /// One delivery attempt for a notifier channel worker.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notify {
+    /// The channel to try; its worker consumes [`Channel::command_key`].
+    pub channel: Channel,
     pub attempt_id: AttemptId,
     pub message_id: MessageId,
     pub recipient_id: UserId,
@@ -188,21 +193,68 @@ fn is_zero(n: &u32) -> bool {
 
 /// Work sent to one service on `hark.commands`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", from = "WireCommand")]
 pub enum Command {
-    /// E-mail the recipient a signed link to the message.
-    NotifyEmail(Notify),
-    /// Show a pop-up in the recipient's portal sessions.
-    NotifyPopup(Notify),
-    /// Stream the message live to the recipient's browser.
-    NotifyStream(Notify),
-    /// Call the recipient's phone and play the message.
-    NotifyCallback(Notify),
+    /// Try one delivery attempt on its channel (`notify.<channel>`).
+    Notify(Notify),
     /// Ask an IVR to place a call.
     Originate(Originate),
     /// E-mail a link that proves a person owns the address they added as a device
     /// (travels on the e-mail queue).
     VerifyEmail(VerifyEmail),
+}
+
+/// A command as read from the bus: today's, and those a previous version may have left in
+/// a queue or an outbox (`notify_<channel>`, without a `channel` field), read as today's.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireCommand {
+    Notify(Notify),
+    Originate(Originate),
+    VerifyEmail(VerifyEmail),
+    NotifyEmail(LegacyNotify),
+    NotifyPopup(LegacyNotify),
+    NotifyStream(LegacyNotify),
+    NotifyCallback(LegacyNotify),
+}
+
+/// [`Notify`] as a previous version wrote it: its channel was the command's name.
+#[derive(Deserialize)]
+struct LegacyNotify {
+    attempt_id: AttemptId,
+    message_id: MessageId,
+    recipient_id: UserId,
+    #[serde(default)]
+    endpoint: Option<String>,
+    #[serde(default)]
+    tries: u32,
+}
+
+impl LegacyNotify {
+    fn on(self, channel: Channel) -> Command {
+        Command::Notify(Notify {
+            channel,
+            attempt_id: self.attempt_id,
+            message_id: self.message_id,
+            recipient_id: self.recipient_id,
+            endpoint: self.endpoint,
+            tries: self.tries,
+        })
+    }
+}
+
+impl From<WireCommand> for Command {
+    fn from(w: WireCommand) -> Self {
+        match w {
+            WireCommand::Notify(n) => Command::Notify(n),
+            WireCommand::Originate(o) => Command::Originate(o),
+            WireCommand::VerifyEmail(v) => Command::VerifyEmail(v),
+            WireCommand::NotifyEmail(n) => n.on(Channel::Email),
+            WireCommand::NotifyPopup(n) => n.on(Channel::Popup),
+            WireCommand::NotifyStream(n) => n.on(Channel::Stream),
+            WireCommand::NotifyCallback(n) => n.on(Channel::Callback),
+        }
+    }
 }
 
 /// A device verification e-mail.
@@ -242,24 +294,10 @@ pub enum CallPurpose {
 impl Command {
     pub fn routing_key(&self) -> &'static str {
         match self {
-            Command::NotifyEmail(_) => keys::NOTIFY_EMAIL,
-            Command::NotifyPopup(_) => keys::NOTIFY_POPUP,
-            Command::NotifyStream(_) => keys::NOTIFY_STREAM,
-            Command::NotifyCallback(_) => keys::NOTIFY_CALLBACK,
+            Command::Notify(n) => n.channel.command_key(),
             Command::Originate(_) => keys::IVR_ORIGINATE,
-            Command::VerifyEmail(_) => keys::NOTIFY_EMAIL,
+            Command::VerifyEmail(_) => Channel::Email.command_key(),
         }
-    }
-
-    /// The command for a channel name, if the channel exists.
-    pub fn for_channel(channel: &str, notify: Notify) -> Option<Self> {
-        Some(match channel {
-            "email" => Command::NotifyEmail(notify),
-            "popup" => Command::NotifyPopup(notify),
-            "stream" => Command::NotifyStream(notify),
-            "callback" => Command::NotifyCallback(notify),
-            _ => return None,
-        })
     }
 }
 
@@ -273,20 +311,15 @@ pub mod keys {
     pub const PRESENCE_CHANGED: &str = "presence.changed";
     pub const PLUGIN_CHANGED: &str = "plugin.changed";
 
-    pub const NOTIFY_STREAM: &str = "notify.stream";
-    pub const NOTIFY_POPUP: &str = "notify.popup";
-    pub const NOTIFY_EMAIL: &str = "notify.email";
-    pub const NOTIFY_CALLBACK: &str = "notify.callback";
     pub const IVR_ORIGINATE: &str = "ivr.originate";
 
-    /// Every command; each has its own durable queue of the same name.
-    pub const COMMANDS: [&str; 5] = [
-        NOTIFY_STREAM,
-        NOTIFY_POPUP,
-        NOTIFY_EMAIL,
-        NOTIFY_CALLBACK,
-        IVR_ORIGINATE,
-    ];
+    /// Every command's routing key; each has its own durable queue of the same name.
+    pub fn commands() -> impl Iterator<Item = &'static str> {
+        crate::channel::Channel::ALL
+            .into_iter()
+            .map(crate::channel::Channel::command_key)
+            .chain([IVR_ORIGINATE])
+    }
 }
 
 #[cfg(test)]
@@ -322,6 +355,48 @@ mod tests {
         assert!(json.contains(r#""kind":"deliver""#), "{json}");
         let back: Envelope<Command> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn notify_commands_route_by_channel_and_read_what_older_versions_wrote() {
+        let notify = Notify {
+            channel: Channel::Popup,
+            attempt_id: AttemptId::from("a1"),
+            message_id: MessageId::from("m1"),
+            recipient_id: UserId::from("u1"),
+            endpoint: None,
+            tries: 0,
+        };
+        let c = Command::Notify(notify.clone());
+        assert_eq!(c.routing_key(), "notify.popup");
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(
+            json.contains(r#""type":"notify","channel":"popup""#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), c);
+        // A command queued by the previous version, named for its channel.
+        let old = r#"{"type":"notify_callback","attempt_id":"a1","message_id":"m1","recipient_id":"u1","tries":2}"#;
+        assert_eq!(
+            serde_json::from_str::<Command>(old).unwrap(),
+            Command::Notify(Notify {
+                channel: Channel::Callback,
+                tries: 2,
+                ..notify
+            })
+        );
+        assert!(serde_json::from_str::<Command>(r#"{"type":"notify_pigeon"}"#).is_err());
+        let queues: Vec<_> = keys::commands().collect();
+        assert_eq!(
+            queues,
+            [
+                "notify.stream",
+                "notify.popup",
+                "notify.email",
+                "notify.callback",
+                "ivr.originate"
+            ]
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //!
 //! - [`ids`]: id newtypes.
 //! - [`config`]: the typed configuration, one struct per service.
+//! - [`channel`]: the delivery channels, and all that is known of each.
 //! - [`events`]: what travels on the bus (events and commands) and its routing keys.
 //! - [`bus`]: the `Bus` trait, its in-process and RabbitMQ implementations, the outbox relay
 //!   and the idempotent consumer loop.
@@ -13,6 +14,7 @@
 //! - [`blob`]: the encrypted blob store for audio.
 //! - [`link`]: signed, expiring links for e-mail recipients.
 //! - [`password`]: argon2id hashing for passwords and PINs.
+//! - [`played`]: recording that a recipient played a message, from any channel.
 //! - [`profile`]: a person's delivery rules (steps, quiet hours, sender rules).
 //! - [`push`]: frames for a person's open portal tabs.
 //! - [`metrics`]: the process's Prometheus registry, shared by its services.
@@ -20,6 +22,7 @@
 pub mod audio;
 pub mod blob;
 pub mod bus;
+pub mod channel;
 pub mod config;
 pub mod events;
 pub mod ids;
@@ -27,6 +30,7 @@ pub mod link;
 pub mod live;
 pub mod metrics;
 pub mod password;
+pub mod played;
 pub mod profile;
 pub mod push;
 pub mod store;

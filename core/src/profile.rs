@@ -14,6 +14,7 @@
 //!
 //! Channels are plain strings here; the router drops those it cannot dispatch.
 
+use crate::channel::Channel;
 use serde::{Deserialize, Serialize};
 
 /// One step of a plan.
@@ -31,6 +32,11 @@ pub struct Step {
 }
 
 impl Step {
+    /// The step's channel, if this build has it (a stored profile keeps the name).
+    pub fn channel(&self) -> Option<Channel> {
+        Channel::parse(&self.channel)
+    }
+
     pub fn new(channel: &str, after_secs: u32) -> Self {
         Self {
             channel: channel.to_owned(),
@@ -147,14 +153,14 @@ impl Profile {
 
     /// Check what a person entered; `channels` are those this installation can deliver on,
     /// `devices` the person's device ids.
-    pub fn validate(&self, channels: &[&str], devices: &[String]) -> Result<(), ProfileError> {
+    pub fn validate(&self, devices: &[String]) -> Result<(), ProfileError> {
         let bad = |m: String| Err(ProfileError::Invalid(m));
         let check_steps = |steps: &[Step], whose: &str| -> Result<(), ProfileError> {
             if steps.len() > MAX_STEPS {
                 return bad(format!("{whose}: at most {MAX_STEPS} steps"));
             }
             for s in steps {
-                if !channels.contains(&s.channel.as_str()) {
+                if s.channel().is_none() {
                     return bad(format!(
                         "{whose}: there is no channel called {:?}",
                         s.channel
@@ -179,7 +185,7 @@ impl Profile {
             if q.from == q.to {
                 return bad("Quiet hours must start and end at different times.".into());
             }
-            if let Some(c) = q.allow.iter().find(|c| !channels.contains(&c.as_str())) {
+            if let Some(c) = q.allow.iter().find(|c| Channel::parse(c).is_none()) {
                 return bad(format!("Quiet hours: there is no channel called {c:?}"));
             }
         }
@@ -222,8 +228,6 @@ fn json<T: Serialize>(v: &T) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const CHANNELS: [&str; 4] = ["email", "popup", "stream", "callback"];
 
     fn profile() -> Profile {
         Profile {
@@ -296,24 +300,22 @@ mod tests {
     #[test]
     fn validation_names_what_is_wrong() {
         let devices = vec!["dev-1".to_owned()];
-        assert_eq!(profile().validate(&CHANNELS, &devices), Ok(()));
+        assert_eq!(profile().validate(&devices), Ok(()));
         let mut p = profile();
         p.steps.push(Step::new("fax", 0));
-        assert!(
-            matches!(p.validate(&CHANNELS, &devices), Err(ProfileError::Invalid(m)) if m.contains("fax"))
-        );
+        assert!(matches!(p.validate(&devices), Err(ProfileError::Invalid(m)) if m.contains("fax")));
         let mut p = profile();
         p.steps[0].endpoint = Some("someone-elses".into());
-        assert!(p.validate(&CHANNELS, &devices).is_err());
+        assert!(p.validate(&devices).is_err());
         let mut p = profile();
         p.quiet.as_mut().unwrap().from = "25:00".into();
-        assert!(p.validate(&CHANNELS, &devices).is_err());
+        assert!(p.validate(&devices).is_err());
         let mut p = profile();
         p.senders[0].sender = "<script>".into();
-        assert!(p.validate(&CHANNELS, &devices).is_err());
+        assert!(p.validate(&devices).is_err());
         let mut p = profile();
         p.steps[1].after_secs = MAX_DELAY_SECS + 1;
-        assert!(p.validate(&CHANNELS, &devices).is_err());
+        assert!(p.validate(&devices).is_err());
         assert_eq!(parse_clock("7:00"), None);
         assert_eq!(parse_clock("07:05"), Some(425));
     }

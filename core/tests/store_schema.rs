@@ -266,7 +266,7 @@ fn every_table(c: &mut DbConnection) -> Result<(), StoreError> {
         &messages::AttemptInsertForm {
             message: mid.clone(),
             recipient: bid.clone(),
-            channel: "email".into(),
+            channel: hark_core::channel::Channel::Email,
             endpoint: None,
             due_at: now,
             give_up_at: None,

@@ -31,8 +31,10 @@ use crate::{
 };
 use hark_core::{
     bus::consume::{self, HandleError},
+    channel::Channel,
     events::{CallPurpose, Command, Envelope, Event, Originate, Outcome, keys},
     ids::{AttemptId, MessageId, UserId},
+    played::{self, Via},
     store::{self, StoreError, messages, users},
 };
 use std::{sync::Arc, time::Duration};
@@ -247,21 +249,8 @@ async fn record(
 /// The callee heard the message: `message.played`, from which the router makes the sender's
 /// "heard" receipt. False when the store could not take it (the outcome then carries it).
 async fn played(ivr: &Arc<Ivr>, message_id: &MessageId, recipient_id: &UserId) -> bool {
-    let event = Envelope::new(Event::MessagePlayed {
-        message_id: message_id.clone(),
-        recipient_id: recipient_id.clone(),
-        via: "callback".into(),
-    });
-    match ivr
-        .deps
-        .store
-        .transaction(move |c| store::outbox::enqueue_event(c, &event))
-        .await
-    {
-        Ok(()) => {
-            ivr.deps.outbox.notify();
-            true
-        }
+    match played::record(&ivr.deps, message_id, recipient_id, Via::Callback).await {
+        Ok(()) => true,
         Err(e) => {
             tracing::warn!(error = %e, "could not record a callback's play yet");
             false
@@ -282,17 +271,13 @@ async fn report(
 ) {
     let mut events = Vec::new();
     if played {
-        events.push(Envelope::new(Event::MessagePlayed {
-            message_id: message_id.clone(),
-            recipient_id: recipient_id.clone(),
-            via: "callback".into(),
-        }));
+        events.push(played::event(&message_id, &recipient_id, Via::Callback));
     }
     events.push(Envelope::new(Event::DeliveryOutcome {
         attempt_id,
         message_id,
         recipient_id,
-        channel: "callback".into(),
+        channel: Channel::Callback,
         outcome,
         detail: Some(detail),
     }));

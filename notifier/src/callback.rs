@@ -10,6 +10,7 @@
 use hark_core::{
     Deps,
     bus::consume::{self, HandleError},
+    channel::{Channel, Endpoint},
     events::{CallPurpose, Command, Envelope, Event, Notify, Originate, Outcome},
     store::{self, DbConnection, StoreError, devices, users},
 };
@@ -40,7 +41,7 @@ fn target(c: &mut DbConnection, notify: &Notify) -> Result<Result<String, String
     Ok(match notify.endpoint.as_deref() {
         None | Some("phone") => account(),
         Some(device) => match devices::find_for_user(c, &notify.recipient_id, device)? {
-            Some(d) if d.kind == "phone" || d.kind == "sip" => Ok(d.address),
+            Some(d) if Endpoint::of_device(&d.kind) == Some(Endpoint::Phone) => Ok(d.address),
             Some(d) => Err(format!("device {device} is a {}, not a phone", d.kind)),
             None => Err(format!("the recipient has no device {device}")),
         },
@@ -50,11 +51,14 @@ fn target(c: &mut DbConnection, notify: &Notify) -> Result<Result<String, String
 #[async_trait::async_trait]
 impl consume::Handler<Command> for CallbackWorker {
     async fn handle(&self, envelope: Envelope<Command>) -> Result<(), HandleError> {
-        let Command::NotifyCallback(notify) = envelope.body else {
-            return Err(HandleError::Poison(format!(
-                "the callback worker got a {} command",
-                envelope.body.routing_key()
-            )));
+        let notify = match envelope.body {
+            Command::Notify(n) if n.channel == Channel::Callback => n,
+            other => {
+                return Err(HandleError::Poison(format!(
+                    "the callback worker got a {} command",
+                    other.routing_key()
+                )));
+            }
         };
         let done = consume::once(&self.deps.store, CONSUMER, envelope.id, move |c| {
             match target(c, &notify)? {
@@ -78,7 +82,7 @@ impl consume::Handler<Command> for CallbackWorker {
                         attempt_id: notify.attempt_id,
                         message_id: notify.message_id,
                         recipient_id: notify.recipient_id,
-                        channel: "callback".into(),
+                        channel: Channel::Callback,
                         outcome: Outcome::Failed,
                         detail: Some(why),
                     }),

@@ -12,6 +12,7 @@ use askama::Template;
 use hark_core::{
     Deps,
     bus::consume::{self, HandleError},
+    channel::Channel,
     config::{LinksConfig, NotifierConfig},
     events::{Command, Envelope, Event, Notify, Outcome, VerifyEmail},
     ids::{AttemptId, EventId, MessageId, UserId},
@@ -192,7 +193,7 @@ impl EmailWorker {
                     attempt_id,
                     message_id,
                     recipient_id,
-                    channel: "email".into(),
+                    channel: Channel::Email,
                     outcome,
                     detail,
                 }),
@@ -366,7 +367,7 @@ fn address_for(
 impl consume::Handler<Command> for EmailWorker {
     async fn handle(&self, envelope: Envelope<Command>) -> Result<(), HandleError> {
         let notify = match envelope.body {
-            Command::NotifyEmail(n) => n,
+            Command::Notify(n) if n.channel == Channel::Email => n,
             Command::VerifyEmail(v) => return self.verify(envelope.id, v).await,
             other => {
                 return Err(HandleError::Poison(format!(
@@ -572,7 +573,7 @@ impl EmailWorker {
         let wait = backoff(notify.tries);
         tracing::warn!(attempt = %notify.attempt_id, tries = notify.tries + 1, %why,
             retry_in_secs = wait.num_seconds(), "e-mail not sent; will retry");
-        let retry = Envelope::new(Command::NotifyEmail(Notify {
+        let retry = Envelope::new(Command::Notify(Notify {
             tries: notify.tries + 1,
             ..notify
         }));

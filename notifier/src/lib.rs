@@ -18,8 +18,9 @@ pub mod push;
 use hark_core::{
     Deps,
     bus::{BusError, consume},
+    channel::Channel,
     config::{LinksConfig, NotifierConfig},
-    events::{Command, keys},
+    events::Command,
     link::LinkSigner,
 };
 use std::{path::PathBuf, sync::Arc};
@@ -33,7 +34,7 @@ pub enum NotifierError {
     Transport(String),
 }
 
-/// Run every channel worker until `shutdown`.
+/// Run every channel's worker until `shutdown`: one consumer per channel's command queue.
 pub async fn run(
     config: NotifierConfig,
     links: LinksConfig,
@@ -48,7 +49,7 @@ pub async fn run(
         config.callback_concurrency,
         config.push_concurrency,
     );
-    let handler = Arc::new(email::EmailWorker::new(
+    let email: Arc<dyn consume::Handler<Command>> = Arc::new(email::EmailWorker::new(
         deps.clone(),
         mailer,
         config,
@@ -56,37 +57,23 @@ pub async fn run(
         signer,
         shutdown.clone(),
     ));
-    let callbacks = Arc::new(callback::CallbackWorker::new(deps.clone()));
-    let pushes = Arc::new(push::PushWorker::new(deps.clone()));
-    tokio::try_join!(
+    let callback: Arc<dyn consume::Handler<Command>> =
+        Arc::new(callback::CallbackWorker::new(deps.clone()));
+    let push: Arc<dyn consume::Handler<Command>> = Arc::new(push::PushWorker::new(deps.clone()));
+    let workers = Channel::ALL.map(|channel| {
+        let (worker, concurrency) = match channel {
+            Channel::Email => (email.clone(), emails),
+            Channel::Callback => (callback.clone(), calls),
+            Channel::Popup | Channel::Stream => (push.clone(), pushing),
+        };
         consume::run_concurrent::<Command, _>(
             &deps,
-            keys::NOTIFY_EMAIL,
-            emails,
-            handler,
+            channel.command_key(),
+            concurrency,
+            worker,
             shutdown.clone(),
-        ),
-        consume::run_concurrent::<Command, _>(
-            &deps,
-            keys::NOTIFY_CALLBACK,
-            calls,
-            callbacks,
-            shutdown.clone(),
-        ),
-        consume::run_concurrent::<Command, _>(
-            &deps,
-            keys::NOTIFY_POPUP,
-            pushing,
-            pushes.clone(),
-            shutdown.clone(),
-        ),
-        consume::run_concurrent::<Command, _>(
-            &deps,
-            keys::NOTIFY_STREAM,
-            pushing,
-            pushes,
-            shutdown,
-        ),
-    )?;
+        )
+    });
+    futures_util::future::try_join_all(workers).await?;
     Ok(())
 }

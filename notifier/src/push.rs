@@ -16,6 +16,7 @@ use hark_core::{
         BusError, BusMessage, Exchange,
         consume::{self, HandleError},
     },
+    channel::Channel,
     events::{Command, Envelope, Notify},
     ids::{EventId, UserId},
     push::{Notice, PushFrame, user_key},
@@ -39,8 +40,8 @@ impl PushWorker {
 impl consume::Handler<Command> for PushWorker {
     async fn handle(&self, envelope: Envelope<Command>) -> Result<(), HandleError> {
         let (notify, stream) = match envelope.body {
-            Command::NotifyPopup(n) => (n, false),
-            Command::NotifyStream(n) => (n, true),
+            Command::Notify(n) if n.channel == Channel::Popup => (n, false),
+            Command::Notify(n) if n.channel == Channel::Stream => (n, true),
             other => {
                 return Err(HandleError::Poison(format!(
                     "the push worker got a {} command",

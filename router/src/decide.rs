@@ -11,6 +11,7 @@ use crate::{
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use diesel::prelude::*;
 use hark_core::{
+    channel::Channel,
     ids::{MessageId, UserId},
     store::{
         DbConnection, StoreError, messages,
@@ -35,16 +36,6 @@ pub(crate) struct Facts {
     pub message: messages::Message,
     pub sender: User,
     pub recipients: Vec<RecipientFacts>,
-}
-
-/// Device kinds to the channel that reaches them.
-fn channel_of(kind: &str) -> Option<&'static str> {
-    match kind {
-        "email" => Some("email"),
-        "phone" | "sip" => Some("callback"),
-        "browser" => Some("popup"),
-        _ => None,
-    }
 }
 
 /// Everything about every recipient in four queries, whatever their number.
@@ -95,10 +86,10 @@ pub(crate) fn load_facts(
         ))
         .load(c)?;
     for (user, device, kind, verified_at) in rows {
-        if let Some(channel) = channel_of(&kind) {
+        if let Some(channel) = Channel::for_device(&kind) {
             device_rows.entry(user).or_default().push((
                 device,
-                channel.to_owned(),
+                channel.name().to_owned(),
                 verified_at.is_some(),
             ));
         }
@@ -110,10 +101,14 @@ pub(crate) fn load_facts(
             .ok_or(StoreError::NotFound("recipient"))?;
         let mut endpoints = Vec::new();
         if user.email.as_deref().is_some_and(|e| !e.is_empty()) {
-            endpoints.push(("email".to_owned(), "email".to_owned(), true));
+            endpoints.push(("email".to_owned(), Channel::Email.name().to_owned(), true));
         }
         if user.phone_uri.as_deref().is_some_and(|p| !p.is_empty()) {
-            endpoints.push(("phone".to_owned(), "callback".to_owned(), true));
+            endpoints.push((
+                "phone".to_owned(),
+                Channel::Callback.name().to_owned(),
+                true,
+            ));
         }
         endpoints.extend(device_rows.remove(id.as_str()).unwrap_or_default());
         out.push(RecipientFacts {

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use hark_core::{
     Deps,
     bus::consume::{self, HandleError},
+    channel::Channel,
     events::PresenceStatus,
     ids::{EventId, MessageId, UserId},
     store::{
@@ -58,14 +59,14 @@ pub(crate) async fn handle(
             let already: i64 = delivery_attempts::table
                 .filter(delivery_attempts::message_id.eq(&message))
                 .filter(delivery_attempts::recipient_id.eq(user.as_str()))
-                .filter(delivery_attempts::channel.eq("popup"))
+                .filter(delivery_attempts::channel.eq(Channel::Popup.name()))
                 .count()
                 .get_result(c)?;
             if already == 0 {
                 popups.push(messages::AttemptInsertForm {
                     message: MessageId::from(message),
                     recipient: user.clone(),
-                    channel: "popup".into(),
+                    channel: Channel::Popup,
                     endpoint: None,
                     due_at: store::now(),
                     give_up_at: Some(store::now() + give_up),
@@ -77,8 +78,8 @@ pub(crate) async fn handle(
         let commands = popups
             .into_iter()
             .zip(ids)
-            .map(|(a, id)| crate::recorded::command(&a.channel, id, &a.message, &a.recipient, None))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|(a, id)| crate::recorded::command(a.channel, id, &a.message, &a.recipient, None))
+            .collect::<Vec<_>>();
         store::outbox::enqueue_commands(c, &commands)
     })
     .await?;

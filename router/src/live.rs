@@ -42,14 +42,15 @@ pub(crate) async fn handle(
         .filter(|r| r.presence == "available")
     {
         let (steps, _) = decide::decide(registry, &facts, r, &config.default_channels, now).await;
-        for s in steps
+        for (s, channel) in steps
             .into_iter()
-            .filter(|s| s.channel == "stream" && s.after_secs == 0)
+            .filter_map(|s| s.channel().map(|c| (s, c)))
+            .filter(|(s, c)| c.live() && s.after_secs == 0)
         {
             live.push(messages::AttemptInsertForm {
                 message: message_id.clone(),
                 recipient: r.user.user_id(),
-                channel: s.channel,
+                channel,
                 endpoint: s.endpoint,
                 due_at: store::now(),
                 // A live stream that never reports back must not hold the recipient open.
@@ -72,9 +73,9 @@ pub(crate) async fn handle(
             .into_iter()
             .zip(ids)
             .map(|(a, id)| {
-                crate::recorded::command(&a.channel, id, &a.message, &a.recipient, a.endpoint)
+                crate::recorded::command(a.channel, id, &a.message, &a.recipient, a.endpoint)
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Vec<_>>();
         store::outbox::enqueue_commands(c, &commands)
     })
     .await?;

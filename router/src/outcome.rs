@@ -5,6 +5,7 @@ use crate::CONSUMER;
 use hark_core::{
     Deps,
     bus::consume::{self, HandleError},
+    channel::Channel,
     events::{Envelope, Event, Outcome, ReceiptKind},
     ids::{AttemptId, EventId, MessageId, UserId},
     store::{self, DbConnection, StoreError, messages, receipts},
@@ -115,7 +116,7 @@ pub(crate) fn receipt(
                 recipient_id: recipient.clone(),
                 sender_id: sender.clone(),
                 kind,
-                channel: channel.map(str::to_owned),
+                channel: channel.and_then(Channel::parse),
             }),
         )?;
     }

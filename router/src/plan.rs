@@ -10,9 +10,6 @@
 pub use hark_core::profile::Step;
 use hark_core::profile::{Profile, ProfileError};
 
-/// Channels this router can dispatch: each has its command queue (`notify.<channel>`).
-pub const KNOWN_CHANNELS: [&str; 4] = crate::plugins::call::PLAN_CHANNELS;
-
 /// Parse a profile's stored columns.
 pub fn parse_profile(
     channels: &str,
@@ -62,7 +59,7 @@ pub fn plan(
     steps
         .into_iter()
         .filter(|s| {
-            let known = KNOWN_CHANNELS.contains(&s.channel.as_str());
+            let known = s.channel().is_some();
             if !known {
                 tracing::warn!(channel = %s.channel, "skipping a channel this router cannot dispatch");
             }
@@ -115,7 +112,7 @@ mod tests {
     #[test]
     fn unknown_channels_are_skipped_and_bad_profiles_fall_back() {
         let p = stored(r#"[{"channel":"carrier-pigeon"},{"channel":"email","after_secs":5}]"#);
-        // (popup, stream and callback are known channels; see KNOWN_CHANNELS.)
+        // (popup, stream and callback are known channels: hark_core::channel.)
         assert_eq!(plan(Some(&p), NOON, &[]), vec![email(5)]);
         assert_eq!(
             plan(Some(&stored("{not json")), NOON, &["email".into()]),

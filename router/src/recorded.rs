@@ -5,6 +5,7 @@ use chrono::Duration;
 use hark_core::{
     Deps,
     bus::consume::{self, HandleError},
+    channel::Channel,
     config::RouterConfig,
     events::{Command, Envelope, Notify, ReceiptKind},
     ids::{EventId, MessageId, UserId},
@@ -36,7 +37,9 @@ pub(crate) async fn handle(
         let steps: Vec<Step> = steps
             .into_iter()
             .map(|mut s| {
-                if s.channel == "popup" && s.give_up_after_secs.is_none() {
+                if s.channel().is_some_and(Channel::needs_a_watcher)
+                    && s.give_up_after_secs.is_none()
+                {
                     s.give_up_after_secs = Some(config.popup_give_up_secs);
                 }
                 s
@@ -53,7 +56,8 @@ pub(crate) async fn handle(
         let streaming: Vec<String> = existing
             .iter()
             .filter(|a| {
-                a.channel == "stream" && (a.state == "dispatched" || a.state == "succeeded")
+                Channel::parse(&a.channel).is_some_and(Channel::live)
+                    && (a.state == "dispatched" || a.state == "succeeded")
             })
             .map(|a| a.recipient_id.clone())
             .collect();
@@ -61,7 +65,7 @@ pub(crate) async fn handle(
         // (store and forward, `forward.rs`): a second one would show the message twice.
         let popped: Vec<String> = existing
             .iter()
-            .filter(|a| a.channel == "popup")
+            .filter(|a| Channel::parse(&a.channel).is_some_and(Channel::needs_a_watcher))
             .map(|a| a.recipient_id.clone())
             .collect();
         let mut attempts = Vec::new();
@@ -69,13 +73,13 @@ pub(crate) async fn handle(
             let steps: Vec<Step> = if streaming.iter().any(|r| r == recipient.as_str()) {
                 steps
                     .iter()
-                    .filter(|s| s.channel != "stream" && s.channel != "popup")
+                    .filter(|s| !s.channel().is_some_and(Channel::in_portal))
                     .cloned()
                     .collect()
             } else if popped.iter().any(|r| r == recipient.as_str()) {
                 steps
                     .iter()
-                    .filter(|s| s.channel != "popup")
+                    .filter(|s| !s.channel().is_some_and(Channel::needs_a_watcher))
                     .cloned()
                     .collect()
             } else {
@@ -91,12 +95,12 @@ pub(crate) async fn handle(
         }
         // Every attempt, and the commands for those due now, in two statements.
         let ids = messages::create_attempts(c, &attempts)?;
-        let commands = attempts
+        let commands: Vec<_> = attempts
             .into_iter()
             .zip(ids)
             .filter(|(a, _)| a.state == "dispatched")
-            .map(|(a, id)| command(&a.channel, id, &a.message, &a.recipient, a.endpoint))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|(a, id)| command(a.channel, id, &a.message, &a.recipient, a.endpoint))
+            .collect();
         store::outbox::enqueue_commands(c, &commands)
     })
     .await?;
@@ -122,11 +126,15 @@ fn start_recipient(
     }
     let now = store::now();
     for step in steps {
+        // The plan holds only channels this build has (`plan::plan`, the plugin check).
+        let Some(channel) = step.channel() else {
+            continue;
+        };
         let due_at = now + Duration::seconds(i64::from(step.after_secs));
         out.push(messages::AttemptInsertForm {
             message: message.clone(),
             recipient: recipient.clone(),
-            channel: step.channel.clone(),
+            channel,
             endpoint: step.endpoint.clone(),
             due_at,
             give_up_at: step
@@ -144,22 +152,20 @@ fn start_recipient(
 
 /// The command that makes a notifier try one attempt.
 pub(crate) fn command(
-    channel: &str,
+    channel: Channel,
     attempt_id: hark_core::ids::AttemptId,
     message: &MessageId,
     recipient: &UserId,
     endpoint: Option<String>,
-) -> Result<Envelope<Command>, StoreError> {
-    let notify = Notify {
+) -> Envelope<Command> {
+    Envelope::new(Command::Notify(Notify {
+        channel,
         attempt_id,
         message_id: message.clone(),
         recipient_id: recipient.clone(),
         endpoint,
         tries: 0,
-    };
-    Command::for_channel(channel, notify)
-        .map(Envelope::new)
-        .ok_or_else(|| StoreError::Corrupt(format!("attempt for unknown channel {channel}")))
+    }))
 }
 
 /// Queue the command that makes a notifier try one attempt.
@@ -171,6 +177,8 @@ pub(crate) fn dispatch(
     recipient: &UserId,
     endpoint: Option<String>,
 ) -> Result<(), StoreError> {
-    let command = command(channel, attempt_id, message, recipient, endpoint)?;
+    let channel = Channel::parse(channel)
+        .ok_or_else(|| StoreError::Corrupt(format!("attempt for unknown channel {channel}")))?;
+    let command = command(channel, attempt_id, message, recipient, endpoint);
     store::outbox::enqueue_command(c, &command)
 }

@@ -9,6 +9,7 @@ use crate::{outcome::fail_if_exhausted, recorded::dispatch, registry::Registry};
 use diesel::prelude::*;
 use hark_core::{
     Deps,
+    channel::Channel,
     ids::{AttemptId, MessageId, UserId},
     store::{self, StoreError, messages, schema::delivery_attempts},
 };
@@ -69,11 +70,8 @@ async fn give_up_overdue(deps: &Deps) -> Result<usize, StoreError> {
             for (id, message, recipient, channel) in overdue {
                 let attempt = AttemptId::from(id);
                 // A pop-up no tab showed in time was not seen; anything else gave up.
-                let why = if channel == "popup" {
-                    "not seen"
-                } else {
-                    "gave up"
-                };
+                let unseen = Channel::parse(&channel).is_some_and(Channel::needs_a_watcher);
+                let why = if unseen { "not seen" } else { "gave up" };
                 if !messages::finish_attempt(c, &attempt, "failed", Some(why))? {
                     continue;
                 }
@@ -82,8 +80,7 @@ async fn give_up_overdue(deps: &Deps) -> Result<usize, StoreError> {
                 let Some(m) = messages::find_by_id(c, &message)? else {
                     continue;
                 };
-                if channel == "popup"
-                    && messages::hasten_next(c, &message, &UserId::from(recipient.as_str()))?
+                if unseen && messages::hasten_next(c, &message, &UserId::from(recipient.as_str()))?
                 {
                     continue; // Escalated: the next step is due now.
                 }

@@ -73,7 +73,7 @@ async fn due_attempts(deps: &Deps) {
                     &messages::AttemptInsertForm {
                         message: id.clone(),
                         recipient: b.user_id(),
-                        channel: "email".into(),
+                        channel: hark_core::channel::Channel::Email,
                         endpoint: None,
                         due_at: store::now() - chrono::Duration::seconds(1),
                         give_up_at: None,

@@ -12,9 +12,9 @@ use crate::{
 };
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use hark_core::{
-    events::{Envelope, Event},
     ids::MessageId,
-    store::{self, attachments, inbox, messages},
+    played::{self, Via},
+    store::{attachments, inbox, messages},
 };
 
 #[get("/messages/{id}/audio")]
@@ -48,17 +48,7 @@ pub(crate) async fn audio(
     let wav = state.deps.blobs.get(&key).await?;
     let range = parse_range(&req, wav.len());
     if heard == Some(false) && range != Range::Unsatisfiable && range.plays_from_start() {
-        let played = Envelope::new(Event::MessagePlayed {
-            message_id: id,
-            recipient_id: uid,
-            via: "portal".into(),
-        });
-        state
-            .deps
-            .store
-            .transaction(move |c| store::outbox::enqueue_event(c, &played))
-            .await?;
-        state.deps.outbox.notify();
+        played::record(&state.deps, &id, &uid, Via::Portal).await?;
     }
     Ok(respond(range, wav, &message.content_type))
 }

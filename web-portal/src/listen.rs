@@ -21,10 +21,10 @@ use actix_web::{
 };
 use askama::Template;
 use hark_core::{
-    events::{Envelope, Event},
     ids::UserId,
     link::{LinkError, ListenClaim},
-    store::{self, messages, users},
+    played::{self, Via},
+    store::{messages, users},
 };
 
 #[derive(Template)]
@@ -177,17 +177,13 @@ async fn serve_audio(
     let range = parse_range(req, wav.len());
     // Playing from the start is hearing it; only the first time is news for the sender.
     if range != Range::Unsatisfiable && range.plays_from_start() && recipient_state != "played" {
-        let played = Envelope::new(Event::MessagePlayed {
-            message_id: claim.message_id,
-            recipient_id: claim.recipient_id,
-            via: "email-link".into(),
-        });
-        state
-            .deps
-            .store
-            .transaction(move |c| store::outbox::enqueue_event(c, &played))
-            .await?;
-        state.deps.outbox.notify();
+        played::record(
+            &state.deps,
+            &claim.message_id,
+            &claim.recipient_id,
+            Via::EmailLink,
+        )
+        .await?;
     }
     Ok(respond(range, wav, &message.content_type))
 }

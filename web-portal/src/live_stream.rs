@@ -19,9 +19,11 @@ use futures_util::StreamExt;
 use hark_core::{
     audio,
     bus::{Consumer, Exchange, QueueSpec},
+    channel::Channel,
     events::{Envelope, Event, Outcome},
     ids::{AttemptId, MessageId, UserId},
     live::{self, End, Fragment},
+    played::{self, Via},
     store::{self, StoreError, live_chunks, messages},
 };
 use serde_json::json;
@@ -75,7 +77,9 @@ pub(crate) async fn socket(
             let attempt = messages::list_attempts(c, &m)?
                 .into_iter()
                 .find(|a| {
-                    a.recipient_id == u.as_str() && a.channel == "stream" && a.state == "dispatched"
+                    a.recipient_id == u.as_str()
+                        && Channel::parse(&a.channel).is_some_and(Channel::live)
+                        && a.state == "dispatched"
                 })
                 .map(|a| AttemptId::from(a.id.as_str()));
             Ok(Some(attempt))
@@ -358,7 +362,7 @@ async fn delivered(state: &AppState, l: &Listening) {
         attempt_id: attempt,
         message_id: l.message.clone(),
         recipient_id: l.user.clone(),
-        channel: "stream".into(),
+        channel: Channel::Stream,
         outcome: Outcome::Delivered,
         detail: Some("playing live in the portal".into()),
     });
@@ -367,12 +371,9 @@ async fn delivered(state: &AppState, l: &Listening) {
 
 /// The whole message went to the listener: they heard it.
 async fn heard(state: &AppState, l: &Listening) {
-    let event = Envelope::new(Event::MessagePlayed {
-        message_id: l.message.clone(),
-        recipient_id: l.user.clone(),
-        via: "live".into(),
-    });
-    record(state, event).await;
+    if let Err(e) = played::record(&state.deps, &l.message, &l.user, Via::Live).await {
+        tracing::warn!(error = %e, "live stream play not recorded");
+    }
 }
 
 async fn record(state: &AppState, event: Envelope<Event>) {

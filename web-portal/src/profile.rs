@@ -24,6 +24,7 @@ use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, post, web};
 use askama::Template;
 use futures_util::StreamExt;
 use hark_core::{
+    channel::Channel,
     events::{Command, Envelope, VerifyEmail},
     ids::UserId,
     profile::{Profile, QuietHours, SenderRule, Step},
@@ -31,13 +32,6 @@ use hark_core::{
 };
 use serde::Deserialize;
 
-/// Channels a person can choose, with what they are called on the page.
-pub(crate) const CHANNELS: [(&str, &str); 4] = [
-    ("stream", "Live in the portal (while it is spoken)"),
-    ("popup", "Pop-up in the portal"),
-    ("email", "E-mail with a link"),
-    ("callback", "Call my phone"),
-];
 /// Rows of steps the form offers.
 const STEP_ROWS: usize = 4;
 /// Longest recorded name.
@@ -110,11 +104,9 @@ struct ProfilePage {
     name_seconds: u32,
 }
 
+/// What a channel is called on the page (a name this build does not know, as it is).
 fn channel_label(channel: &str) -> &str {
-    CHANNELS
-        .iter()
-        .find(|(c, _)| *c == channel)
-        .map_or(channel, |(_, l)| l)
+    Channel::parse(channel).map_or(channel, |c| c.label())
 }
 
 fn summary(steps: &[Step]) -> String {
@@ -233,11 +225,11 @@ async fn render(
                 verified: d.verified_at.is_some(),
             })
             .collect(),
-        channels: CHANNELS
-            .iter()
-            .map(|(v, l)| Choice {
-                value: (*v).to_owned(),
-                label: (*l).to_owned(),
+        channels: Channel::ALL
+            .into_iter()
+            .map(|c| Choice {
+                value: c.name().to_owned(),
+                label: c.label().to_owned(),
             })
             .collect(),
         endpoints,
@@ -635,8 +627,7 @@ async fn save_profile(
                 .filter(|d| d.verified_at.is_some())
                 .map(|d| d.id)
                 .collect();
-            let channels: Vec<&str> = CHANNELS.iter().map(|(c, _)| *c).collect();
-            if let Err(e) = p.validate(&channels, &mine) {
+            if let Err(e) = p.validate(&mine) {
                 return Err(StoreError::Invalid(e.to_string()));
             }
             profiles::put(c, &uid, &p)

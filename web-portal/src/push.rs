@@ -22,6 +22,7 @@ use actix_web::{HttpRequest, HttpResponse, get, http::header, web};
 use futures_util::StreamExt;
 use hark_core::{
     bus::{Bus, BusError, Exchange, QueueSpec},
+    channel::Channel,
     events::{Envelope, Event, Outcome, PresenceStatus, keys},
     ids::{AttemptId, MessageId, UserId},
     push::{Notice, PushFrame, TabFrame, user_key},
@@ -386,7 +387,9 @@ impl Hub {
                 .run(move |c| {
                     let mut frames = Vec::new();
                     for chunk in people.chunks(500) {
-                        for a in messages::open_attempts_of(c, chunk, "popup", before)? {
+                        for a in
+                            messages::open_attempts_of(c, chunk, Channel::Popup.name(), before)?
+                        {
                             if let Some(f) = popup_frame(c, &a)? {
                                 frames.push((a.recipient_id, f));
                             }
@@ -558,7 +561,7 @@ async fn waiting_popups(store: &Store, user: UserId) -> Result<Vec<String>, Stor
     store
         .run(move |c| {
             let mut frames = Vec::new();
-            for a in messages::open_attempts(c, &user, "popup")? {
+            for a in messages::open_attempts(c, &user, Channel::Popup.name())? {
                 frames.extend(popup_frame(c, &a)?);
             }
             Ok(frames)
@@ -600,7 +603,10 @@ async fn seen(state: &AppState, user: UserId, attempt: AttemptId) -> Result<(), 
             let Some(a) = messages::find_attempt(c, &attempt)? else {
                 return Ok(false);
             };
-            if a.recipient_id != user.as_str() || a.channel != "popup" || a.state != "dispatched" {
+            if a.recipient_id != user.as_str()
+                || a.channel != Channel::Popup.name()
+                || a.state != "dispatched"
+            {
                 return Ok(false);
             }
             store::outbox::enqueue_event(
@@ -609,7 +615,7 @@ async fn seen(state: &AppState, user: UserId, attempt: AttemptId) -> Result<(), 
                     attempt_id: attempt,
                     message_id: MessageId::from(a.message_id.as_str()),
                     recipient_id: user,
-                    channel: "popup".into(),
+                    channel: Channel::Popup,
                     outcome: Outcome::Delivered,
                     detail: Some("seen in the portal".into()),
                 }),

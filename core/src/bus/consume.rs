@@ -66,7 +66,7 @@ pub async fn run<T, H>(
 ) -> Result<(), BusError>
 where
     T: DeserializeOwned + Send + 'static,
-    H: Handler<T>,
+    H: Handler<T> + ?Sized,
 {
     let mut consumer = deps.bus.consume(queue, prefetch).await?;
     loop {
@@ -93,7 +93,7 @@ pub async fn run_concurrent<T, H>(
 ) -> Result<(), BusError>
 where
     T: DeserializeOwned + Send + 'static,
-    H: Handler<T>,
+    H: Handler<T> + ?Sized,
 {
     let concurrency = concurrency.max(1);
     let mut consumer = deps.bus.consume(queue, concurrency).await?;
@@ -146,7 +146,7 @@ async fn handle_one<T, H>(
     shutdown: &CancellationToken,
 ) where
     T: DeserializeOwned + Send + 'static,
-    H: Handler<T>,
+    H: Handler<T> + ?Sized,
 {
     let started = std::time::Instant::now();
     let done = |settled| metrics.delivery(queue, settled, started.elapsed().as_secs_f64());

@@ -127,9 +127,8 @@ impl QueueSpec {
 /// before its queue exists.
 pub fn standard_topology() -> Vec<QueueSpec> {
     use crate::events::keys;
-    let mut specs: Vec<QueueSpec> = keys::COMMANDS
-        .iter()
-        .map(|k| QueueSpec::durable(*k).bind(Exchange::Commands, *k))
+    let mut specs: Vec<QueueSpec> = keys::commands()
+        .map(|k| QueueSpec::durable(k).bind(Exchange::Commands, k))
         .collect();
     specs.push(router_queue());
     specs

@@ -8,6 +8,7 @@ use super::{
     schema::{delivery_attempts, message_recipients, messages},
 };
 use crate::{
+    channel::Channel,
     events::Origin,
     ids::{AttemptId, MessageId, UserId},
 };
@@ -403,7 +404,7 @@ pub struct Attempt {
 pub struct AttemptInsertForm {
     pub message: MessageId,
     pub recipient: UserId,
-    pub channel: String,
+    pub channel: Channel,
     pub endpoint: Option<String>,
     pub due_at: NaiveDateTime,
     pub give_up_at: Option<NaiveDateTime>,
@@ -422,7 +423,7 @@ pub fn create_attempt(
             delivery_attempts::id.eq(id.as_str()),
             delivery_attempts::message_id.eq(form.message.as_str()),
             delivery_attempts::recipient_id.eq(form.recipient.as_str()),
-            delivery_attempts::channel.eq(&form.channel),
+            delivery_attempts::channel.eq(form.channel.name()),
             delivery_attempts::endpoint.eq(&form.endpoint),
             delivery_attempts::due_at.eq(form.due_at),
             delivery_attempts::give_up_at.eq(form.give_up_at),
@@ -449,7 +450,7 @@ pub fn create_attempts(
                 delivery_attempts::id.eq(id.as_str()),
                 delivery_attempts::message_id.eq(form.message.as_str()),
                 delivery_attempts::recipient_id.eq(form.recipient.as_str()),
-                delivery_attempts::channel.eq(form.channel.as_str()),
+                delivery_attempts::channel.eq(form.channel.name()),
                 delivery_attempts::endpoint.eq(form.endpoint.as_deref()),
                 delivery_attempts::due_at.eq(form.due_at),
                 delivery_attempts::give_up_at.eq(form.give_up_at),

@@ -5,8 +5,8 @@
 use super::{Session, Stop, TRIES, send};
 use crate::voice::{self, Part};
 use hark_core::{
-    events::{Envelope, Event},
-    store::{self, inbox},
+    played::{self, Via},
+    store::inbox,
 };
 
 pub async fn run(s: &mut Session<'_>) -> Result<(), Stop> {
@@ -80,16 +80,12 @@ pub async fn run(s: &mut Session<'_>) -> Result<(), Stop> {
 
 /// The recipient played it: `message.played`, from which the router makes the receipt.
 async fn mark_heard(s: &Session<'_>, item: &inbox::InboxItem) -> Result<(), Stop> {
-    let event = Envelope::new(Event::MessagePlayed {
-        message_id: item.message.message_id(),
-        recipient_id: s.user.user_id(),
-        via: "phone".into(),
-    });
-    s.ivr
-        .deps
-        .store
-        .transaction(move |c| store::outbox::enqueue_event(c, &event))
-        .await?;
-    s.ivr.deps.outbox.notify();
+    played::record(
+        &s.ivr.deps,
+        &item.message.message_id(),
+        &s.user.user_id(),
+        Via::Phone,
+    )
+    .await?;
     Ok(())
 }

@@ -1,11 +1,9 @@
 //! One `plan` call: the router's facts in, a checked verdict out.
 
 use super::{LoadedPlugin, PluginError, PluginHost, bindings::hark::delivery::types as wit};
+use hark_core::channel::Channel;
 use std::{sync::Arc, time::Instant};
 
-/// Channels a plan may name. The notifier grows into them; a plan naming anything else is
-/// invalid, so a plugin's typo never becomes a silent non-delivery.
-pub const PLAN_CHANNELS: [&str; 4] = ["email", "popup", "stream", "callback"];
 /// Longest plan, and latest start, a plugin may ask for.
 const MAX_ATTEMPTS: usize = 32;
 const MAX_START_AFTER_SECS: u32 = 30 * 24 * 3600;
@@ -100,8 +98,9 @@ pub(super) fn request(input: &PlanInput, config: &str) -> wit::PlanRequest {
     }
 }
 
-/// Check a plan against the request: known channels, the recipient's own endpoints, sane
-/// sizes and times.
+/// Check a plan against the request: known channels (a plan naming a channel this build does
+/// not have is invalid, so a plugin's typo never becomes a silent non-delivery), the
+/// recipient's own endpoints, sane sizes and times.
 pub(super) fn check(input: &PlanInput, decision: wit::Decision) -> Result<Verdict, PluginError> {
     let attempts = match decision {
         wit::Decision::Pass => return Ok(Verdict::Pass),
@@ -119,7 +118,7 @@ pub(super) fn check(input: &PlanInput, decision: wit::Decision) -> Result<Verdic
     }
     let mut out = Vec::with_capacity(attempts.len());
     for a in attempts {
-        if !PLAN_CHANNELS.contains(&a.channel.as_str()) {
+        if Channel::parse(&a.channel).is_none() {
             return bad(format!("unknown channel {:?}", a.channel));
         }
         if let Some(id) = &a.endpoint_id {

@@ -20,7 +20,7 @@ pub mod call;
 pub mod load;
 mod sandbox;
 
-pub use call::{PLAN_CHANNELS, PlanInput, PlannedAttempt, Verdict, check_plan};
+pub use call::{PlanInput, PlannedAttempt, Verdict, check_plan};
 pub use load::LoadedPlugin;
 pub use sandbox::PluginHost;
 
