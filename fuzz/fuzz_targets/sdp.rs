@@ -6,16 +6,16 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let local = std::net::IpAddr::from([127, 0, 0, 1]);
-    if let Ok((negotiated, text)) = hark_ivr::sdp::answer(data, local, 20_000, 1) {
+    if let Ok((negotiated, text)) = hark_ivr::sip::sdp::answer(data, local, 20_000, 1) {
         // What we answer must itself be an answer we would accept.
-        let back = hark_ivr::sdp::accept_answer(text.as_bytes());
+        let back = hark_ivr::sip::sdp::accept_answer(text.as_bytes());
         assert!(back.is_ok(), "our own answer {text:?} does not parse: {back:?}");
         let _ = negotiated;
     }
-    let _ = hark_ivr::sdp::accept_answer(data);
+    let _ = hark_ivr::sip::sdp::accept_answer(data);
     // The same bytes as an INVITE body of each kind: the SDP found is part of the body.
     for content_type in [None, Some("application/sdp"), Some("multipart/mixed;boundary=b")] {
-        if let Some(sdp) = hark_ivr::sdp::sdp_in_body(content_type, data) {
+        if let Some(sdp) = hark_ivr::sip::sdp::sdp_in_body(content_type, data) {
             let start = sdp.as_ptr() as usize - data.as_ptr() as usize;
             assert!(start + sdp.len() <= data.len());
         }

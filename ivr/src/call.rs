@@ -83,7 +83,7 @@ impl OnLine {
             }
         }
         self.leg.hang_up();
-        let jitter_ms = Counters::get(&self.counters.jitter) as f64 / 8.0;
+        let jitter_ms = Counters::get(&self.counters.jitter_us) as f64 / 1000.0;
         ivr.metrics.call_ended(&self.counters, jitter_ms);
     }
 }

@@ -19,7 +19,6 @@ pub mod metrics;
 pub mod orphans;
 pub mod prompts;
 pub mod recording;
-pub mod sdp;
 pub mod sip;
 pub mod spool;
 pub mod voice;

@@ -11,7 +11,7 @@
 
 use crate::{
     media::{
-        RATE,
+        LINE_RATE as RATE,
         dtmf::{Debouncer, Method},
         session::{MediaEvent, RtpSession},
     },
@@ -273,7 +273,7 @@ pub(crate) fn is_voice(pcm: &[i16]) -> bool {
     (energy / pcm.len() as f64).sqrt() > VOICE_RMS
 }
 
-/// Milliseconds of 8 kHz audio in `samples`.
+/// Milliseconds of line audio in `samples`.
 pub fn ms(samples: usize) -> u32 {
     u32::try_from(samples as u64 * 1000 / u64::from(RATE)).unwrap_or(u32::MAX)
 }
@@ -281,7 +281,7 @@ pub fn ms(samples: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::FRAME;
+    use crate::media::LINE_FRAME as FRAME;
 
     #[test]
     fn voice_is_loud_frames_only() {

@@ -267,7 +267,7 @@ fn remove_spool(path: &str) {
 /// Where the audio ends once trailing silence is cut (as a live recording cuts it); `None`
 /// when there is too little speech to be a message.
 fn trimmed(pcm: &[i16]) -> Option<usize> {
-    let frame = crate::media::FRAME;
+    let frame = crate::media::LINE_FRAME;
     let voiced_until = pcm
         .chunks(frame)
         .enumerate()

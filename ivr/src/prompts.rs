@@ -45,7 +45,7 @@ impl Prompt {
         let reader = hound::WavReader::new(std::io::Cursor::new(self.wav))
             .map_err(|e| bad(e.to_string()))?;
         let spec = reader.spec();
-        if spec.sample_rate != crate::media::RATE
+        if spec.sample_rate != crate::media::LINE_RATE
             || spec.channels != 1
             || spec.bits_per_sample != 16
         {

@@ -12,7 +12,12 @@
 //! flushed at every fragment: should the process die, another IVR sends the message with
 //! everything said up to the last fragment (`orphans.rs`).
 
-use crate::{Ivr, line, spool::Spool, voice};
+use crate::{
+    Ivr, line,
+    media::{LINE_FRAME, LINE_RATE},
+    spool::Spool,
+    voice,
+};
 use hark_core::{
     bus::{BusMessage, Exchange},
     events::{Envelope, Event, Origin},
@@ -23,8 +28,8 @@ use hark_core::{
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Samples per live fragment (100 ms at 8 kHz).
-const FRAGMENT: usize = 800;
+/// Samples per live fragment (100 ms of line audio).
+const FRAGMENT: usize = LINE_RATE as usize / 10;
 /// Speech kept after the last voiced frame, so words are not clipped.
 pub(crate) const TAIL: usize = 2_400;
 /// Less speech than this (300 ms) is no message.
@@ -124,7 +129,7 @@ impl Outgoing {
             sender,
             recipients,
             spool,
-            pending: Vec::with_capacity(FRAGMENT + 160),
+            pending: Vec::with_capacity(FRAGMENT + LINE_FRAME),
             published: 0,
             kept: None,
             seq: 0,
@@ -149,7 +154,7 @@ impl Outgoing {
         let f = Fragment {
             seq: self.seq,
             offset_ms: line::ms(self.published),
-            rate: 8_000,
+            rate: LINE_RATE as u16, // 8 or 16 kHz: fits
             pcm,
             end,
         };

@@ -1,7 +1,7 @@
 //! What the IVR says: prompts (decoded once at start), numbers spoken digit by digit, and
 //! recorded audio (people's names, messages), joined into one 8 kHz buffer per utterance.
 
-use crate::{media::RATE, prompts};
+use crate::{media::LINE_RATE, prompts};
 use hark_core::audio;
 use std::{collections::HashMap, sync::Arc};
 
@@ -45,7 +45,7 @@ impl Voice {
 
     /// Join `parts` with short pauses.
     pub fn say(&self, parts: &[Part<'_>]) -> Vec<i16> {
-        let gap = GAP_MS * RATE as usize / 1000;
+        let gap = GAP_MS * LINE_RATE as usize / 1000;
         let mut out = Vec::new();
         for part in parts {
             if !out.is_empty() {
@@ -71,7 +71,7 @@ impl Voice {
 /// A stored recording (canonical WAV) as 8 kHz samples for the phone.
 pub fn phone_audio(wav: &[u8]) -> Result<Vec<i16>, audio::AudioError> {
     let decoded = audio::decode(wav, u32::MAX)?;
-    let pcm = audio::resample(&decoded.samples, decoded.sample_rate, RATE)?;
+    let pcm = audio::resample(&decoded.samples, decoded.sample_rate, LINE_RATE)?;
     Ok(pcm
         .into_iter()
         .map(|s| (s * 32767.0).clamp(-32768.0, 32767.0) as i16)
@@ -81,6 +81,6 @@ pub fn phone_audio(wav: &[u8]) -> Result<Vec<i16>, audio::AudioError> {
 /// 8 kHz phone audio as a canonical WAV for storing.
 pub fn stored_audio(pcm: &[i16]) -> Result<Vec<u8>, audio::AudioError> {
     let f: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32768.0).collect();
-    let up = audio::resample(&f, RATE, audio::CANONICAL_RATE)?;
+    let up = audio::resample(&f, LINE_RATE, audio::CANONICAL_RATE)?;
     Ok(audio::encode_wav(&up, audio::CANONICAL_RATE))
 }

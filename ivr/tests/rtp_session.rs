@@ -1,9 +1,9 @@
 //! Two RTP sessions talking over loopback, and a hostile third party.
 
 use hark_ivr::media::{
-    FRAME,
+    LINE_FRAME as FRAME,
+    codec::Codec,
     dtmf::Method,
-    g711::Codec,
     rtp::{self, Packet},
     session::{Counters, MediaEvent, Params, RtpSession, bind},
 };

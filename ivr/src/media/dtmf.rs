@@ -152,7 +152,7 @@ const MIN_PURITY: f32 = 0.7;
 static COEFFS: std::sync::LazyLock<[f32; 8]> = std::sync::LazyLock::new(|| {
     let mut c = [0.0; 8];
     for (c, f) in c.iter_mut().zip(ROWS.iter().chain(COLS.iter())) {
-        *c = 2.0 * (2.0 * std::f32::consts::PI * f / super::RATE as f32).cos();
+        *c = 2.0 * (2.0 * std::f32::consts::PI * f / super::LINE_RATE as f32).cos();
     }
     c
 });
@@ -260,7 +260,7 @@ impl Debouncer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::FRAME;
+    use crate::media::LINE_FRAME as FRAME;
 
     /// `ms` of the DTMF pair for `key` (or silence for None), as 20 ms frames.
     fn tone(key: Option<char>, ms: usize, start: &mut usize) -> Vec<Vec<i16>> {

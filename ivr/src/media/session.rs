@@ -9,9 +9,9 @@
 //! handed on, so the end of a recording is never stuck behind a gap.
 
 use super::{
-    FRAME,
+    PTIME_MS,
+    codec::Codec,
     dtmf::{self, EventTracker, Method, ToneDetector},
-    g711::Codec,
     jitter::{Frame, JitterBuffer},
     rtp::{self, Packet},
 };
@@ -30,8 +30,8 @@ use tokio::{net::UdpSocket, sync::mpsc, task::JoinHandle};
 const JITTER_DEPTH: usize = 3;
 /// A pause this long ends a talk spurt: flush the jitter buffer.
 const IDLE: Duration = Duration::from_millis(120);
-/// Length of a sent RFC 4733 key press, in timestamp units (100 ms).
-const DIGIT_DURATION: u16 = 800;
+/// Length of a sent RFC 4733 key press.
+const DIGIT_MS: u32 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
@@ -68,8 +68,8 @@ pub struct Counters {
     pub lost: AtomicU64,
     pub foreign: AtomicU64,
     pub malformed: AtomicU64,
-    /// RFC 3550 interarrival jitter, in timestamp units (1/8 ms).
-    pub jitter: AtomicU64,
+    /// RFC 3550 interarrival jitter, in microseconds.
+    pub jitter_us: AtomicU64,
 }
 
 impl Counters {
@@ -168,17 +168,19 @@ impl RtpSession {
         Ok(())
     }
 
-    /// Send audio (8 kHz), one packet every 20 ms; the last frame is padded with silence.
+    /// Send audio (at the line rate), one packet every 20 ms; the last frame is padded with
+    /// silence.
     pub async fn play(&mut self, pcm: &[i16]) -> Result<(), MediaError> {
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let codec = self.params.codec;
+        let mut tick = tokio::time::interval(Duration::from_millis(u64::from(PTIME_MS)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        for (i, chunk) in pcm.chunks(FRAME).enumerate() {
+        for (i, chunk) in pcm.chunks(codec.frame()).enumerate() {
             tick.tick().await;
             let mut frame = chunk.to_vec();
-            frame.resize(FRAME, 0);
-            let payload = self.params.codec.encode(&frame);
+            frame.resize(codec.frame(), 0);
+            let payload = codec.encode(&frame);
             self.send(self.params.payload_type, i == 0, payload).await?;
-            self.timestamp = self.timestamp.wrapping_add(FRAME as u32);
+            self.timestamp = self.timestamp.wrapping_add(codec.timestamp_step());
         }
         Ok(())
     }
@@ -187,12 +189,17 @@ impl RtpSession {
     pub async fn send_digit(&mut self, digit: char) -> Result<(), MediaError> {
         let pt = self.params.dtmf_payload_type.ok_or(MediaError::NoDtmf)?;
         let event = dtmf::digit_event(digit).ok_or(MediaError::NoDtmf)?;
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let codec = self.params.codec;
+        let (step, length) = (
+            u16::try_from(codec.timestamp_step()).unwrap_or(u16::MAX),
+            u16::try_from(codec.ticks(DIGIT_MS)).unwrap_or(u16::MAX),
+        );
+        let mut tick = tokio::time::interval(Duration::from_millis(u64::from(PTIME_MS)));
         let mut duration = 0u16;
         let mut first = true;
-        while duration < DIGIT_DURATION {
+        while duration < length {
             tick.tick().await;
-            duration += FRAME as u16;
+            duration = duration.saturating_add(step);
             self.send(
                 pt,
                 first,
@@ -292,9 +299,14 @@ async fn receive(
             counters.malformed.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        let arrival = u32::try_from(started.elapsed().as_millis() * 8).unwrap_or(u32::MAX);
+        let clock = u128::from(params.codec.clock_rate());
+        let arrival =
+            u32::try_from(started.elapsed().as_micros() * clock / 1_000_000).unwrap_or(u32::MAX);
         jitter.push(packet, arrival);
-        counters.jitter.store(jitter.jitter(), Ordering::Relaxed);
+        counters.jitter_us.store(
+            jitter.jitter() * 1_000_000 / clock as u64,
+            Ordering::Relaxed,
+        );
         let frames: Vec<Frame> = std::iter::from_fn(|| jitter.pop()).collect();
         if !deliver(frames, &params, &counters, &mut tones, &tx).await {
             return;
@@ -315,7 +327,7 @@ async fn deliver(
             Frame::Audio(p) => params.codec.decode(&p.payload),
             Frame::Lost(_) => {
                 counters.lost.fetch_add(1, Ordering::Relaxed);
-                vec![0; FRAME]
+                vec![0; params.codec.frame()]
             }
         };
         if let Some(d) = tones.push_frame(&pcm)

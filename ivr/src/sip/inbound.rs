@@ -2,12 +2,14 @@
 //! before any state is made; RTP is bound before the 200 so the answer names a real port;
 //! the call exists for the menus only once the ACK arrived.
 
-use super::{Connected, endpoint::CallPermit, info::InfoUsage, leg::Leg};
-use crate::{
-    Ivr,
-    media::session,
+use super::{
+    Connected,
+    endpoint::CallPermit,
+    info::InfoUsage,
+    leg::Leg,
     sdp::{self, Negotiated, SdpError},
 };
+use crate::{Ivr, media::session};
 use bytesstr::BytesStr;
 use ezk_sip_core::{Endpoint, IncomingRequest};
 use ezk_sip_types::{

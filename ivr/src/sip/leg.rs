@@ -2,7 +2,7 @@
 //! and never followed by a BYE of ours), re-INVITEs (a phone putting Hark on hold, or
 //! refreshing the session) answered from the same RTP port, and Hark's own hang-up.
 
-use crate::sdp::SdpError;
+use super::sdp::SdpError;
 use bytesstr::BytesStr;
 use ezk_sip_types::{StatusCode, header::typed::ContentType};
 use ezk_sip_ua::{

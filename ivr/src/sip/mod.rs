@@ -22,14 +22,13 @@ pub mod inbound;
 pub mod info;
 pub mod leg;
 pub mod outbound;
+pub mod sdp;
 
-use crate::{
-    media::session::{MediaEvent, Params, RtpSession},
-    sdp::{self, Negotiated},
-};
+use crate::media::session::{MediaEvent, Params, RtpSession};
 use ezk_sip_types::{Name, header::typed::FromTo, uri::SipUriUserPart};
 use ezk_sip_ua::{dialog::UsageGuard, invite::session::InviteSession};
 use leg::Leg;
+use sdp::Negotiated;
 use std::net::IpAddr;
 use tokio::{net::UdpSocket, sync::mpsc};
 

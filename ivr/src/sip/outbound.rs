@@ -10,8 +10,9 @@
 //! same leg and media an answered inbound call gets. How a call that was not answered ended is
 //! an [`Unplaced`].
 
+use super::sdp;
 use super::{Connected, info::InfoUsage, leg::Leg};
-use crate::{Ivr, media::session, sdp};
+use crate::{Ivr, media::session};
 use bytesstr::BytesStr;
 use ezk_sip_auth::{
     ClientAuthenticator, DigestAuthenticator, DigestCredentials, DigestUser, RequestParts,

@@ -1,13 +1,13 @@
 //! SDP offer/answer for calls (RFC 3264), parsed and written with sdp-types.
 //!
-//! Hark speaks G.711 at 8 kHz — PCMU or PCMA, whichever the offer lists first — with
+//! Hark speaks the codecs of [`Codec::ALL`] (G.711 at 8 kHz: PCMU or PCMA, whichever the offer lists first) with
 //! `telephone-event/8000` for RFC 4733 digits, in 20 ms packets. Static payload types (0, 8)
 //! are understood with or without `rtpmap`; dynamic ones by their `rtpmap`. Streams Hark does
 //! not take (video, a second audio stream, wideband-only offers) are answered with port 0, as
 //! RFC 3264 requires one answer line per offered line. An offer with no usable audio is
 //! refused with [`SdpError::NoCommonCodec`], which the SIP layer answers with 488.
 
-use crate::media::g711::Codec;
+use crate::media::codec::Codec;
 use sdp_types::{AddrType, Attribute, Connection, Media, NetType, Origin, Session, Time};
 use std::net::{IpAddr, SocketAddr};
 
@@ -79,9 +79,9 @@ fn formats(m: &Media) -> Vec<(u8, Option<(String, u32)>)> {
 
 fn codec_of(pt: u8, map: &Option<(String, u32)>) -> Option<Codec> {
     match map {
-        Some((name, 8000)) if name == "pcmu" => Some(Codec::Pcmu),
-        Some((name, 8000)) if name == "pcma" => Some(Codec::Pcma),
-        Some(_) => None,
+        Some((name, clock)) => Codec::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(name) && c.clock_rate() == *clock),
         None => Codec::from_payload_type(pt),
     }
 }
@@ -266,7 +266,7 @@ pub fn answer(
 pub fn offer(local: IpAddr, local_port: u16, session_id: u64) -> String {
     let media = audio_media(
         local_port,
-        &[(0, Codec::Pcmu), (8, Codec::Pcma)],
+        &Codec::ALL.map(|c| (c.payload_type(), c)),
         Some(101),
         Direction::SendRecv,
     );
