@@ -393,7 +393,7 @@ async fn hear_a_caller_live_in_the_browser() {
     let mut late = other.live(&id).await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await; // Alice talks on.
     alice.command("sndcode", "#").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    stack.held_for_review("101", "102").await;
     alice.command("sndcode", "1").await.unwrap(); // send
 
     let (frames, end) = late.until_text().await;

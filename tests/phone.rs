@@ -213,7 +213,7 @@ async fn softphone_hears_who_is_online_and_direct_dials() {
     alice.wait_heard(1000.0, 200, wait).await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await; // Alice talks for two seconds.
     alice.command("sndcode", "#").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    stack.held_for_review("101", "102").await;
     alice.command("sndcode", "1").await.unwrap(); // send
     let (samples, rate) = stack.recording_between("101", "102").await;
     let tone = audio::tone_ms(&samples, rate, 440.0);
@@ -240,7 +240,7 @@ async fn softphone_hears_who_is_online_and_direct_dials() {
     bob.wait_heard(1000.0, 200, wait).await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     bob.command("sndcode", "#").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    stack.held_for_review("102", "101").await;
     bob.command("sndcode", "1").await.unwrap();
     let (samples, rate) = stack.recording_between("102", "101").await;
     assert_eq!(

@@ -38,6 +38,18 @@ pub(crate) struct Facts {
     pub recipients: Vec<RecipientFacts>,
 }
 
+/// [`load_facts`] on the store's blocking pool.
+pub(crate) async fn facts(
+    deps: &hark_core::Deps,
+    message_id: &MessageId,
+    recipients: Vec<UserId>,
+) -> Result<Facts, StoreError> {
+    let mid = message_id.clone();
+    deps.store
+        .run(move |c| load_facts(c, &mid, &recipients))
+        .await
+}
+
 /// Everything about every recipient in four queries, whatever their number.
 pub(crate) fn load_facts(
     c: &mut DbConnection,

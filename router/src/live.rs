@@ -26,11 +26,7 @@ pub(crate) async fn handle(
     message_id: MessageId,
     recipients: Vec<UserId>,
 ) -> Result<bool, HandleError> {
-    let (mid, rs) = (message_id.clone(), recipients);
-    let facts = deps
-        .store
-        .run(move |c| decide::load_facts(c, &mid, &rs))
-        .await?;
+    let facts = decide::facts(deps, &message_id, recipients).await?;
     if facts.message.state != "recording" {
         return Ok(false); // Already finished: message.recorded plans it.
     }

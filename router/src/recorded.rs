@@ -21,11 +21,7 @@ pub(crate) async fn handle(
     recipients: Vec<UserId>,
 ) -> Result<bool, HandleError> {
     // Read, then decide (plugins run outside any transaction), then write once.
-    let (mid, rs) = (message_id.clone(), recipients);
-    let facts = deps
-        .store
-        .run(move |c| decide::load_facts(c, &mid, &rs))
-        .await?;
+    let facts = decide::facts(deps, &message_id, recipients).await?;
     let now = chrono::Utc::now();
     let mut plans = Vec::with_capacity(facts.recipients.len());
     for r in &facts.recipients {

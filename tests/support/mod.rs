@@ -557,17 +557,32 @@ impl Stack {
             .unwrap_or_else(|| panic!("{name} in\n{text}"))
     }
 
-    /// The message `from` last sent to `to`, once complete: its decoded audio.
-    pub async fn recording_between(&self, from: &'static str, to: &'static str) -> (Vec<f32>, u32) {
+    /// Once the caller `from` has stopped a recording to `to` (`#`): it is stored and waits in
+    /// the review menu, so a key pressed now is a review choice.
+    pub async fn held_for_review(&self, from: &'static str, to: &'static str) {
+        self.message_between(from, to, "held for review", |m| {
+            m.state == "recording" && m.blob_key.is_some()
+        })
+        .await;
+    }
+
+    /// The newest message from `from` to `to` that `is` accepts, once there is one.
+    async fn message_between(
+        &self,
+        from: &'static str,
+        to: &'static str,
+        what: &str,
+        is: fn(&hark_core::store::messages::Message) -> bool,
+    ) -> hark_core::store::messages::Message {
         let (sender, recipient) = (self.user_id(from).await, self.user_id(to).await);
         let store = self.app.deps.store.clone();
-        let message = eventually(&format!("a message from {from} to {to}"), || {
+        eventually(&format!("a message from {from} to {to} {what}"), || {
             let (store, sender, recipient) = (store.clone(), sender.clone(), recipient.clone());
             async move {
                 store
                     .run(move |c| {
                         for m in hark_core::store::messages::list_sent(c, &sender, 5)? {
-                            if m.state == "complete"
+                            if is(&m)
                                 && hark_core::store::messages::find_recipient(
                                     c,
                                     &m.message_id(),
@@ -584,7 +599,14 @@ impl Stack {
                     .unwrap()
             }
         })
-        .await;
+        .await
+    }
+
+    /// The message `from` last sent to `to`, once complete: its decoded audio.
+    pub async fn recording_between(&self, from: &'static str, to: &'static str) -> (Vec<f32>, u32) {
+        let message = self
+            .message_between(from, to, "complete", |m| m.state == "complete")
+            .await;
         let wav = self
             .app
             .deps

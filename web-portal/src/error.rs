@@ -78,52 +78,94 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
+/// What went wrong below the portal (the store, the blob store, audio, a send), classified
+/// once for whoever is told: [`ApiError`] renders it as JSON, [`crate::page::PageError`] as a
+/// page.
+#[derive(Debug)]
+pub(crate) enum Fault {
+    NotFound,
+    UnsupportedMedia(String),
+    Unprocessable(String),
+    Unavailable(String),
+    Internal(String),
+}
+
+impl From<StoreError> for Fault {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFoundNumbers(_) | StoreError::Conflict(_) | StoreError::Invalid(_) => {
-                ApiError::Unprocessable(e.to_string())
+                Fault::Unprocessable(e.to_string())
             }
-            e if e.is_not_found() => ApiError::NotFound,
-            e if e.is_unavailable() => ApiError::Unavailable(e.to_string()),
-            e => ApiError::Internal(e.to_string()),
+            e if e.is_not_found() => Fault::NotFound,
+            e if e.is_unavailable() => Fault::Unavailable(e.to_string()),
+            e => Fault::Internal(e.to_string()),
         }
     }
 }
 
-impl From<AudioError> for ApiError {
+impl From<AudioError> for Fault {
     fn from(e: AudioError) -> Self {
         match e {
-            AudioError::NotAudio => ApiError::UnsupportedMedia(e.to_string()),
+            AudioError::NotAudio => Fault::UnsupportedMedia(e.to_string()),
             AudioError::Resample(_) | AudioError::DecoderUnavailable(_) => {
-                ApiError::Internal(e.to_string())
+                Fault::Internal(e.to_string())
             }
-            _ => ApiError::Unprocessable(e.to_string()),
+            _ => Fault::Unprocessable(e.to_string()),
         }
     }
 }
 
-impl From<BlobError> for ApiError {
+impl From<BlobError> for Fault {
     fn from(e: BlobError) -> Self {
         match e {
-            BlobError::NotFound(_) => ApiError::NotFound,
-            e => ApiError::Internal(e.to_string()),
+            BlobError::NotFound(_) => Fault::NotFound,
+            e => Fault::Internal(e.to_string()),
         }
     }
 }
 
-impl From<crate::sending::SendError> for ApiError {
+impl From<crate::sending::SendError> for Fault {
     fn from(e: crate::sending::SendError) -> Self {
         use crate::sending::SendError;
         match e {
-            SendError::Invalid(why) => ApiError::Unprocessable(why),
-            SendError::KeyReused => ApiError::Unprocessable(e.to_string()),
+            SendError::Invalid(why) => Fault::Unprocessable(why),
+            SendError::KeyReused => Fault::Unprocessable(e.to_string()),
             SendError::Store(e) => e.into(),
             SendError::Blob(e) => e.into(),
             SendError::Audio(e) => e.into(),
         }
     }
 }
+
+impl From<Fault> for ApiError {
+    fn from(f: Fault) -> Self {
+        match f {
+            Fault::NotFound => ApiError::NotFound,
+            Fault::UnsupportedMedia(m) => ApiError::UnsupportedMedia(m),
+            Fault::Unprocessable(m) => ApiError::Unprocessable(m),
+            Fault::Unavailable(m) => ApiError::Unavailable(m),
+            Fault::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+/// Each error below the portal becomes an [`ApiError`] and a
+/// [`PageError`](crate::page::PageError) through [`Fault`].
+macro_rules! through_fault {
+    ($($from:ty),*) => {$(
+        impl From<$from> for ApiError {
+            fn from(e: $from) -> Self {
+                Fault::from(e).into()
+            }
+        }
+        impl From<$from> for crate::page::PageError {
+            fn from(e: $from) -> Self {
+                Fault::from(e).into()
+            }
+        }
+    )*};
+}
+through_fault!(StoreError, AudioError, BlobError, crate::sending::SendError);
 
 /// Bodies and query strings the API cannot read get the API's JSON error, not actix's text.
 pub(crate) fn json_config() -> actix_web::web::JsonConfig {

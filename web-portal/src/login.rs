@@ -165,19 +165,6 @@ fn safe_next(next: &str) -> &str {
     if ok { next } else { "/" }
 }
 
-/// `next` for a query string.
-pub(crate) fn encode_next(next: &str) -> String {
-    let mut out = String::with_capacity(next.len());
-    for b in next.bytes() {
-        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
@@ -336,6 +323,6 @@ mod tests {
         assert_eq!(safe_next("/\\evil.example"), "/");
         assert_eq!(safe_next(""), "/");
         assert_eq!(safe_next("/a\nb"), "/");
-        assert_eq!(encode_next("/x?a=1&b=2"), "/x%3Fa%3D1%26b%3D2");
+        assert_eq!(page::encode_next("/x?a=1&b=2"), "/x%3Fa%3D1%26b%3D2");
     }
 }

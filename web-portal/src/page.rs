@@ -9,7 +9,6 @@ use actix_web::{
     http::{StatusCode, header},
 };
 use askama::Template;
-use hark_core::{audio::AudioError, blob::BlobError, store::StoreError};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    media-src 'self' blob:; connect-src 'self'; form-action 'self'; \
@@ -103,7 +102,7 @@ impl ResponseError for PageError {
                 let to = if next.is_empty() || next == "/" {
                     "/login".to_owned()
                 } else {
-                    format!("/login?next={}", crate::login::encode_next(next))
+                    format!("/login?next={}", encode_next(next))
                 };
                 return see_other(&to);
             }
@@ -142,49 +141,15 @@ impl ResponseError for PageError {
     }
 }
 
-impl From<StoreError> for PageError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFoundNumbers(_) | StoreError::Conflict(_) | StoreError::Invalid(_) => {
-                PageError::Unprocessable(e.to_string())
-            }
-            e if e.is_not_found() => PageError::NotFound,
-            e if e.is_unavailable() => PageError::Unavailable(e.to_string()),
-            e => PageError::Internal(e.to_string()),
-        }
-    }
-}
-
-impl From<BlobError> for PageError {
-    fn from(e: BlobError) -> Self {
-        match e {
-            BlobError::NotFound(_) => PageError::NotFound,
-            e => PageError::Internal(e.to_string()),
-        }
-    }
-}
-
-impl From<AudioError> for PageError {
-    fn from(e: AudioError) -> Self {
-        match e {
-            AudioError::NotAudio => PageError::UnsupportedMedia(e.to_string()),
-            AudioError::Resample(_) | AudioError::DecoderUnavailable(_) => {
-                PageError::Internal(e.to_string())
-            }
-            _ => PageError::Unprocessable(e.to_string()),
-        }
-    }
-}
-
-impl From<crate::sending::SendError> for PageError {
-    fn from(e: crate::sending::SendError) -> Self {
-        use crate::sending::SendError;
-        match e {
-            SendError::Invalid(why) => PageError::Unprocessable(why),
-            SendError::KeyReused => PageError::Unprocessable(e.to_string()),
-            SendError::Store(e) => e.into(),
-            SendError::Blob(e) => e.into(),
-            SendError::Audio(e) => e.into(),
+impl From<crate::error::Fault> for PageError {
+    fn from(f: crate::error::Fault) -> Self {
+        use crate::error::Fault;
+        match f {
+            Fault::NotFound => PageError::NotFound,
+            Fault::UnsupportedMedia(m) => PageError::UnsupportedMedia(m),
+            Fault::Unprocessable(m) => PageError::Unprocessable(m),
+            Fault::Unavailable(m) => PageError::Unavailable(m),
+            Fault::Internal(m) => PageError::Internal(m),
         }
     }
 }
@@ -193,6 +158,19 @@ impl From<tokio::task::JoinError> for PageError {
     fn from(e: tokio::task::JoinError) -> Self {
         PageError::Internal(e.to_string())
     }
+}
+
+/// `next` (a path in the portal) for a query string.
+pub(crate) fn encode_next(next: &str) -> String {
+    let mut out = String::with_capacity(next.len());
+    for b in next.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// A moment as `tz` (an IANA zone name; UTC if unknown) shows it.
