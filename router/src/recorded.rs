@@ -52,7 +52,7 @@ pub(crate) async fn handle(
         let streaming: Vec<String> = existing
             .iter()
             .filter(|a| {
-                Channel::parse(&a.channel).is_some_and(Channel::live)
+                a.channel().is_some_and(Channel::live)
                     && (a.state == "dispatched" || a.state == "succeeded")
             })
             .map(|a| a.recipient_id.clone())
@@ -61,7 +61,7 @@ pub(crate) async fn handle(
         // (store and forward, `forward.rs`): a second one would show the message twice.
         let popped: Vec<String> = existing
             .iter()
-            .filter(|a| Channel::parse(&a.channel).is_some_and(Channel::needs_a_watcher))
+            .filter(|a| a.channel().is_some_and(Channel::needs_a_watcher))
             .map(|a| a.recipient_id.clone())
             .collect();
         let mut attempts = Vec::new();

@@ -78,7 +78,7 @@ pub(crate) async fn socket(
                 .into_iter()
                 .find(|a| {
                     a.recipient_id == u.as_str()
-                        && Channel::parse(&a.channel).is_some_and(Channel::live)
+                        && a.channel().is_some_and(Channel::live)
                         && a.state == "dispatched"
                 })
                 .map(|a| AttemptId::from(a.id.as_str()));

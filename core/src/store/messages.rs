@@ -400,6 +400,13 @@ pub struct Attempt {
     pub updated_at: NaiveDateTime,
 }
 
+impl Attempt {
+    /// The attempt's channel, if this build has it (the row keeps the name).
+    pub fn channel(&self) -> Option<Channel> {
+        Channel::parse(&self.channel)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct AttemptInsertForm {
     pub message: MessageId,
