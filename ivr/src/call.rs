@@ -6,12 +6,18 @@ use crate::{
     line::Line,
     media::session::Counters,
     menu::{self, Session, Stop},
-    sip::{Connected, endpoint::CallPermit, inbound},
+    sip::{CallHandler, Connected, admission::CallPermit, inbound},
     voice::Part,
 };
 use ezk_sip_core::{Endpoint, IncomingRequest};
 use hark_core::store::users::User;
 use std::sync::Arc;
+
+impl CallHandler for Ivr {
+    fn incoming(self: Arc<Self>, endpoint: Endpoint, invite: IncomingRequest, permit: CallPermit) {
+        tokio::spawn(inbound(self, endpoint, invite, permit));
+    }
+}
 
 pub async fn inbound(
     ivr: Arc<Ivr>,
@@ -19,7 +25,8 @@ pub async fn inbound(
     invite: IncomingRequest,
     permit: CallPermit,
 ) {
-    let Some((answered, _permit)) = inbound::answer(&ivr, &endpoint, invite, permit).await else {
+    let Some((answered, _permit)) = inbound::answer(&ivr.sip, &endpoint, invite, permit).await
+    else {
         return;
     };
     tracing::info!(caller = ?answered.caller, dialled = ?answered.dialled, "call answered");

@@ -77,7 +77,7 @@ impl consume::Handler<Command> for Originator {
         // A free line first: at `max_calls` wait, so the command waits with us (or goes to
         // another node) instead of failing.
         let permit = loop {
-            if let Some(p) = self.ivr.admit(None) {
+            if let Some(p) = self.ivr.admission.admit(None) {
                 break p;
             }
             tokio::select! {
@@ -175,7 +175,7 @@ async fn deliver(
         Ok(r) => r,
         Err(why) => return failed(why),
     };
-    let placed = match outbound::place(ivr, endpoint, &route, &sender.display_name).await {
+    let placed = match outbound::place(&ivr.sip, endpoint, &route, &sender.display_name).await {
         Ok(p) => p,
         Err(Unplaced::Declined) => {
             return (Outcome::Declined, Unplaced::Declined.to_string(), false);
@@ -230,7 +230,7 @@ async fn record(
         }
     };
     let placed = match outbound::route(&ivr.config, target) {
-        Ok(route) => outbound::place(ivr, endpoint, &route, "Hark").await,
+        Ok(route) => outbound::place(&ivr.sip, endpoint, &route, "Hark").await,
         Err(why) => Err(Unplaced::Failed(why)),
     };
     match placed {

@@ -2,8 +2,9 @@
 //! hear who is online, record and send messages, listen to theirs and to their receipts;
 //! callback calls ring people to play them a message.
 //!
-//! Layers, bottom up (as in ezk): [`media`] (G.711, RTP, jitter buffer, DTMF, one call's RTP
-//! session) and [`sdp`] are pure or per-call; [`sip`] is signalling on ezk; [`line`] is a
+//! Layers, bottom up (as in ezk), each using only the ones below it: [`media`] (codecs, RTP,
+//! jitter buffer, DTMF, one call's RTP session) is pure or per-call; [`sip`] is signalling on
+//! ezk (with SDP), and hands admitted calls up through its [`sip::CallHandler`]; [`line`] is a
 //! call as the menus use it (play with barge-in, keys, record); [`recording`] turns what a
 //! caller says into a message (live fragments while they speak, an encrypted blob when they
 //! stop); [`menu`] is the caller flow; [`call`] ties one call together; [`callback`] places
@@ -24,13 +25,7 @@ pub mod spool;
 pub mod voice;
 
 use hark_core::{Deps, config::IvrConfig};
-use std::{
-    net::{IpAddr, SocketAddr},
-    sync::{
-        Arc,
-        atomic::{AtomicU32, Ordering},
-    },
-};
+use std::{net::SocketAddr, sync::Arc};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,39 +52,15 @@ pub struct Ivr {
     pub deps: Deps,
     pub voice: voice::Voice,
     pub metrics: Arc<metrics::Metrics>,
-    /// The address in SDP.
-    pub media_ip: IpAddr,
-    /// Where SIP is bound (the port is real even when the config said 0).
-    pub sip_addr: SocketAddr,
+    /// This node's SIP and media addresses and the SIP layer's settings.
+    pub sip: sip::Local,
     /// PIN checks, half the cores (at least one) at a time: argon2id takes ~19 MiB and tens
     /// of milliseconds of a core per check, so a burst of logins (or a flood of guesses) waits
     /// its turn instead of multiplying that memory by the number of calls and starving the
     /// calls already up of CPU. An account without a PIN costs the same check.
     pub pin_checks: hark_core::password::Checker,
-    /// Per-source limits, shared with the guard layer.
-    pub limiter: Arc<sip::guard::Limiter>,
-    active: Arc<AtomicU32>,
-}
-
-impl Ivr {
-    /// Count a new call, unless that would pass `max_calls` or, for a call from `source`,
-    /// `max_calls_per_source`.
-    pub fn admit(&self, source: Option<SocketAddr>) -> Option<sip::endpoint::CallPermit> {
-        let from_source = match source {
-            Some(s) => Some(self.limiter.admit_call(s)?),
-            None => None,
-        };
-        let max = self.config.max_calls;
-        self.active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| sip::endpoint::CallPermit {
-                active: self.active.clone(),
-                _source: from_source,
-            })
-    }
+    /// Call slots, in all and per source (the source limits are shared with the guard layer).
+    pub admission: Arc<sip::admission::Admission>,
 }
 
 /// A bound IVR, not yet serving.
@@ -101,7 +72,7 @@ pub struct Server {
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("sip_addr", &self.ivr.sip_addr)
+            .field("sip_addr", &self.ivr.sip.sip_addr)
             .finish_non_exhaustive()
     }
 }
@@ -118,17 +89,24 @@ impl Server {
         let voice = voice::Voice::load()?;
         let addr = config.sip_listen;
         // The endpoint must exist before the IVR knows its bound port; its intake finds the
-        // IVR through this slot, filled in just after.
-        let slot = Arc::new(std::sync::OnceLock::new());
+        // IVR (the handler of calls) through this slot, filled in just after.
+        let slot: sip::endpoint::HandlerSlot = Arc::new(std::sync::OnceLock::new());
         let metrics = Arc::new(metrics::Metrics::default());
-        let limiter = Arc::new(sip::guard::Limiter::new(
-            sip::guard::Limits::from_config(&config).map_err(IvrError::Config)?,
+        let limiter = Arc::new(sip::limits::Limiter::new(
+            sip::limits::Limits::from_config(&config).map_err(IvrError::Config)?,
         ));
         let guard = sip::guard::Guard {
             limiter: limiter.clone(),
             metrics: metrics.clone(),
         };
-        let (endpoint, bound) = sip::endpoint::build(addr, slot.clone(), guard)
+        let admission = Arc::new(sip::admission::Admission::new(limiter, config.max_calls));
+        let intake = sip::endpoint::Intake {
+            calls: slot.clone(),
+            admission: admission.clone(),
+            metrics: metrics.clone(),
+            retry_after_secs: config.retry_after_secs,
+        };
+        let (endpoint, bound) = sip::endpoint::build(addr, guard, intake)
             .await
             .map_err(|source| IvrError::Bind { addr, source })?;
         let pin_checks = tokio::task::spawn_blocking(|| {
@@ -148,22 +126,21 @@ impl Server {
             );
         });
         let ivr = Arc::new(Ivr {
-            media_ip: config.media_ip.unwrap_or(bound.ip()),
+            sip: sip::Local::new(&config, bound),
             config,
             deps,
             voice,
             metrics,
-            sip_addr: bound,
             pin_checks,
-            limiter,
-            active: Arc::new(AtomicU32::new(0)),
+            admission,
         });
-        let _ = slot.set(Arc::downgrade(&ivr));
+        let handler: Arc<dyn sip::CallHandler> = ivr.clone();
+        let _ = slot.set(Arc::downgrade(&handler));
         Ok(Self { ivr, endpoint })
     }
 
     pub fn sip_addr(&self) -> SocketAddr {
-        self.ivr.sip_addr
+        self.ivr.sip.sip_addr
     }
 
     /// This IVR's counters and gauges (calls in progress, for the node's heartbeat).
@@ -173,7 +150,7 @@ impl Server {
 
     /// Serve calls and callback commands until `shutdown`.
     pub async fn run(self, prefetch: u16, shutdown: CancellationToken) -> Result<(), IvrError> {
-        tracing::info!(sip = %self.ivr.sip_addr, "IVR listening (UDP and TCP)");
+        tracing::info!(sip = %self.ivr.sip.sip_addr, "IVR listening (UDP and TCP)");
         let sweeping = shutdown.child_token();
         let orphans = tokio::spawn(orphans::run(self.ivr.clone(), sweeping.clone()));
         let callbacks = callback::run(

@@ -124,9 +124,9 @@ impl From<BlobError> for Fault {
     }
 }
 
-impl From<crate::sending::SendError> for Fault {
-    fn from(e: crate::sending::SendError) -> Self {
-        use crate::sending::SendError;
+impl From<crate::send::SendError> for Fault {
+    fn from(e: crate::send::SendError) -> Self {
+        use crate::send::SendError;
         match e {
             SendError::Invalid(why) => Fault::Unprocessable(why),
             SendError::KeyReused => Fault::Unprocessable(e.to_string()),
@@ -165,7 +165,7 @@ macro_rules! through_fault {
         }
     )*};
 }
-through_fault!(StoreError, AudioError, BlobError, crate::sending::SendError);
+through_fault!(StoreError, AudioError, BlobError, crate::send::SendError);
 
 /// Bodies and query strings the API cannot read get the API's JSON error, not actix's text.
 pub(crate) fn json_config() -> actix_web::web::JsonConfig {

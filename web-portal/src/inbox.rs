@@ -92,7 +92,7 @@ pub(crate) async fn attachment(
         .await?
         .ok_or(PageError::NotFound)?;
     let bytes = state.deps.blobs.get(&found.blob_key).await?;
-    let name = crate::sending::safe_filename(&found.filename);
+    let name = crate::send::safe_filename(&found.filename);
     let ascii: String = name
         .chars()
         .map(|c| {

@@ -6,11 +6,15 @@
 //! - [`dashboard`]: `/` — contacts with presence, my status, inbox, sent with receipts.
 //! - [`inbox`]: a person's own message audio, and deleting from the inbox.
 //! - [`account`]: password, PIN and API tokens.
+//! - [`profile`]: `/profile` — details, devices, delivery rules, recorded name, contacts,
+//!   groups.
+//! - [`send`]: sending a message, from the compose page or the API.
+//! - [`admin`]: `/admin` — people, plugins, system health.
 //! - [`push`]: `/ws`, one WebSocket per tab, fed by this node's bus queue; presence.
 //!
 //! JSON API:
 //! - [`api_session`]: `POST /api/v1/login` trades an extension and password for an API token.
-//! - [`api_messages`]: `POST /api/v1/messages` uploads audio as a voice message;
+//! - [`send::api`]: `POST /api/v1/messages` uploads audio as a voice message;
 //!   `GET /api/v1/messages/sent` and `GET /api/v1/messages/{id}` show recipients' states and
 //!   receipts to the sender.
 //! - [`listen`]: the signed link from an e-mail opens a player page; fetching its audio counts
@@ -22,11 +26,9 @@
 
 mod account;
 mod admin;
-mod api_messages;
 mod api_session;
 mod audio_http;
 mod auth;
-mod compose;
 mod dashboard;
 mod error;
 mod forwarded;
@@ -39,7 +41,7 @@ mod openapi;
 mod page;
 mod profile;
 mod push;
-mod sending;
+mod send;
 mod sent;
 mod session;
 mod static_files;
@@ -108,20 +110,20 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(login::logout)
         .service(dashboard::show)
         .service(dashboard::set_status)
-        .service(compose::show)
-        .service(compose::send)
-        .service(compose::call_me)
+        .service(send::compose_page::show)
+        .service(send::compose_page::send)
+        .service(send::compose_page::call_me)
         .service(inbox::audio)
         .service(live_stream::socket)
         .service(inbox::delete)
         .service(inbox::attachment)
         .service(profile::show)
-        .service(profile::details)
+        .service(profile::save_details)
         .service(profile::add_device)
         .service(profile::delete_device)
         .service(profile::verify_page)
         .service(profile::verify)
-        .service(profile::delivery)
+        .service(profile::save_delivery)
         .service(profile::add_sender)
         .service(profile::delete_sender)
         .service(profile::upload_name)
@@ -140,9 +142,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(account::revoke_token)
         .service(push::socket)
         .service(api_session::login)
-        .service(api_messages::upload)
-        .service(api_messages::sent)
-        .service(api_messages::detail)
+        .service(send::api::upload)
+        .service(send::api::sent)
+        .service(send::api::detail)
         .service(listen::page)
         .service(listen::audio)
         .service(openapi::document);

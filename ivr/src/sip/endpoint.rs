@@ -9,13 +9,18 @@
 //! - methods Hark knows but does not serve here: 405 with `Allow`; unknown methods: 501.
 //!
 //! All of these answers but an answered call are sent without a transaction
-//! ([`guard::answer_statelessly`](super::guard::answer_statelessly)), so a flood keeps
+//! ([`guard::answer_statelessly`](guard::answer_statelessly)), so a flood keeps
 //! nothing.
 //!
 //! Requests inside a dialog never reach the intake: ezk's dialog layer hands them to the
 //! call's usages (or answers 481 for a dialog that does not exist).
 
-use crate::Ivr;
+use super::{
+    CallHandler,
+    admission::Admission,
+    guard::{self, Guard},
+};
+use crate::metrics::Metrics;
 use bytesstr::BytesStr;
 use ezk_sip_core::{Endpoint, IncomingRequest, Layer, MayTake};
 use ezk_sip_types::{
@@ -57,8 +62,8 @@ const KNOWN: [Method; 7] = [
 /// (its UDP task ends with the builder) and a new port is tried, a bounded number of times.
 pub async fn build(
     addr: SocketAddr,
-    ivr: IvrSlot,
-    guard: super::guard::Guard,
+    guard: Guard,
+    intake: Intake,
 ) -> std::io::Result<(Endpoint, SocketAddr)> {
     const ATTEMPTS: usize = 32;
     let mut attempt = 0;
@@ -85,16 +90,33 @@ pub async fn build(
         builder.add_layer(guard);
         builder.add_layer(DialogLayer::default());
         builder.add_layer(InviteLayer::default());
-        builder.add_layer(Intake { ivr });
+        builder.add_layer(intake);
         return Ok((builder.build(), bound));
     }
 }
 
-/// Where the intake finds the IVR once it exists (weak: the IVR owns the endpoint).
-pub type IvrSlot = Arc<OnceLock<Weak<Ivr>>>;
+/// Where the intake finds the application's [`CallHandler`] once it exists (weak: the
+/// application owns the endpoint).
+pub type HandlerSlot = Arc<OnceLock<Weak<dyn CallHandler>>>;
 
-struct Intake {
-    ivr: IvrSlot,
+/// The layer that takes what arrives outside any dialog.
+pub struct Intake {
+    /// Who answers admitted INVITEs.
+    pub calls: HandlerSlot,
+    /// Call slots, in all and per source.
+    pub admission: Arc<Admission>,
+    pub metrics: Arc<Metrics>,
+    /// `Retry-After` on a 503 for a call over the limits.
+    pub retry_after_secs: u32,
+}
+
+impl std::fmt::Debug for Intake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Intake")
+            .field("admission", &self.admission)
+            .field("retry_after_secs", &self.retry_after_secs)
+            .finish_non_exhaustive()
+    }
 }
 
 #[async_trait::async_trait]
@@ -114,23 +136,18 @@ impl Layer for Intake {
             if request.base_headers.to.tag.is_some() {
                 return; // A re-INVITE for a dialog we do not have: ezk answers 481.
             }
-            let Some(ivr) = self.ivr.get().and_then(Weak::upgrade) else {
+            let Some(calls) = self.calls.get().and_then(Weak::upgrade) else {
                 return;
             };
             let invite = request.take();
-            match ivr.admit(Some(invite.tp_info.source)) {
-                Some(permit) => {
-                    let endpoint = endpoint.clone();
-                    tokio::spawn(async move {
-                        crate::call::inbound(ivr, endpoint, invite, permit).await;
-                    });
-                }
+            match self.admission.admit(Some(invite.tp_info.source)) {
+                Some(permit) => calls.incoming(endpoint.clone(), invite, permit),
                 None => {
                     // At `max_calls` or the source's `max_calls_per_source`: refused without
                     // a transaction, so a flood keeps nothing.
-                    ivr.metrics.refused(StatusCode::SERVICE_UNAVAILABLE);
-                    let retry = ivr.config.retry_after_secs;
-                    super::guard::refuse_statelessly(
+                    self.metrics.refused(StatusCode::SERVICE_UNAVAILABLE);
+                    let retry = self.retry_after_secs;
+                    guard::refuse_statelessly(
                         endpoint,
                         invite,
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -144,7 +161,7 @@ impl Layer for Intake {
             // Answered without a transaction (keep-alive pings from proxies are many; a
             // repeat is answered again).
             let options = request.take();
-            super::guard::answer_statelessly(endpoint, &options, StatusCode::OK, None, |h| {
+            guard::answer_statelessly(endpoint, &options, StatusCode::OK, None, |h| {
                 allow(h);
                 h.insert_named(&Accept(BytesStr::from_static("application/sdp")));
             })
@@ -156,7 +173,7 @@ impl Layer for Intake {
             } else {
                 StatusCode::NOT_IMPLMENTED
             };
-            super::guard::answer_statelessly(endpoint, &req, code, None, allow).await;
+            guard::answer_statelessly(endpoint, &req, code, None, allow).await;
         }
     }
 }
@@ -165,19 +182,5 @@ impl Layer for Intake {
 fn allow(headers: &mut ezk_sip_types::Headers) {
     for m in ALLOWED {
         headers.insert_named(&Allow(m));
-    }
-}
-
-/// Keeps a call counted while it lives (in `max_calls`, and against its source).
-#[derive(Debug)]
-pub struct CallPermit {
-    pub(crate) active: Arc<std::sync::atomic::AtomicU32>,
-    pub(crate) _source: Option<super::guard::SourceCall>,
-}
-
-impl Drop for CallPermit {
-    fn drop(&mut self) {
-        self.active
-            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }

@@ -3,13 +3,13 @@
 //! the call exists for the menus only once the ACK arrived.
 
 use super::{
-    Connected,
-    endpoint::CallPermit,
+    Connected, Local,
+    admission::CallPermit,
     info::InfoUsage,
     leg::Leg,
     sdp::{self, Negotiated, SdpError},
 };
-use crate::{Ivr, media::session};
+use crate::media::session;
 use bytesstr::BytesStr;
 use ezk_sip_core::{Endpoint, IncomingRequest};
 use ezk_sip_types::{
@@ -21,7 +21,6 @@ use ezk_sip_ua::{
     dialog::{Dialog, register_usage},
     invite::acceptor::InviteAcceptor,
 };
-use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// An answered call, and who called what.
@@ -65,7 +64,7 @@ async fn refuse_with(
 /// The call's permit is given back before any refusal is sent, so a caller that retries on
 /// the refusal finds the slot free.
 pub async fn answer(
-    ivr: &Arc<Ivr>,
+    local: &Local,
     endpoint: &Endpoint,
     invite: IncomingRequest,
     permit: CallPermit,
@@ -96,12 +95,7 @@ pub async fn answer(
         }
     };
 
-    let socket = match session::bind(
-        ivr.media_ip,
-        ivr.config.rtp_port_min..=ivr.config.rtp_port_max,
-    )
-    .await
-    {
+    let socket = match session::bind(local.media_ip, local.rtp_ports.clone()).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "no RTP port for a new call");
@@ -110,7 +104,7 @@ pub async fn answer(
                 endpoint,
                 invite,
                 StatusCode::SERVICE_UNAVAILABLE,
-                Some(ivr.config.retry_after_secs),
+                Some(local.retry_after_secs),
             )
             .await;
             return None;
@@ -121,7 +115,7 @@ pub async fn answer(
     // With an offer we answer it now; without one (a "delayed offer") we offer in the 200 and
     // read the answer from the ACK.
     let early = match &offer {
-        Some(o) => match sdp::answer(o, ivr.media_ip, port, session_id) {
+        Some(o) => match sdp::answer(o, local.media_ip, port, session_id) {
             Ok(a) => Some(a),
             Err(e) => {
                 let code = match e {
@@ -137,7 +131,7 @@ pub async fn answer(
         None => None,
     };
 
-    let contact = Contact::new(NameAddr::uri(SipUri::new(ivr.sip_addr.into())));
+    let contact = Contact::new(NameAddr::uri(SipUri::new(local.sip_addr.into())));
     let dialog = match Dialog::new_server(endpoint.clone(), &invite, contact) {
         Ok(d) => d,
         Err(e) => {
@@ -165,7 +159,7 @@ pub async fn answer(
         .insert_named(&ContentType(BytesStr::from_static("application/sdp")));
     ok.msg.body = match &early {
         Some((_, text)) => text.clone().into(),
-        None => sdp::offer(ivr.media_ip, port, session_id).into(),
+        None => sdp::offer(local.media_ip, port, session_id).into(),
     };
     let (session, ack) = match acceptor.respond_success(ok).await {
         Ok(r) => r,
@@ -193,7 +187,7 @@ pub async fn answer(
     let (leg, rtp, media) = super::start_media(
         session,
         socket,
-        ivr.media_ip,
+        local.media_ip,
         session_id,
         negotiated,
         vec![info_guard],

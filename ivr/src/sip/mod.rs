@@ -7,8 +7,14 @@
 //! [`leg::Leg`] sends BYE only when Hark hangs up, and [`info::InfoUsage`] takes INFO digits
 //! in the dialog.
 //!
-//! - [`guard`]: limits on each message (size, headers) and each source (request and INVITE
-//!   rate, calls at once), before anything is made for a request.
+//! The layer hands calls up and never reaches into the application: an admitted INVITE goes
+//! to the [`CallHandler`] the application gives it, and what it needs of the node's settings
+//! comes in a [`Local`].
+//!
+//! - [`admission`]: call slots in all and per source; a call holds a permit while it lives.
+//! - [`guard`]: the first layer: limits on each message (size, headers) and each source
+//!   (request and INVITE rate), before anything is made for a request; stateless refusals.
+//! - [`limits`]: the per-source state those limits and the call slots are counted in.
 //! - [`endpoint`]: UDP and TCP transports and the intake layer: new INVITEs (with overload
 //!   refusal), OPTIONS, and methods Hark does not implement.
 //! - [`inbound`]: answering one INVITE: SDP offer/answer, 100/180/200, ACK.
@@ -16,24 +22,72 @@
 //! - [`leg`]: one established call's signalling: BYE either way, re-INVITE (hold), session
 //!   refresh.
 
+pub mod admission;
 pub mod endpoint;
 pub mod guard;
 pub mod inbound;
 pub mod info;
 pub mod leg;
+pub mod limits;
 pub mod outbound;
 pub mod sdp;
 
 use crate::media::session::{MediaEvent, Params, RtpSession};
+use admission::CallPermit;
+use ezk_sip_core::{Endpoint, IncomingRequest};
 use ezk_sip_types::{Name, header::typed::FromTo, uri::SipUriUserPart};
 use ezk_sip_ua::{dialog::UsageGuard, invite::session::InviteSession};
+use hark_core::config::{IvrConfig, Secret};
 use leg::Leg;
 use sdp::Negotiated;
-use std::net::IpAddr;
+use std::{
+    net::{IpAddr, SocketAddr},
+    ops::RangeInclusive,
+    sync::Arc,
+    time::Duration,
+};
 use tokio::{net::UdpSocket, sync::mpsc};
 
 /// `P-Asserted-Identity` (RFC 3325), which ezk does not name.
 pub const P_ASSERTED_IDENTITY: Name = Name::custom("P-Asserted-Identity", &["p-asserted-identity"]);
+
+/// What the application does with an admitted INVITE: answer it and run the call, on a task
+/// of its own (the intake goes straight back to the next request).
+pub trait CallHandler: Send + Sync + 'static {
+    fn incoming(self: Arc<Self>, endpoint: Endpoint, invite: IncomingRequest, permit: CallPermit);
+}
+
+/// This node's SIP and media addresses and the settings the SIP layer applies.
+#[derive(Debug, Clone)]
+pub struct Local {
+    /// The address in SDP.
+    pub media_ip: IpAddr,
+    /// Where SIP is bound (the port is real even when the config said 0).
+    pub sip_addr: SocketAddr,
+    /// Ports RTP is bound in.
+    pub rtp_ports: RangeInclusive<u16>,
+    /// `Retry-After` on a 503.
+    pub retry_after_secs: u32,
+    /// How long an outbound call may ring before it counts as no answer.
+    pub ring_for: Duration,
+    /// Digest credentials for the trunk, if it asks (never offered to anyone else).
+    pub trunk_username: String,
+    pub trunk_password: Secret,
+}
+
+impl Local {
+    pub fn new(config: &IvrConfig, sip_addr: SocketAddr) -> Self {
+        Self {
+            media_ip: config.media_ip.unwrap_or(sip_addr.ip()),
+            sip_addr,
+            rtp_ports: config.rtp_port_min..=config.rtp_port_max,
+            retry_after_secs: config.retry_after_secs,
+            ring_for: Duration::from_secs(u64::from(config.ring_timeout_secs)),
+            trunk_username: config.trunk_username.clone(),
+            trunk_password: config.trunk_password.clone(),
+        }
+    }
+}
 
 /// An established call, either way, as the menus get it.
 pub struct Connected {

@@ -10,9 +10,10 @@
 //! same leg and media an answered inbound call gets. How a call that was not answered ended is
 //! an [`Unplaced`].
 
+use super::Local;
 use super::sdp;
 use super::{Connected, info::InfoUsage, leg::Leg};
-use crate::{Ivr, media::session};
+use crate::media::session;
 use bytesstr::BytesStr;
 use ezk_sip_auth::{
     ClientAuthenticator, DigestAuthenticator, DigestCredentials, DigestUser, RequestParts,
@@ -34,7 +35,7 @@ use ezk_sip_ua::invite::{
     initiator::{Early, EarlyResponse, InviteInitiator, Response},
 };
 use hark_core::config::IvrConfig;
-use std::{future::poll_fn, net::SocketAddr, sync::Arc, task::Poll, time::Duration};
+use std::{future::poll_fn, net::SocketAddr, task::Poll, time::Duration};
 use tokio::sync::mpsc;
 
 /// Where a call goes, and whether the trunk's credentials may be used on it.
@@ -118,22 +119,19 @@ pub fn route(config: &IvrConfig, target: &str) -> Result<Route, String> {
 
 /// Call `route` and wait for an answer. Rings for at most `ring_timeout_secs`.
 pub async fn place(
-    ivr: &Arc<Ivr>,
+    local: &Local,
     endpoint: &Endpoint,
     route: &Route,
     caller_name: &str,
 ) -> Result<Connected, Unplaced> {
-    let socket = session::bind(
-        ivr.media_ip,
-        ivr.config.rtp_port_min..=ivr.config.rtp_port_max,
-    )
-    .await
-    .map_err(|e| Unplaced::Failed(format!("no RTP port: {e}")))?;
+    let socket = session::bind(local.media_ip, local.rtp_ports.clone())
+        .await
+        .map_err(|e| Unplaced::Failed(format!("no RTP port: {e}")))?;
     let port = socket.local_addr().map(|a| a.port()).unwrap_or_default();
     let session_id = u64::from(rand::random::<u32>());
-    let offer = sdp::offer(ivr.media_ip, port, session_id);
+    let offer = sdp::offer(local.media_ip, port, session_id);
 
-    let hark = SipUri::new(ivr.sip_addr.into()).user(BytesStr::from_static("hark"));
+    let hark = SipUri::new(local.sip_addr.into()).user(BytesStr::from_static("hark"));
     let mut from = NameAddr::uri(hark.clone());
     from.name = Some(BytesStr::from(caller_name.to_owned()));
     let contact = Contact::new(NameAddr::uri(hark));
@@ -145,13 +143,13 @@ pub async fn place(
     let mut auth = route.via_trunk.then(|| {
         let mut credentials = DigestCredentials::new();
         credentials.set_default(DigestUser::new(
-            ivr.config.trunk_username.clone(),
-            ivr.config.trunk_password.expose().as_bytes().to_vec(),
+            local.trunk_username.clone(),
+            local.trunk_password.expose().as_bytes().to_vec(),
         ));
         DigestAuthenticator::new(credentials)
     });
 
-    let ring_for = Duration::from_secs(u64::from(ivr.config.ring_timeout_secs));
+    let ring_for = local.ring_for;
     let deadline = tokio::time::Instant::now() + ring_for;
     let mut earlies: Vec<Early> = Vec::new();
 
@@ -277,7 +275,7 @@ pub async fn place(
     let (leg, rtp, media) = super::start_media(
         session,
         socket,
-        ivr.media_ip,
+        local.media_ip,
         session_id,
         negotiated,
         vec![info_guard],

@@ -9,6 +9,12 @@
 //! key and the same content gets that message back instead of a second copy (a client that
 //! lost the answer to a dropped connection or a portal node that died can simply send again);
 //! the same key with different content is refused.
+//!
+//! Two doors lead here: [`compose_page`] (`/compose`, the browser's form, and "call me to
+//! record") and [`api`] (`/api/v1/messages`, also the sender's view of what was sent).
+
+pub(crate) mod api;
+pub(crate) mod compose_page;
 
 use hark_core::{
     Deps,

@@ -9,7 +9,7 @@
 //! the same request answers with the message already made (`Idempotent-Replayed: true`), the
 //! same key with another request is refused with 422.
 
-use crate::{AppState, auth::ApiUser, error::ApiError, sending};
+use crate::{AppState, auth::ApiUser, error::ApiError};
 use actix_web::{HttpRequest, HttpResponse, get, http::header, post, web};
 use futures_util::StreamExt;
 use hark_core::{
@@ -65,8 +65,8 @@ pub(crate) async fn upload(
     req: HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let numbers = sending::parse_numbers(&query.to)?;
-    let recipients = sending::resolve(&state.deps, numbers, &sender).await?;
+    let numbers = super::parse_numbers(&query.to)?;
+    let recipients = super::resolve(&state.deps, numbers, &sender).await?;
     if !state.throttle.send(&sender.id) {
         return Err(ApiError::TooManyRequests);
     }
@@ -78,16 +78,16 @@ pub(crate) async fn upload(
             let key = v.to_str().map_err(|_| {
                 ApiError::BadRequest("the Idempotency-Key must be visible ASCII".into())
             })?;
-            Some(sending::Idempotency::parse(
+            Some(super::Idempotency::parse(
                 key,
                 fingerprint(&recipient_ids, query.urgent, &bytes),
             )?)
         }
     };
-    let outcome = sending::send(
+    let outcome = super::send(
         &state.deps,
         &state.decoder,
-        sending::Outgoing {
+        super::Outgoing {
             sender: sender.user_id(),
             recipients: recipient_ids,
             origin: Origin::Api,

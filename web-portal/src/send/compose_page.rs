@@ -9,10 +9,10 @@
 //! The form is `multipart/form-data`, read field by field with a size limit on each, so an
 //! oversize upload is refused as soon as it passes the limit and never held whole.
 
+use super::Upload;
 use crate::{
     AppState,
     page::{self, PageError},
-    sending::{self, Upload},
     session::{Me, WebUser},
 };
 use actix_multipart::Multipart;
@@ -258,15 +258,15 @@ pub(crate) async fn send(
     }
     let chosen = form.numbers.clone();
     let outcome = async {
-        let numbers = sending::parse_numbers(&form.numbers.join(","))?;
-        let people = sending::resolve(&state.deps, numbers, &me.user).await?;
+        let numbers = super::parse_numbers(&form.numbers.join(","))?;
+        let people = super::resolve(&state.deps, numbers, &me.user).await?;
         let audio = form.audio.ok_or_else(|| {
-            sending::SendError::Invalid("record a message or choose an audio file first".into())
+            super::SendError::Invalid("record a message or choose an audio file first".into())
         })?;
-        sending::send(
+        super::send(
             &state.deps,
             &state.decoder,
-            sending::Outgoing {
+            super::Outgoing {
                 sender: me.user.user_id(),
                 recipients: people.iter().map(User::user_id).collect(),
                 origin: Origin::Web,
@@ -336,7 +336,7 @@ pub(crate) async fn call_me(
         .filter(|(k, _)| k == "to" || k == "pick")
         .flat_map(|(_, v)| v.split(|c: char| c == ',' || c.is_whitespace()))
         .filter(|s| !s.is_empty())
-        .take(sending::MAX_RECIPIENTS + 1)
+        .take(super::MAX_RECIPIENTS + 1)
         .map(str::to_owned)
         .collect();
     let Some(phone) = me.user.phone_uri.clone().filter(|p| !p.is_empty()) else {
@@ -350,8 +350,8 @@ pub(crate) async fn call_me(
         )
         .await;
     };
-    let people = match sending::parse_numbers(&chosen.join(",")) {
-        Ok(numbers) => sending::resolve(&state.deps, numbers, &me.user).await,
+    let people = match super::parse_numbers(&chosen.join(",")) {
+        Ok(numbers) => super::resolve(&state.deps, numbers, &me.user).await,
         Err(e) => Err(e),
     };
     let people = match people {

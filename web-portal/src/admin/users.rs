@@ -1,0 +1,296 @@
+//! People: create, disable and enable, reset a PIN (and its lockout).
+
+use super::AdminUser;
+use crate::{
+    AppState,
+    page::{self, PageError},
+    session::{Me, WebUser},
+};
+use actix_web::{HttpResponse, get, http::StatusCode, post, web};
+use askama::Template;
+use hark_core::{
+    password,
+    store::{StoreError, users},
+};
+use serde::Deserialize;
+
+pub(crate) struct UserRow {
+    pub extension: String,
+    pub name: String,
+    pub email: String,
+    pub admin: bool,
+    pub disabled: bool,
+    pub locked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+struct UsersPage {
+    me: Me,
+    nav: &'static str,
+    tab: &'static str,
+    error: String,
+    notice: String,
+    users: Vec<UserRow>,
+}
+
+async fn render_users(
+    state: &AppState,
+    me: &WebUser,
+    status: StatusCode,
+    error: String,
+    notice: String,
+) -> Result<HttpResponse, PageError> {
+    let rows = state.deps.store.run(users::list).await?;
+    let users = rows
+        .into_iter()
+        .map(|u| UserRow {
+            admin: u.is_admin(),
+            disabled: u.is_disabled(),
+            locked: u.login_locked() || u.pin_locked(),
+            extension: u.extension,
+            name: u.display_name,
+            email: u.email.unwrap_or_default(),
+        })
+        .collect();
+    Ok(page::html(
+        status,
+        &UsersPage {
+            me: me.me(),
+            nav: "admin",
+            tab: "users",
+            error,
+            notice,
+            users,
+        },
+    ))
+}
+
+#[get("/admin")]
+pub(crate) async fn users_page(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+) -> Result<HttpResponse, PageError> {
+    render_users(
+        &state,
+        &admin.0,
+        StatusCode::OK,
+        String::new(),
+        String::new(),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NewUserForm {
+    #[serde(default)]
+    csrf: String,
+    extension: String,
+    display_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    pin: String,
+    #[serde(default)]
+    admin: Option<String>,
+}
+
+fn valid_pin(pin: &str) -> bool {
+    (4..=8).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[post("/admin/users")]
+pub(crate) async fn create_user(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    form: web::Form<NewUserForm>,
+) -> Result<HttpResponse, PageError> {
+    let me = admin.0;
+    me.check_csrf(&form.csrf)?;
+    let f = form.into_inner();
+    let (ext, name, email) = (
+        f.extension.trim().to_owned(),
+        f.display_name.trim().to_owned(),
+        f.email.trim().to_owned(),
+    );
+    let problem = if name.is_empty() || name.chars().count() > 80 {
+        Some("A name is 1 to 80 characters.")
+    } else if !f.password.is_empty() && f.password.chars().count() < 10 {
+        Some("A password is at least 10 characters (or leave it empty: phone only).")
+    } else if !f.pin.is_empty() && !valid_pin(&f.pin) {
+        Some("A PIN is 4 to 8 digits.")
+    } else if f.password.is_empty() && f.pin.is_empty() {
+        Some("Give a password (portal), a PIN (phone), or both.")
+    } else if !email.is_empty() && (!email.contains('@') || email.len() > 254) {
+        Some("That is not an e-mail address.")
+    } else {
+        None
+    };
+    if let Some(p) = problem {
+        return render_users(
+            &state,
+            &me,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            p.into(),
+            String::new(),
+        )
+        .await;
+    }
+    let (password, pin) = (f.password, f.pin);
+    let (password_hash, pin_hash) = tokio::task::spawn_blocking(move || {
+        let hash = |s: &str| (!s.is_empty()).then(|| password::hash(s)).transpose();
+        Ok::<_, hark_core::password::HashError>((hash(&password)?, hash(&pin)?))
+    })
+    .await?
+    .map_err(|e| PageError::Internal(e.to_string()))?;
+    let form = users::UserInsertForm {
+        extension: ext.clone(),
+        display_name: name,
+        email: (!email.is_empty()).then_some(email),
+        phone_uri: None,
+        pin_hash,
+        password_hash,
+        admin: f.admin.is_some(),
+    };
+    match state.deps.store.run(move |c| users::create(c, form)).await {
+        Ok(u) => {
+            tracing::info!(by = %me.user.extension, extension = %u.extension, "user created");
+            render_users(
+                &state,
+                &me,
+                StatusCode::OK,
+                String::new(),
+                format!("{} ({}) can sign in now.", u.display_name, u.extension),
+            )
+            .await
+        }
+        Err(StoreError::Conflict(why) | StoreError::Invalid(why)) => {
+            render_users(
+                &state,
+                &me,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                why,
+                String::new(),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DisableForm {
+    #[serde(default)]
+    csrf: String,
+    disabled: String,
+}
+
+/// Disable (ends their sessions and tokens at once) or enable someone.
+#[post("/admin/users/{extension}/disabled")]
+pub(crate) async fn set_disabled(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    ext: web::Path<String>,
+    form: web::Form<DisableForm>,
+) -> Result<HttpResponse, PageError> {
+    let me = admin.0;
+    me.check_csrf(&form.csrf)?;
+    let disable = form.disabled == "1";
+    let ext = ext.into_inner();
+    if disable && ext == me.user.extension {
+        return render_users(
+            &state,
+            &me,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "You cannot disable yourself.".into(),
+            String::new(),
+        )
+        .await;
+    }
+    let found = state
+        .deps
+        .store
+        .transaction(move |c| match users::find_by_extension(c, &ext)? {
+            Some(u) => Ok(users::set_disabled(c, &u.user_id(), disable)?.then_some(u.id)),
+            None => Ok(None),
+        })
+        .await?;
+    let Some(user) = found else {
+        return Err(PageError::NotFound);
+    };
+    if disable {
+        state.hub.sessions_ended(&user);
+    }
+    Ok(page::see_other("/admin"))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PinForm {
+    #[serde(default)]
+    csrf: String,
+    pin: String,
+}
+
+/// Give someone a new PIN (they forgot theirs) and lift a PIN lockout.
+#[post("/admin/users/{extension}/pin")]
+pub(crate) async fn reset_pin(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    ext: web::Path<String>,
+    form: web::Form<PinForm>,
+) -> Result<HttpResponse, PageError> {
+    let me = admin.0;
+    me.check_csrf(&form.csrf)?;
+    let pin = form.pin.trim().to_owned();
+    if !valid_pin(&pin) {
+        return render_users(
+            &state,
+            &me,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "A PIN is 4 to 8 digits.".into(),
+            String::new(),
+        )
+        .await;
+    }
+    let hash = tokio::task::spawn_blocking(move || password::hash(&pin))
+        .await?
+        .map_err(|e| PageError::Internal(e.to_string()))?;
+    let ext = ext.into_inner();
+    let e2 = ext.clone();
+    let found = state
+        .deps
+        .store
+        .transaction(move |c| match users::find_by_extension(c, &e2)? {
+            Some(u) => {
+                users::set_pin_hash(c, &u.user_id(), Some(&hash))?;
+                users::reset_pin_failures(c, &u.user_id())?;
+                Ok(true)
+            }
+            None => Ok(false),
+        })
+        .await?;
+    if !found {
+        return Err(PageError::NotFound);
+    }
+    tracing::info!(by = %me.user.extension, extension = %ext, "PIN reset");
+    render_users(
+        &state,
+        &me,
+        StatusCode::OK,
+        String::new(),
+        format!("New PIN set for {ext}."),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pins_are_four_to_eight_digits() {
+        assert!(super::valid_pin("1234") && super::valid_pin("12345678"));
+        assert!(!super::valid_pin("123") && !super::valid_pin("123456789"));
+        assert!(!super::valid_pin("12a4"));
+    }
+}
