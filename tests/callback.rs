@@ -8,7 +8,7 @@ mod support;
 use diesel::prelude::*;
 use hark_core::{
     ids::MessageId,
-    store::{messages, schema::users},
+    store::{attempts, schema::users},
 };
 use std::time::Duration;
 use support::{Mode, Stack, audio, baresip::Baresip, eventually, sipp::Callee};
@@ -44,7 +44,7 @@ async fn settled_callback(stack: &Stack, id: &str) -> (String, Option<String>) {
         let (store, id) = (store.clone(), id.clone());
         async move {
             let attempts = store
-                .run(move |c| messages::list_attempts(c, &id))
+                .run(move |c| attempts::list_attempts(c, &id))
                 .await
                 .unwrap();
             attempts

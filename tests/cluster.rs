@@ -109,7 +109,7 @@ async fn planned(cluster: &Cluster, id: &str) -> Vec<String> {
         let (store, id) = (cluster.store.clone(), id.clone());
         async move {
             let list = store
-                .run(move |c| hark_core::store::messages::list_attempts(c, &id))
+                .run(move |c| hark_core::store::attempts::list_attempts(c, &id))
                 .await
                 .ok()?;
             (!list.is_empty()).then(|| list.into_iter().map(|a| a.channel).collect())

@@ -7,7 +7,7 @@ mod support;
 use diesel::prelude::*;
 use hark_core::{
     ids::MessageId,
-    store::{messages, plugins as stored, schema::users},
+    store::{attempts, messages, plugins as stored, schema::users},
 };
 use hark_test_plugins as fixtures;
 use support::{Mode, Stack, audio::sine_wav, eventually};
@@ -426,7 +426,7 @@ async fn coming_online_releases_waiting_messages(mode: Mode) {
         .app
         .deps
         .store
-        .run(move |c| messages::list_attempts(c, &mid))
+        .run(move |c| attempts::list_attempts(c, &mid))
         .await
         .unwrap()
         .into_iter()

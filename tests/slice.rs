@@ -12,7 +12,7 @@ use hark_core::{
     events::{Command, Envelope, Event, Notify, Origin},
     ids::{AttemptId, MessageId},
     link::ListenClaim,
-    store::messages,
+    store::attempts,
 };
 use serde_json::Value;
 use support::{
@@ -264,7 +264,7 @@ async fn duplicate_events_do_nothing_twice(mode: Mode) {
         .app
         .deps
         .store
-        .run(move |c| messages::list_attempts(c, &mid))
+        .run(move |c| attempts::list_attempts(c, &mid))
         .await
         .unwrap()
         .first()

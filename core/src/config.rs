@@ -4,6 +4,9 @@
 //! has a default, so `hark serve` runs with no file at all (SQLite, in-process bus, e-mail to an
 //! outbox folder). `hark.example.toml` in the repository lists every key with its default; a
 //! test keeps the two in sync. Secrets are [`Secret`]s, which never print.
+//!
+//! Over 500 lines on purpose: one section per service, side by side as `hark.example.toml`
+//! lists them, is one idea (the file to read for "what can I set").
 
 use figment::{
     Figment,

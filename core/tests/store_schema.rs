@@ -6,7 +6,10 @@ use diesel::{Connection, RunQueryDsl, pg::PgConnection, prelude::*};
 use hark_core::{
     events::{Envelope, Event, Origin, ReceiptKind},
     ids::{MessageId, UserId},
-    store::{self, DbConnection, Store, StoreError, groups, messages, receipts, schema::*, users},
+    store::{
+        self, DbConnection, Store, StoreError, attempts, groups, messages, receipts, schema::*,
+        users,
+    },
 };
 
 fn pg_admin_url() -> String {
@@ -261,9 +264,9 @@ fn every_table(c: &mut DbConnection) -> Result<(), StoreError> {
         ))
         .execute(c)?;
 
-    let attempt = messages::create_attempt(
+    let attempt = attempts::create_attempt(
         c,
-        &messages::AttemptInsertForm {
+        &attempts::AttemptInsertForm {
             message: mid.clone(),
             recipient: bid.clone(),
             channel: hark_core::channel::Channel::Email,
@@ -273,9 +276,9 @@ fn every_table(c: &mut DbConnection) -> Result<(), StoreError> {
             state: "dispatched",
         },
     )?;
-    assert!(messages::finish_attempt(c, &attempt, "succeeded", None)?);
+    assert!(attempts::finish_attempt(c, &attempt, "succeeded", None)?);
     assert!(
-        !messages::finish_attempt(c, &attempt, "failed", Some("late"))?,
+        !attempts::finish_attempt(c, &attempt, "failed", Some("late"))?,
         "settled once"
     );
     assert!(messages::mark_delivered(c, &mid, &bid, "email")?);

@@ -14,7 +14,7 @@ use hark_core::{
     events::PresenceStatus,
     ids::{EventId, MessageId, UserId},
     store::{
-        self, messages,
+        self, attempts, messages,
         schema::{delivery_attempts, message_recipients, messages as messages_t},
     },
 };
@@ -63,7 +63,7 @@ pub(crate) async fn handle(
                 .count()
                 .get_result(c)?;
             if already == 0 {
-                popups.push(messages::AttemptInsertForm {
+                popups.push(attempts::AttemptInsertForm {
                     message: MessageId::from(message),
                     recipient: user.clone(),
                     channel: Channel::Popup,
@@ -74,7 +74,7 @@ pub(crate) async fn handle(
                 });
             }
         }
-        let ids = messages::create_attempts(c, &popups)?;
+        let ids = attempts::create_attempts(c, &popups)?;
         let commands = popups
             .into_iter()
             .zip(ids)

@@ -15,7 +15,7 @@ use hark_core::{
     bus::consume::{self, HandleError},
     config::RouterConfig,
     ids::{EventId, MessageId, UserId},
-    store::{self, messages},
+    store::{self, attempts, messages},
 };
 
 pub(crate) async fn handle(
@@ -43,7 +43,7 @@ pub(crate) async fn handle(
             .filter_map(|s| s.channel().map(|c| (s, c)))
             .filter(|(s, c)| c.live() && s.after_secs == 0)
         {
-            live.push(messages::AttemptInsertForm {
+            live.push(attempts::AttemptInsertForm {
                 message: message_id.clone(),
                 recipient: r.user.user_id(),
                 channel,
@@ -64,7 +64,7 @@ pub(crate) async fn handle(
         if !still_recording {
             return Ok(());
         }
-        let ids = messages::create_attempts(c, &live)?;
+        let ids = attempts::create_attempts(c, &live)?;
         let commands = live
             .into_iter()
             .zip(ids)

@@ -8,7 +8,7 @@ use hark_core::{
     channel::Channel,
     events::{Envelope, Event, Outcome, ReceiptKind},
     ids::{AttemptId, EventId, MessageId, UserId},
-    store::{self, DbConnection, StoreError, messages, receipts},
+    store::{self, DbConnection, StoreError, attempts, messages, receipts},
 };
 
 pub(crate) async fn handle(
@@ -20,7 +20,7 @@ pub(crate) async fn handle(
 ) -> Result<bool, HandleError> {
     let done = consume::once(&deps.store, CONSUMER, event, move |c| {
         let attempt =
-            messages::find_attempt(c, &attempt_id)?.ok_or(StoreError::NotFound("attempt"))?;
+            attempts::find_attempt(c, &attempt_id)?.ok_or(StoreError::NotFound("attempt"))?;
         let message_id = MessageId::from(attempt.message_id.as_str());
         let recipient = UserId::from(attempt.recipient_id.as_str());
         let message =
@@ -30,7 +30,7 @@ pub(crate) async fn handle(
             Outcome::Delivered => "succeeded",
             Outcome::Failed | Outcome::Declined => "failed",
         };
-        if !messages::finish_attempt(c, &attempt_id, state, detail.as_deref())? {
+        if !attempts::finish_attempt(c, &attempt_id, state, detail.as_deref())? {
             return Ok(()); // Already settled by an earlier report.
         }
         match outcome {
@@ -52,7 +52,7 @@ pub(crate) async fn handle(
             Outcome::Declined => {
                 // The recipient said no: stop trying and tell the sender.
                 if messages::mark_declined(c, &message_id, &recipient)? {
-                    messages::cancel_pending(c, &message_id, &recipient)?;
+                    attempts::cancel_pending(c, &message_id, &recipient)?;
                     receipt(
                         c,
                         &message_id,
@@ -82,7 +82,7 @@ pub(crate) fn fail_if_exhausted(
     // Two transactions settling this recipient's last two attempts at once must not both see
     // the other's attempt still open: on PostgreSQL they queue on the recipient row.
     messages::lock_recipient(c, message_id, recipient)?;
-    let open = messages::list_attempts(c, message_id)?
+    let open = attempts::list_attempts(c, message_id)?
         .into_iter()
         .filter(|a| a.recipient_id == recipient.as_str())
         .any(|a| a.state == "pending" || a.state == "dispatched");

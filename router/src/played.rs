@@ -6,7 +6,7 @@ use hark_core::{
     bus::consume::{self, HandleError},
     events::ReceiptKind,
     ids::{EventId, MessageId, UserId},
-    store::{StoreError, messages},
+    store::{StoreError, attempts, messages},
 };
 
 pub(crate) async fn handle(
@@ -23,7 +23,7 @@ pub(crate) async fn handle(
             return Err(StoreError::NotFound("recipient of that message"));
         }
         if messages::mark_played(c, &message_id, &recipient, &via)? {
-            let cancelled = messages::cancel_pending(c, &message_id, &recipient)?;
+            let cancelled = attempts::cancel_pending(c, &message_id, &recipient)?;
             tracing::debug!(%message_id, %recipient, cancelled, "played; plan ended");
             let sender = UserId::from(message.sender_id.as_str());
             receipt(

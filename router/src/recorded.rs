@@ -9,7 +9,7 @@ use hark_core::{
     config::RouterConfig,
     events::{Command, Envelope, Notify, ReceiptKind},
     ids::{EventId, MessageId, UserId},
-    store::{self, DbConnection, StoreError, messages},
+    store::{self, DbConnection, StoreError, attempts, messages},
 };
 
 pub(crate) async fn handle(
@@ -48,7 +48,7 @@ pub(crate) async fn handle(
         messages::lock_message(c, &message_id)?;
         // Whoever is hearing it live (from message.started) needs no live channel now; a
         // stream that failed does not count.
-        let existing = messages::list_attempts(c, &message_id)?;
+        let existing = attempts::list_attempts(c, &message_id)?;
         let streaming: Vec<String> = existing
             .iter()
             .filter(|a| {
@@ -90,7 +90,7 @@ pub(crate) async fn handle(
             start_recipient(c, &message_id, &sender, recipient, &steps, &mut attempts)?;
         }
         // Every attempt, and the commands for those due now, in two statements.
-        let ids = messages::create_attempts(c, &attempts)?;
+        let ids = attempts::create_attempts(c, &attempts)?;
         let commands: Vec<_> = attempts
             .into_iter()
             .zip(ids)
@@ -111,7 +111,7 @@ fn start_recipient(
     sender: &UserId,
     recipient: &UserId,
     steps: &[Step],
-    out: &mut Vec<messages::AttemptInsertForm>,
+    out: &mut Vec<attempts::AttemptInsertForm>,
 ) -> Result<(), StoreError> {
     if steps.is_empty() {
         // Say so now rather than leave the sender waiting.
@@ -127,7 +127,7 @@ fn start_recipient(
             continue;
         };
         let due_at = now + Duration::seconds(i64::from(step.after_secs));
-        out.push(messages::AttemptInsertForm {
+        out.push(attempts::AttemptInsertForm {
             message: message.clone(),
             recipient: recipient.clone(),
             channel,

@@ -11,7 +11,7 @@ use hark_core::{
     Deps,
     channel::Channel,
     ids::{AttemptId, MessageId, UserId},
-    store::{self, StoreError, messages, schema::delivery_attempts},
+    store::{self, StoreError, attempts, messages, schema::delivery_attempts},
 };
 use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
@@ -72,7 +72,7 @@ async fn give_up_overdue(deps: &Deps) -> Result<usize, StoreError> {
                 // A pop-up no tab showed in time was not seen; anything else gave up.
                 let unseen = Channel::parse(&channel).is_some_and(Channel::needs_a_watcher);
                 let why = if unseen { "not seen" } else { "gave up" };
-                if !messages::finish_attempt(c, &attempt, "failed", Some(why))? {
+                if !attempts::finish_attempt(c, &attempt, "failed", Some(why))? {
                     continue;
                 }
                 n += 1;
@@ -80,7 +80,7 @@ async fn give_up_overdue(deps: &Deps) -> Result<usize, StoreError> {
                 let Some(m) = messages::find_by_id(c, &message)? else {
                     continue;
                 };
-                if unseen && messages::hasten_next(c, &message, &UserId::from(recipient.as_str()))?
+                if unseen && attempts::hasten_next(c, &message, &UserId::from(recipient.as_str()))?
                 {
                     continue; // Escalated: the next step is due now.
                 }

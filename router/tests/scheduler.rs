@@ -8,7 +8,7 @@ use hark_core::{
     bus::{Bus, memory::MemoryBus, outbox::OutboxSignal, standard_topology},
     events::Origin,
     ids::MessageId,
-    store::{self, Store, messages, users},
+    store::{self, Store, attempts, messages, users},
 };
 use std::sync::Arc;
 
@@ -68,9 +68,9 @@ async fn due_attempts(deps: &Deps) {
                 },
             )?;
             for _ in 0..ATTEMPTS {
-                messages::create_attempt(
+                attempts::create_attempt(
                     c,
-                    &messages::AttemptInsertForm {
+                    &attempts::AttemptInsertForm {
                         message: id.clone(),
                         recipient: b.user_id(),
                         channel: hark_core::channel::Channel::Email,

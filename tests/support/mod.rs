@@ -15,24 +15,21 @@ pub mod baresip;
 pub mod browser;
 pub mod cluster;
 pub mod kamailio;
+pub mod mail;
 pub mod pg_server;
 pub mod rabbit_node;
 pub mod sipp;
+mod stack_api;
 pub mod traffic;
 pub mod web;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use diesel::{Connection, RunQueryDsl, pg::PgConnection};
 use hark::app::{self, App, Running, Service};
 use hark_core::{bus::amqp::AmqpBus, config::Config};
+pub use mail::{Email, SmtpSink, read_emails, wait_emails};
 use serde_json::Value;
-use std::{
-    net::TcpListener,
-    path::{Path, PathBuf},
-    process::Stdio,
-    time::Duration,
-};
-use tokio::io::AsyncBufReadExt;
+use std::{net::TcpListener, time::Duration};
 
 /// Run each named scenario `fn(Mode)` as two tests: `embedded::NAME` (SQLite, in-process bus)
 /// and `distributed::NAME` (PostgreSQL, RabbitMQ). (Unused in some test binaries, like the
@@ -94,163 +91,6 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// A real SMTP server (aiosmtpd) writing what it accepts to a folder.
-pub struct SmtpSink {
-    child: tokio::process::Child,
-    pub port: u16,
-    pub dir: tempfile::TempDir,
-}
-
-impl SmtpSink {
-    pub async fn start() -> Result<Self> {
-        Self::start_env(&[]).await
-    }
-
-    /// A relay that requires STARTTLS with `cert`/`key` (PEM files) and the login `user:password`.
-    pub async fn start_secure(cert: &Path, key: &Path, login: &str) -> Result<Self> {
-        let tls = format!("{}:{}", cert.display(), key.display());
-        Self::start_env(&[("SINK_TLS", tls.as_str()), ("SINK_AUTH", login)]).await
-    }
-
-    async fn start_env(env: &[(&str, &str)]) -> Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let (child, port) = Self::spawn(dir.path(), 0, env).await?;
-        Ok(Self { child, port, dir })
-    }
-
-    /// Make the relay take `seconds` to accept each message (0: at once).
-    pub fn slow_down(&self, seconds: f32) {
-        std::fs::write(self.dir.path().join(".delay"), seconds.to_string()).expect("delay file");
-    }
-
-    /// The relay goes down: connections to its port are refused.
-    pub async fn stop(&mut self) {
-        let _ = self.child.kill().await;
-    }
-
-    /// The relay comes back on the same port, keeping what it received before.
-    pub async fn restart(&mut self) -> Result<()> {
-        let (child, _) = Self::spawn(self.dir.path(), self.port, &[]).await?;
-        self.child = child;
-        Ok(())
-    }
-
-    async fn spawn(
-        dir: &Path,
-        port: u16,
-        env: &[(&str, &str)],
-    ) -> Result<(tokio::process::Child, u16)> {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
-        let mut child = tokio::process::Command::new("/usr/bin/python3")
-            .arg(&script)
-            .arg(dir)
-            .arg(port.to_string())
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting the SMTP sink (needs python3-aiosmtpd; run scripts/test.sh)")?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(WAIT, lines.next_line())
-            .await
-            .context("SMTP sink did not start")??
-            .ok_or_else(|| anyhow!("SMTP sink exited"))?;
-        let port = line
-            .strip_prefix("PORT ")
-            .and_then(|p| p.trim().parse().ok())
-            .ok_or_else(|| anyhow!("unexpected SMTP sink output {line:?}"))?;
-        Ok((child, port))
-    }
-
-    pub fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-/// One received e-mail, parsed.
-#[derive(Debug, Clone)]
-pub struct Email {
-    pub to: String,
-    pub subject: String,
-    pub text: String,
-    pub message_id: String,
-    /// When the relay wrote it.
-    pub received: std::time::SystemTime,
-    /// Attached files: (name, bytes).
-    pub attachments: Vec<(String, Vec<u8>)>,
-}
-
-impl Email {
-    /// The listen link in the body.
-    pub fn link(&self) -> String {
-        let start = self.text.find("http").expect("a link in the e-mail");
-        self.text[start..]
-            .split_whitespace()
-            .next()
-            .expect("link text")
-            .to_owned()
-    }
-}
-
-/// Every `.eml` in a folder, in name order.
-pub fn read_emails(dir: &Path) -> Vec<Email> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    paths.retain(|p| p.extension().is_some_and(|e| e == "eml"));
-    paths.sort();
-    paths
-        .iter()
-        .map(|p| {
-            let raw = std::fs::read(p).expect("readable e-mail");
-            let m = mail_parser::MessageParser::default()
-                .parse(&raw)
-                .expect("a parseable e-mail");
-            Email {
-                to: m
-                    .to()
-                    .and_then(|a| a.first())
-                    .and_then(|a| a.address())
-                    .unwrap_or_default()
-                    .to_owned(),
-                subject: m.subject().unwrap_or_default().to_owned(),
-                text: m.body_text(0).unwrap_or_default().into_owned(),
-                message_id: m.message_id().unwrap_or_default().to_owned(),
-                received: std::fs::metadata(p)
-                    .and_then(|md| md.modified())
-                    .unwrap_or(std::time::SystemTime::UNIX_EPOCH),
-                attachments: m
-                    .attachments()
-                    .map(|a| {
-                        use mail_parser::MimeHeaders;
-                        (
-                            a.attachment_name().unwrap_or_default().to_owned(),
-                            a.contents().to_vec(),
-                        )
-                    })
-                    .collect(),
-            }
-        })
-        .collect()
-}
-
-/// Wait until `dir` holds e-mails satisfying `done`.
-pub async fn wait_emails(dir: &Path, done: impl Fn(&[Email]) -> bool) -> Vec<Email> {
-    eventually("e-mails", || async {
-        let all = read_emails(dir);
-        done(&all).then_some(all)
-    })
-    .await
 }
 
 /// Every service, as `hark serve` runs them.
@@ -323,6 +163,8 @@ pub struct Stack {
     pg: Option<PgDb>,
     amqp: Option<(String, String)>,
     more: Vec<Running>,
+    /// The test leaves dead letters or queued work on purpose (see [`Stack::leaves_work`]).
+    leaves_work: bool,
 }
 
 impl Stack {
@@ -400,6 +242,7 @@ impl Stack {
             pg,
             amqp,
             more: Vec::new(),
+            leaves_work: false,
         })
     }
 
@@ -417,8 +260,41 @@ impl Stack {
         self.running.as_ref().and_then(|r| r.ops_addr)
     }
 
-    /// Stop gracefully and remove the test's queues.
+    /// This test leaves dead letters or outbox rows behind on purpose (it poisons a queue, or
+    /// ends while the broker or relay is down): [`Stack::stop`] does not check for them.
+    pub fn leaves_work(&mut self) {
+        self.leaves_work = true;
+    }
+
+    /// What a finished test leaves must be nothing: every outbox row relayed and no dead
+    /// letter waiting (as crates.io's `TestApp` checks its background jobs). A command that
+    /// failed for good, or an event nobody published, is a bug the test's own assertions may
+    /// not see.
+    async fn check_nothing_left(&self) {
+        let store = self.app.deps.store.clone();
+        eventually("the outbox to be relayed", || {
+            let store = store.clone();
+            async move {
+                let left = store.run(hark_core::store::outbox::count).await.ok()?;
+                (left == 0).then_some(())
+            }
+        })
+        .await;
+        for spec in hark_core::bus::standard_topology() {
+            let dlq = spec.dlq_name();
+            match self.app.deps.bus.queue_depth(&dlq).await {
+                Ok(0) => {}
+                Ok(n) => panic!("{n} dead letters wait in {dlq}"),
+                Err(e) => panic!("could not look at {dlq}: {e}"),
+            }
+        }
+    }
+
+    /// Check that nothing was left undone, stop gracefully and remove the test's queues.
     pub async fn stop(mut self) {
+        if !self.leaves_work {
+            self.check_nothing_left().await;
+        }
         for r in std::mem::take(&mut self.more) {
             r.shutdown.cancel();
             tokio::time::timeout(WAIT, r.wait())
@@ -471,232 +347,6 @@ impl Stack {
 
     pub async fn wait_emails(&self, done: impl Fn(&[Email]) -> bool) -> Vec<Email> {
         wait_emails(self.smtp.dir.path(), done).await
-    }
-
-    pub async fn login(&self, extension: &str) -> String {
-        let r: Value = self
-            .http
-            .post(format!("{}/api/v1/login", self.base))
-            .json(&serde_json::json!({
-                "extension": extension,
-                "password": hark::demo::DEMO_PASSWORD,
-            }))
-            .send()
-            .await
-            .expect("login request")
-            .json()
-            .await
-            .expect("login JSON");
-        r["token"].as_str().expect("a token").to_owned()
-    }
-
-    pub async fn upload(&self, token: &str, to: &str, body: Vec<u8>) -> reqwest::Response {
-        self.http
-            .post(format!("{}/api/v1/messages?to={to}", self.base))
-            .bearer_auth(token)
-            .header("content-type", "application/octet-stream")
-            .body(body)
-            .send()
-            .await
-            .expect("upload request")
-    }
-
-    /// Upload and expect 201; returns the message id.
-    pub async fn send(&self, token: &str, to: &str, body: Vec<u8>) -> String {
-        let r = self.upload(token, to, body).await;
-        let status = r.status();
-        let v: Value = r.json().await.expect("upload JSON");
-        assert_eq!(status, 201, "{v}");
-        v["id"].as_str().expect("an id").to_owned()
-    }
-
-    /// `GET /api/v1/messages/sent` as `token`'s user.
-    pub async fn sent(&self, token: &str) -> Value {
-        self.http
-            .get(format!("{}/api/v1/messages/sent", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("sent request")
-            .json()
-            .await
-            .expect("sent JSON")
-    }
-
-    /// The listen link in the first e-mail to `address`, once one arrived.
-    pub async fn listen_link(&self, address: &str) -> String {
-        self.wait_emails(|e| e.iter().any(|m| m.to == address))
-            .await
-            .iter()
-            .find(|e| e.to == address)
-            .expect("the e-mail waited for")
-            .link()
-    }
-
-    /// The user with this extension, as stored now.
-    pub async fn user(&self, extension: &'static str) -> hark_core::store::users::User {
-        self.app
-            .deps
-            .store
-            .run(move |c| hark_core::store::users::find_by_extension(c, extension))
-            .await
-            .expect("store reachable")
-            .expect("a demo user")
-    }
-
-    /// The id of the user with this extension.
-    pub async fn user_id(&self, extension: &'static str) -> hark_core::ids::UserId {
-        self.user(extension).await.user_id()
-    }
-
-    /// The value of a counter in this process's metrics (`name` with its `_total`).
-    pub fn counter(&self, name: &str) -> u64 {
-        let text = self.app.deps.metrics.render("");
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("{name} in\n{text}"))
-    }
-
-    /// Once the caller `from` has stopped a recording to `to` (`#`): it is stored and waits in
-    /// the review menu, so a key pressed now is a review choice.
-    pub async fn held_for_review(&self, from: &'static str, to: &'static str) {
-        self.message_between(from, to, "held for review", |m| {
-            m.state == "recording" && m.blob_key.is_some()
-        })
-        .await;
-    }
-
-    /// The newest message from `from` to `to` that `is` accepts, once there is one.
-    async fn message_between(
-        &self,
-        from: &'static str,
-        to: &'static str,
-        what: &str,
-        is: fn(&hark_core::store::messages::Message) -> bool,
-    ) -> hark_core::store::messages::Message {
-        let (sender, recipient) = (self.user_id(from).await, self.user_id(to).await);
-        let store = self.app.deps.store.clone();
-        eventually(&format!("a message from {from} to {to} {what}"), || {
-            let (store, sender, recipient) = (store.clone(), sender.clone(), recipient.clone());
-            async move {
-                store
-                    .run(move |c| {
-                        for m in hark_core::store::messages::list_sent(c, &sender, 5)? {
-                            if is(&m)
-                                && hark_core::store::messages::find_recipient(
-                                    c,
-                                    &m.message_id(),
-                                    &recipient,
-                                )?
-                                .is_some()
-                            {
-                                return Ok(Some(m));
-                            }
-                        }
-                        Ok(None)
-                    })
-                    .await
-                    .unwrap()
-            }
-        })
-        .await
-    }
-
-    /// The message `from` last sent to `to`, once complete: its decoded audio.
-    pub async fn recording_between(&self, from: &'static str, to: &'static str) -> (Vec<f32>, u32) {
-        let message = self
-            .message_between(from, to, "complete", |m| m.state == "complete")
-            .await;
-        let wav = self
-            .app
-            .deps
-            .blobs
-            .get(message.blob_key.as_deref().unwrap())
-            .await
-            .unwrap();
-        let decoded = hark_core::audio::decode(&wav, 600).unwrap();
-        (decoded.samples, decoded.sample_rate)
-    }
-
-    /// The attempts the router stored for a message, once there are some: (channel, endpoint,
-    /// seconds after the first), in time order.
-    pub async fn attempts(&self, id: &str) -> Vec<(String, Option<String>, i64)> {
-        let id = hark_core::ids::MessageId::from(id);
-        eventually("attempts", || {
-            let (store, id) = (self.app.deps.store.clone(), id.clone());
-            async move {
-                let list = store
-                    .run(move |c| hark_core::store::messages::list_attempts(c, &id))
-                    .await
-                    .unwrap();
-                let first = list.iter().map(|a| a.due_at).min()?;
-                let mut out: Vec<_> = list
-                    .iter()
-                    .map(|a| {
-                        (
-                            a.channel.clone(),
-                            a.endpoint.clone(),
-                            (a.due_at - first).num_seconds(),
-                        )
-                    })
-                    .collect();
-                out.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
-                Some(out)
-            }
-        })
-        .await
-    }
-
-    /// Give `extension` a delivery profile (steps as JSON).
-    pub async fn set_profile(&self, extension: &'static str, channels: &'static str) {
-        set_profile(&self.app.deps.store, extension, channels).await;
-    }
-
-    /// Show `extension` as present (available), as a portal tab's heartbeat would.
-    pub async fn set_online(&self, extension: &'static str) {
-        use diesel::ExpressionMethods;
-        use hark_core::store::schema::presence;
-        let id = self.user_id(extension).await;
-        self.app
-            .deps
-            .store
-            .run(move |c| {
-                diesel::insert_into(presence::table)
-                    .values((
-                        presence::user_id.eq(id.as_str()),
-                        presence::node.eq("test"),
-                        presence::status.eq("available"),
-                        presence::heartbeat_at.eq(hark_core::store::now()),
-                    ))
-                    .execute(c)?;
-                Ok(())
-            })
-            .await
-            .expect("store reachable");
-    }
-
-    pub async fn message(&self, token: &str, id: &str) -> Value {
-        self.http
-            .get(format!("{}/api/v1/messages/{id}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("message request")
-            .json()
-            .await
-            .expect("message JSON")
-    }
-
-    /// Wait until recipient `extension` of message `id` has a receipt of `kind`.
-    pub async fn wait_receipt(&self, token: &str, id: &str, extension: &str, kind: &str) -> Value {
-        eventually(&format!("a {kind} receipt from {extension}"), || async {
-            let m = self.message(token, id).await;
-            let has = recipient(&m, extension)["receipts"]
-                .as_array()
-                .is_some_and(|rs| rs.iter().any(|r| r["kind"] == kind));
-            has.then_some(m)
-        })
-        .await
     }
 }
 

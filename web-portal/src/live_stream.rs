@@ -24,7 +24,7 @@ use hark_core::{
     ids::{AttemptId, MessageId, UserId},
     live::{self, End, Fragment},
     played::{self, Via},
-    store::{self, StoreError, live_chunks, messages},
+    store::{self, StoreError, attempts, live_chunks, messages},
 };
 use serde_json::json;
 use std::time::Duration;
@@ -74,7 +74,7 @@ pub(crate) async fn socket(
             if r.deleted_at.is_some() || msg.cancelled_at.is_some() {
                 return Ok(None);
             }
-            let attempt = messages::list_attempts(c, &m)?
+            let attempt = attempts::list_attempts(c, &m)?
                 .into_iter()
                 .find(|a| {
                     a.recipient_id == u.as_str()

@@ -7,6 +7,7 @@
 //! with a busy timeout and foreign keys on.
 
 pub mod attachments;
+pub mod attempts;
 pub mod claims;
 pub mod devices;
 pub mod groups;

@@ -9,7 +9,7 @@ use hark_core::{
     events::{Envelope, Event, Outcome},
     ids::{AttemptId, MessageId, UserId},
     push::{Notice, PushFrame},
-    store::{self, Store, StoreError, messages, users},
+    store::{self, Store, StoreError, attempts, messages, users},
 };
 use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
@@ -43,7 +43,7 @@ impl Hub {
                     let mut frames = Vec::new();
                     for chunk in people.chunks(500) {
                         for a in
-                            messages::open_attempts_of(c, chunk, Channel::Popup.name(), before)?
+                            attempts::open_attempts_of(c, chunk, Channel::Popup.name(), before)?
                         {
                             if let Some(f) = popup_frame(c, &a)? {
                                 frames.push((a.recipient_id, f));
@@ -74,7 +74,7 @@ pub(super) async fn waiting_popups(store: &Store, user: UserId) -> Result<Vec<St
     store
         .run(move |c| {
             let mut frames = Vec::new();
-            for a in messages::open_attempts(c, &user, Channel::Popup.name())? {
+            for a in attempts::open_attempts(c, &user, Channel::Popup.name())? {
                 frames.extend(popup_frame(c, &a)?);
             }
             Ok(frames)
@@ -85,7 +85,7 @@ pub(super) async fn waiting_popups(store: &Store, user: UserId) -> Result<Vec<St
 /// The pop-up frame of an open attempt (none if its message or sender is gone).
 fn popup_frame(
     c: &mut store::DbConnection,
-    a: &messages::Attempt,
+    a: &attempts::Attempt,
 ) -> Result<Option<String>, StoreError> {
     let mid = MessageId::from(a.message_id.as_str());
     let Some(m) = messages::find_by_id(c, &mid)? else {
@@ -117,7 +117,7 @@ pub(super) async fn seen(
         .deps
         .store
         .transaction(move |c| {
-            let Some(a) = messages::find_attempt(c, &attempt)? else {
+            let Some(a) = attempts::find_attempt(c, &attempt)? else {
                 return Ok(false);
             };
             if a.recipient_id != user.as_str()
