@@ -85,7 +85,6 @@ async fn main() -> anyhow::Result<()> {
         let mut run = RecordingCalls {
             from: "104",
             to: "*102",
-            pin: "1234",
             calls: CALLERS,
             rate: 5,
             hold_ms: 10_000,

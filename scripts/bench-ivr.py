@@ -72,80 +72,27 @@ def tone_file(path, seconds=30, freq=440.0):
                       for i in range(int(seconds * 8000))))
 
 
-HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="{name}">
-  <send retrans="500"><![CDATA[
-INVITE sip:{to}@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:101@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:{to}@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:101@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
+SCENARIO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sipp", "recording-call.xml")
 
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 8 101
-a=rtpmap:8 PCMA/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rtd="true"/>
-  <send><![CDATA[
-ACK sip:{to}@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:101@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Contact: <sip:101@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
 
-]]></send>
-"""
-
-TAIL = """  <send retrans="500"><![CDATA[
-BYE sip:{to}@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:101@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Contact: <sip:101@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>
-  <ResponseTimeRepartition value="1, 2, 3, 5, 10, 20, 50, 100"/>
-</scenario>
-"""
+def call_scenario(to, body, fields=None):
+    """The call of scripts/sipp/recording-call.xml (the one the tests make) from 101 to `to`,
+    with `body` in place of what it does between the ACK and the BYE."""
+    with open(SCENARIO) as f:
+        xml = f.read().format(**{"from": "101", "to": to, **(fields or {"tone": "", "hold_ms": 0})})
+    start = xml.index("]]></send>\n", xml.index("ACK sip:")) + len("]]></send>\n")
+    end = xml.index('  <send retrans="500"><![CDATA[\nBYE')
+    return xml[:start] + body + xml[end:]
 
 
 def setup_scenario(to):
-    return HEAD.format(name="setup", to=to) + '  <pause milliseconds="1000"/>\n' + TAIL.format(to=to)
+    return call_scenario(to, '  <pause milliseconds="1000"/>\n')
 
 
 def recording_scenario(to, tone, hold):
-    body = '  <pause milliseconds="300"/>\n'
-    for k in "1234":
-        body += f'  <nop><action><exec play_pcap_audio="{DTMF.format(k)}"/></action></nop>\n'
-        body += '  <pause milliseconds="350"/>\n'
-    body += f'  <nop><action><exec play_pcap_audio="{DTMF.format("pound")}"/></action></nop>\n'
-    body += '  <pause milliseconds="400"/>\n'
-    body += f'  <nop><action><exec rtp_stream="{tone},-1,8"/></action></nop>\n'
-    body += f'  <pause milliseconds="{hold * 1000}"/>\n'
-    body += '  <nop><action><exec rtp_stream="pause"/></action></nop>\n'
-    return HEAD.format(name="recording", to=to) + body + TAIL.format(to=to)
+    """The recording call the tests make (scripts/sipp/recording-call.xml), from 101."""
+    with open(SCENARIO) as f:
+        return f.read().format(**{"from": "101", "to": to, "tone": tone, "hold_ms": hold * 1000})
 
 
 def proc_stat(pid):
@@ -343,7 +290,7 @@ def echo_reference(n, work, tone):
     body = f'  <nop><action><exec rtp_stream="{tone},-1,8"/></action></nop>\n'
     body += f'  <pause milliseconds="{(n // RATE + HOLD) * 1000}"/>\n'
     body += '  <nop><action><exec rtp_stream="pause"/></action></nop>\n'
-    open(xml, "w").write(HEAD.format(name="ref", to="service") + body + TAIL.format(to="service"))
+    open(xml, "w").write(call_scenario("service", body))
     p = sipp([f"127.0.0.1:{port}", "-sf", xml, "-r", str(RATE), "-m", str(n), "-l", str(n),
               "-mp", str(free_port(even=True)), "-timeout", str(2 * (n // RATE) + HOLD + 60) + "s"],
              work, 2 * (n // RATE) + HOLD + 90)

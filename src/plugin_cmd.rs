@@ -31,15 +31,7 @@ pub async fn add(
     })
     .await?
     .with_context(|| format!("{} was refused", file.display()))?;
-    let form = plugins::PluginUpsertForm {
-        name: loaded.info.name.clone(),
-        version: loaded.info.version.clone(),
-        sha256: loaded.sha256.clone(),
-        wasm,
-        config: loaded.config.clone(),
-        priority,
-        enabled,
-    };
+    let form = loaded.upsert_form(wasm, priority, enabled);
     let name = form.name.clone();
     store
         .transaction(move |c| plugins::install(c, &form).map(|_| ()))

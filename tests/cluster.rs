@@ -10,10 +10,7 @@
 
 mod support;
 
-use reqwest::{
-    StatusCode,
-    multipart::{Form, Part},
-};
+use reqwest::StatusCode;
 use std::time::Duration;
 use support::{
     WAIT, audio::sine_wav, cluster::Cluster, eventually, sipp::Callee, traffic::api_token,
@@ -51,11 +48,7 @@ async fn presence_popups_and_receipts_cross_portal_nodes() {
     let bob_web = WebSession::login(&base_b, "102", hark::demo::DEMO_PASSWORD).await;
     let mut bob_tab = bob_web.socket().await.unwrap();
     bob_tab.expect("hello", |_| true).await;
-    alice_tab
-        .expect("presence", |f| {
-            f["extension"] == "102" && f["status"] == "available"
-        })
-        .await;
+    alice_tab.expect_presence("102", "available").await;
 
     // Sent through A; Bob's pop-up arrives on B; his "seen" there is Alice's receipt on A.
     let token = api_token(&cluster.http, std::slice::from_ref(&base_a), "101")
@@ -69,37 +62,14 @@ async fn presence_popups_and_receipts_cross_portal_nodes() {
         .send(serde_json::json!({"type": "seen", "attempt_id": popup["attempt_id"]}))
         .await;
     alice_tab
-        .expect("receipt", |f| {
-            f["message_id"] == id.as_str() && f["extension"] == "102" && f["kind"] == "delivered"
-        })
+        .expect_receipt(id.as_str(), "102", "delivered")
         .await;
 
     // Bob leaves B: Alice, on A, sees him go.
     bob_tab.close().await;
-    alice_tab
-        .expect("presence", |f| {
-            f["extension"] == "102" && f["status"] == "offline"
-        })
-        .await;
+    alice_tab.expect_presence("102", "offline").await;
     alice_tab.close().await;
     cluster.stop().await;
-}
-
-async fn upload_plugin(s: &WebSession, wasm: Vec<u8>, config: &str) -> (StatusCode, String) {
-    let form = Form::new()
-        .text("csrf", s.csrf.clone())
-        .part("wasm", Part::bytes(wasm).file_name("plugin.wasm"))
-        .text("config", config.to_owned())
-        .text("priority", "10")
-        .text("enabled", "1");
-    let r = s
-        .http
-        .post(format!("{}/admin/plugins", s.base))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.text().await.unwrap())
 }
 
 /// The channels the router planned for a message, once it has.
@@ -133,12 +103,12 @@ async fn a_plugin_uploaded_through_one_portal_reaches_both_routers() {
     let base = cluster.procs[a].base();
 
     let admin = WebSession::login(&base, "101", hark::demo::DEMO_PASSWORD).await;
-    let (status, page) = upload_plugin(
-        &admin,
-        hark_test_plugins::bytes(hark_test_plugins::URGENT_ESCALATION),
-        r#"{"repeat_secs": 120}"#,
-    )
-    .await;
+    let (status, page) = admin
+        .upload_plugin(
+            hark_test_plugins::bytes(hark_test_plugins::URGENT_ESCALATION),
+            r#"{"repeat_secs": 120}"#,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{page}");
     // Both routers reloaded on plugin.changed, and say so.
     for r in [r1, r2] {

@@ -121,7 +121,6 @@ async fn an_ivr_killed_during_recordings() {
     let mut first = RecordingCalls {
         from: "104",
         to: "*102",
-        pin: "1234",
         calls: CALLS,
         rate: 10,
         hold_ms: 30_000,
@@ -162,7 +161,6 @@ async fn an_ivr_killed_during_recordings() {
     let mut second = RecordingCalls {
         from: "104",
         to: "*102",
-        pin: "1234",
         calls: 5,
         rate: 5,
         // Past the prompts and the beep, and two seconds of speech.

@@ -183,25 +183,17 @@ async fn linphone_logs_in_records_and_sends() {
     .await
     .unwrap();
     let store = app.deps.store.clone();
-    eventually("the beep (a message being recorded)", || {
-        let store = store.clone();
-        async move {
-            store
-                .run(|c| {
-                    let a = hark_core::store::users::find_by_extension(c, "101")?.unwrap();
-                    Ok(hark_core::store::messages::list_sent(c, &a.user_id(), 5)?
-                        .into_iter()
-                        .any(|m| m.state == "recording")
-                        .then_some(()))
-                })
-                .await
-                .unwrap()
-        }
+    message_from_101(&store, "the beep (a message being recorded)", |m| {
+        m.state == "recording"
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await; // the caller talks for two seconds
     linphonecsh(&ns, home, &["generic", "#"]).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // `#` ends the recording; the review menu is up once it is stored, held for review.
+    message_from_101(&store, "the recording held for review", |m| {
+        m.state == "recording" && m.blob_key.is_some()
+    })
+    .await;
     linphonecsh(&ns, home, &["generic", "1"]).await;
     eventually("Hark to send the message", || async {
         std::fs::read_to_string(&log_path)
@@ -261,13 +253,7 @@ async fn linphone_logs_in_records_and_sends() {
         })
         .await
         .unwrap();
-    let wav = app
-        .deps
-        .blobs
-        .get(message.blob_key.as_deref().unwrap())
-        .await
-        .unwrap();
-    let decoded = hark_core::audio::decode(&wav, 600).unwrap();
+    let decoded = support::decoded_recording(&app.deps, &message).await;
     assert_eq!(
         audio::dominant(
             &decoded.samples,
@@ -282,4 +268,28 @@ async fn linphone_logs_in_records_and_sends() {
         "{tone} ms of the caller's tone\n{}",
         String::from_utf8_lossy(&std::fs::read(&log_path).unwrap_or_default())
     );
+}
+
+/// Wait for a message from 101 in the state `is` accepts.
+async fn message_from_101(
+    store: &hark_core::store::Store,
+    what: &str,
+    is: fn(&hark_core::store::messages::Message) -> bool,
+) {
+    eventually(what, || {
+        let store = store.clone();
+        async move {
+            store
+                .run(move |c| {
+                    let a = hark_core::store::users::find_by_extension(c, "101")?.unwrap();
+                    Ok(hark_core::store::messages::list_sent(c, &a.user_id(), 5)?
+                        .iter()
+                        .any(is)
+                        .then_some(()))
+                })
+                .await
+                .unwrap()
+        }
+    })
+    .await;
 }

@@ -88,14 +88,7 @@ async fn record_send_and_listen(mode: Mode) {
     assert_eq!(to, ["102", "103"], "sent to the two people keyed in");
 
     // The recording is the tone that was sent: its loud part lasts as long, at 440 Hz.
-    let wav = stack
-        .app
-        .deps
-        .blobs
-        .get(message.blob_key.as_deref().unwrap())
-        .await
-        .unwrap();
-    let decoded = hark_core::audio::decode(&wav, 600).unwrap();
+    let decoded = support::decoded_recording(&stack.app.deps, &message).await;
     let rate = decoded.sample_rate;
     let loud: Vec<f32> = decoded
         .samples

@@ -4,10 +4,9 @@
 
 mod support;
 
-use diesel::prelude::*;
 use hark_core::{
     ids::MessageId,
-    store::{attempts, messages, plugins as stored, schema::users},
+    store::{messages, plugins as stored},
 };
 use hark_test_plugins as fixtures;
 use support::{Mode, Stack, audio::sine_wav, eventually};
@@ -22,21 +21,6 @@ async fn install(stack: &Stack, path: &str, config: &str, priority: i32) -> anyh
         true,
     )
     .await
-}
-
-async fn give_bob_a_phone(stack: &Stack) {
-    stack
-        .app
-        .deps
-        .store
-        .run(|c| {
-            diesel::update(users::table.filter(users::extension.eq("102")))
-                .set(users::phone_uri.eq("sip:bob@127.0.0.1:5099"))
-                .execute(c)?;
-            Ok(())
-        })
-        .await
-        .unwrap();
 }
 
 async fn send(stack: &Stack, token: &str, urgent: bool) -> String {
@@ -61,7 +45,7 @@ async fn wait_loaded(stack: &Stack, token: &str, urgent_plans_callbacks: bool) {
 
 async fn plugins_decide_deliveries(mode: Mode) {
     let stack = Stack::start(mode).await;
-    give_bob_a_phone(&stack).await;
+    stack.give_bob_a_phone().await;
     let alice = stack.login("101").await;
 
     // No plugins: the profile (e-mail by default) decides.
@@ -136,7 +120,7 @@ async fn plugins_decide_deliveries(mode: Mode) {
 
 async fn swapping_plugins_under_load_loses_no_message(mode: Mode) {
     let stack = Stack::start(mode).await;
-    give_bob_a_phone(&stack).await;
+    stack.give_bob_a_phone().await;
     let alice = stack.login("101").await;
     install(&stack, fixtures::URGENT_ESCALATION, "", 10)
         .await
@@ -224,7 +208,7 @@ async fn plugins_dropped_into_the_folder_come_and_go(mode: Mode) {
 
 async fn unanswered_attempts_give_up_and_the_sender_is_told(mode: Mode) {
     let stack = Stack::start(mode).await;
-    give_bob_a_phone(&stack).await;
+    stack.give_bob_a_phone().await;
     // A callback nobody answers (no IVR yet takes the command): give up after a second.
     stack
         .set_profile(
@@ -421,14 +405,9 @@ async fn coming_online_releases_waiting_messages(mode: Mode) {
     assert_eq!(popups, 1, "{a:?}");
 
     // Bob turns it down: the sender hears "declined".
-    let mid = MessageId::from(id.as_str());
     let popup = stack
-        .app
-        .deps
-        .store
-        .run(move |c| attempts::list_attempts(c, &mid))
+        .attempt_rows(&id)
         .await
-        .unwrap()
         .into_iter()
         .find(|a| a.channel == "popup")
         .unwrap();

@@ -2,6 +2,9 @@
 //! CSRF on every form, lockout and rate limits, the dashboard's inbox and receipts, another
 //! person's message ids, live presence and receipts over the socket, API tokens, and script
 //! in names shown as text.
+//!
+//! Over 500 lines on purpose: one scenario per test, each read top to bottom as a person uses
+//! the portal; the helpers they share live in `support/`.
 
 mod support;
 
@@ -237,19 +240,11 @@ async fn presence_and_receipts_arrive_live(mode: Mode) {
     bob.post("/status", &[("status", "busy")]).await.unwrap();
     let mut bob_tab = bob.socket().await.unwrap();
     bob_tab.expect("hello", |_| true).await;
-    alice_tab
-        .expect("presence", |f| {
-            f["extension"] == "102" && f["status"] == "busy"
-        })
-        .await;
+    alice_tab.expect_presence("102", "busy").await;
     bob.post("/status", &[("status", "available")])
         .await
         .unwrap();
-    alice_tab
-        .expect("presence", |f| {
-            f["extension"] == "102" && f["status"] == "available"
-        })
-        .await;
+    alice_tab.expect_presence("102", "available").await;
 
     // Alice sends; Bob's tab hears of it; Bob plays it; Alice's tab gets the receipt.
     let alice = stack.login("101").await;
@@ -266,19 +261,11 @@ async fn presence_and_receipts_arrive_live(mode: Mode) {
         .await
         .unwrap();
     assert_eq!(status, StatusCode::OK);
-    alice_tab
-        .expect("receipt", |f| {
-            f["message_id"] == id.as_str() && f["extension"] == "102" && f["kind"] == "heard"
-        })
-        .await;
+    alice_tab.expect_receipt(id.as_str(), "102", "heard").await;
 
     // Bob closes his last tab: offline.
     bob_tab.close().await;
-    alice_tab
-        .expect("presence", |f| {
-            f["extension"] == "102" && f["status"] == "offline"
-        })
-        .await;
+    alice_tab.expect_presence("102", "offline").await;
 
     // Another site cannot open a socket with Alice's cookie.
     let refused = alice_web

@@ -3,6 +3,9 @@
 //! planned; an e-mail device verified through the link it was sent and then used; contacts,
 //! speed dials and groups; a recorded name; admins creating, disabling and re-PINning people,
 //! and a plugin uploaded in the portal changing routing (a refused one changing nothing).
+//!
+//! Over 500 lines on purpose: one scenario per test, each read top to bottom as a person uses
+//! the pages; the helpers they share live in `support/`.
 
 mod support;
 
@@ -410,23 +413,6 @@ async fn contacts_groups_and_my_name(mode: Mode) {
     stack.stop().await;
 }
 
-async fn upload_plugin(s: &WebSession, wasm: Vec<u8>, config: &str) -> (StatusCode, String) {
-    let form = Form::new()
-        .text("csrf", s.csrf.clone())
-        .part("wasm", Part::bytes(wasm).file_name("plugin.wasm"))
-        .text("config", config.to_owned())
-        .text("priority", "10")
-        .text("enabled", "1");
-    let r = s
-        .http
-        .post(format!("{}/admin/plugins", s.base))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.text().await.unwrap())
-}
-
 async fn admins_manage_people_and_plugins(mode: Mode) {
     let stack = Stack::start(mode).await;
     let bob = WebSession::login(&stack.base, "102", DEMO_PASSWORD).await;
@@ -520,12 +506,9 @@ async fn admins_manage_people_and_plugins(mode: Mode) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Plugins: a hostile upload is refused with the reason and changes nothing.
-    let (status, page) = upload_plugin(
-        &admin,
-        hark_test_plugins::bytes(hark_test_plugins::SOCKETS),
-        "",
-    )
-    .await;
+    let (status, page) = admin
+        .upload_plugin(hark_test_plugins::bytes(hark_test_plugins::SOCKETS), "")
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("wasi:sockets"), "{page}");
     assert!(
@@ -538,30 +521,17 @@ async fn admins_manage_people_and_plugins(mode: Mode) {
             .unwrap()
             .is_empty()
     );
-    let (status, page) = upload_plugin(&admin, b"\0asm garbage".to_vec(), "").await;
+    let (status, page) = admin.upload_plugin(b"\0asm garbage".to_vec(), "").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
 
     // A valid one is reported, installed, and changes the next plan.
-    stack
-        .app
-        .deps
-        .store
-        .run(|c| {
-            use diesel::prelude::*;
-            use hark_core::store::schema::users;
-            diesel::update(users::table.filter(users::extension.eq("102")))
-                .set(users::phone_uri.eq("sip:bob@127.0.0.1:5099"))
-                .execute(c)?;
-            Ok(())
-        })
-        .await
-        .unwrap();
-    let (status, page) = upload_plugin(
-        &admin,
-        hark_test_plugins::bytes(hark_test_plugins::URGENT_ESCALATION),
-        r#"{"repeat_secs": 120}"#,
-    )
-    .await;
+    stack.give_bob_a_phone().await;
+    let (status, page) = admin
+        .upload_plugin(
+            hark_test_plugins::bytes(hark_test_plugins::URGENT_ESCALATION),
+            r#"{"repeat_secs": 120}"#,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("urgent-escalation"), "{page}");
     assert!(page.contains("is installed"), "{page}");

@@ -4,9 +4,8 @@
 
 mod support;
 
-use std::{net::SocketAddr, time::Duration};
-use support::{Mode, Stack};
-use tokio::net::UdpSocket;
+use std::net::SocketAddr;
+use support::{Mode, Stack, sip_inbox::Inbox};
 
 fn request(method: &str, call_id: &str, local: SocketAddr, extra: &str, body: &str) -> String {
     format!(
@@ -30,51 +29,33 @@ fn offer(payloads: &str, rtpmaps: &str) -> String {
     )
 }
 
-/// Everything the IVR sent back, kept so responses to several requests can be awaited in
-/// any order.
-struct Inbox {
-    sock: UdpSocket,
-    seen: Vec<String>,
-}
-
-impl Inbox {
-    /// The first final response for `call_id`, waiting up to 5 s.
-    async fn first_final(&mut self, call_id: &str) -> Option<String> {
-        let tag = format!("Call-ID: {call_id}\r\n");
-        let is_final = |r: &String| r.contains(&tag) && !r.starts_with("SIP/2.0 1");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let mut buf = vec![0u8; 65_536];
-        loop {
-            if let Some(r) = self.seen.iter().find(|r| is_final(r)) {
-                return Some(r.clone());
-            }
-            match tokio::time::timeout_at(deadline, self.sock.recv_from(&mut buf)).await {
-                Ok(Ok((n, _))) => self
-                    .seen
-                    .push(String::from_utf8_lossy(&buf[..n]).into_owned()),
-                _ => return None,
-            }
-        }
-    }
+/// The first final response for `call_id`, waiting up to 5 s.
+async fn first_final(inbox: &mut Inbox, call_id: &str) -> Option<String> {
+    let tag = format!("Call-ID: {call_id}\r\n");
+    inbox
+        .wait_for(|seen| {
+            seen.iter()
+                .find(|r| r.contains(&tag) && !r.starts_with("SIP/2.0 1"))
+                .cloned()
+        })
+        .await
 }
 
 async fn send(inbox: &Inbox, ivr: SocketAddr, text: &str) {
-    inbox.sock.send_to(text.as_bytes(), ivr).await.unwrap();
+    inbox.send(ivr, text).await;
 }
 
 async fn hostile_sip_is_answered_or_dropped(mode: Mode) {
     let stack = Stack::start_with(mode, |c| c.ivr.max_calls = 2).await;
     let ivr = stack.ivr_addr();
-    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let local = sock.local_addr().unwrap();
-    let mut inbox = Inbox {
-        sock,
-        seen: Vec::new(),
-    };
+    let mut inbox = Inbox::bind().await;
+    let local = inbox.local();
 
     let options = |id: &str| request("OPTIONS", id, local, "", "");
     send(&inbox, ivr, &options("opt-1")).await;
-    let ok = inbox.first_final("opt-1").await.expect("OPTIONS answered");
+    let ok = first_final(&mut inbox, "opt-1")
+        .await
+        .expect("OPTIONS answered");
     assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
     assert!(
         ok.contains("INVITE") && ok.contains("INFO"),
@@ -82,13 +63,14 @@ async fn hostile_sip_is_answered_or_dropped(mode: Mode) {
     );
 
     send(&inbox, ivr, &request("FROB", "frob-1", local, "", "")).await;
-    let r = inbox
-        .first_final("frob-1")
+    let r = first_final(&mut inbox, "frob-1")
         .await
         .expect("unknown method answered");
     assert!(r.starts_with("SIP/2.0 501"), "{r}");
     send(&inbox, ivr, &request("REGISTER", "reg-1", local, "", "")).await;
-    let r = inbox.first_final("reg-1").await.expect("REGISTER answered");
+    let r = first_final(&mut inbox, "reg-1")
+        .await
+        .expect("REGISTER answered");
     assert!(r.starts_with("SIP/2.0 405"), "{r}");
 
     // Garbage, truncation, missing mandatory headers, a Content-Length past the body, binary
@@ -107,7 +89,7 @@ async fn hostile_sip_is_answered_or_dropped(mode: Mode) {
         huge.into_bytes(),
         b"INVITE sip:hark@127.0.0.1 SIP/2.0\r\n\r\n".to_vec(),
     ] {
-        inbox.sock.send_to(&junk, ivr).await.unwrap();
+        inbox.send(ivr, &junk).await;
     }
 
     // An offer with no G.711: 488.
@@ -124,7 +106,9 @@ async fn hostile_sip_is_answered_or_dropped(mode: Mode) {
         ),
     )
     .await;
-    let r = inbox.first_final("inv-488").await.expect("INVITE answered");
+    let r = first_final(&mut inbox, "inv-488")
+        .await
+        .expect("INVITE answered");
     assert!(r.starts_with("SIP/2.0 488"), "{r}");
 
     // Five INVITEs at once with max_calls = 2: two answered, the rest 503 with Retry-After.
@@ -148,8 +132,7 @@ async fn hostile_sip_is_answered_or_dropped(mode: Mode) {
     let mut refused = 0;
     for i in 0..5 {
         let id = format!("flood-{i}");
-        let r = inbox
-            .first_final(&id)
+        let r = first_final(&mut inbox, &id)
             .await
             .expect("every INVITE gets a final response");
         if r.starts_with("SIP/2.0 200") {
@@ -164,8 +147,7 @@ async fn hostile_sip_is_answered_or_dropped(mode: Mode) {
 
     // Still answering.
     send(&inbox, ivr, &options("opt-2")).await;
-    let ok = inbox
-        .first_final("opt-2")
+    let ok = first_final(&mut inbox, "opt-2")
         .await
         .expect("OPTIONS answered after all that");
     assert!(ok.starts_with("SIP/2.0 200"), "{ok}");

@@ -4,12 +4,13 @@
 //! another 4xx/5xx the message earns) or dropped. After every message an OPTIONS probe must
 //! still be answered, and at the end a message that was dropped must still have had no
 //! answer. Every case is run, and all mismatches are reported at once.
+//!
+//! Over 500 lines on purpose: the torture cases are data, one after another.
 
 mod support;
 
-use std::{net::SocketAddr, time::Duration};
-use support::{Mode, Stack};
-use tokio::net::UdpSocket;
+use std::net::SocketAddr;
+use support::{Mode, Stack, sip_inbox::Inbox};
 
 #[derive(Debug, Clone, Copy)]
 enum Expect {
@@ -567,67 +568,40 @@ fn cases(local: SocketAddr) -> Vec<Case> {
     cases
 }
 
-/// Everything the IVR sent back.
-struct Inbox {
-    sock: UdpSocket,
-    seen: Vec<String>,
-}
-
-impl Inbox {
-    fn final_for(&self, call_id: &str) -> Option<u16> {
-        self.seen.iter().find_map(|r| {
-            let mentions = r.lines().any(|l| {
-                let l = l.to_ascii_lowercase();
-                (l.starts_with("call-id:") || l.starts_with("i:") || l.starts_with("x-id:"))
-                    && l.split_once(':').is_some_and(|(_, v)| v.trim() == call_id)
-            });
-            let code: u16 = r.strip_prefix("SIP/2.0 ")?.get(..3)?.parse().ok()?;
-            (mentions && code >= 200).then_some(code)
-        })
-    }
-
-    /// Wait up to 5 s for a final response for `call_id`.
-    async fn wait_final(&mut self, call_id: &str) -> Option<u16> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let mut buf = vec![0u8; 65_536];
-        loop {
-            if let Some(code) = self.final_for(call_id) {
-                return Some(code);
-            }
-            match tokio::time::timeout_at(deadline, self.sock.recv_from(&mut buf)).await {
-                Ok(Ok((n, _))) => self
-                    .seen
-                    .push(String::from_utf8_lossy(&buf[..n]).into_owned()),
-                _ => return None,
-            }
-        }
-    }
+/// The final response code for `call_id` among `seen` (matched on Call-ID, its compact form
+/// `i:`, or the `X-Id` some cases carry).
+fn final_for(seen: &[String], call_id: &str) -> Option<u16> {
+    seen.iter().find_map(|r| {
+        let mentions = r.lines().any(|l| {
+            let l = l.to_ascii_lowercase();
+            (l.starts_with("call-id:") || l.starts_with("i:") || l.starts_with("x-id:"))
+                && l.split_once(':').is_some_and(|(_, v)| v.trim() == call_id)
+        });
+        let code: u16 = r.strip_prefix("SIP/2.0 ")?.get(..3)?.parse().ok()?;
+        (mentions && code >= 200).then_some(code)
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn torture_messages_are_answered_or_rejected() {
     let stack = Stack::start_with(Mode::Embedded, |c| c.ivr.max_calls = 100).await;
     let ivr = stack.ivr_addr();
-    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let local = sock.local_addr().unwrap();
-    let mut inbox = Inbox {
-        sock,
-        seen: Vec::new(),
-    };
+    let mut inbox = Inbox::bind().await;
+    let local = inbox.local();
     let cases = cases(local);
     let mut failures = Vec::new();
     for (i, case) in cases.iter().enumerate() {
-        inbox.sock.send_to(&case.bytes, ivr).await.unwrap();
+        inbox.send(ivr, &case.bytes).await;
         // The endpoint answers a plain OPTIONS after each one.
         let probe = format!("probe-{i}");
         let options = message(&with_len(base("OPTIONS", &probe, local)), "");
-        inbox.sock.send_to(&options, ivr).await.unwrap();
-        if inbox.wait_final(&probe).await != Some(200) {
+        inbox.send(ivr, &options).await;
+        if inbox.wait_for(|seen| final_for(seen, &probe)).await != Some(200) {
             failures.push(format!("{}: the IVR stopped answering after it", case.name));
             break;
         }
         if let Expect::Answered(codes) = case.expect {
-            match inbox.wait_final(&case.call_id).await {
+            match inbox.wait_for(|seen| final_for(seen, &case.call_id)).await {
                 Some(code) if codes.contains(&code) => {}
                 other => failures.push(format!(
                     "{}: expected a final response in {codes:?}, got {other:?}",
@@ -638,11 +612,14 @@ async fn torture_messages_are_answered_or_rejected() {
     }
     // One last probe, then every rejected case is judged on all that came back.
     let options = message(&with_len(base("OPTIONS", "probe-last", local)), "");
-    inbox.sock.send_to(&options, ivr).await.unwrap();
-    assert_eq!(inbox.wait_final("probe-last").await, Some(200));
+    inbox.send(ivr, &options).await;
+    assert_eq!(
+        inbox.wait_for(|seen| final_for(seen, "probe-last")).await,
+        Some(200)
+    );
     for case in &cases {
         if let Expect::Rejected(codes) = case.expect
-            && let Some(code) = inbox.final_for(&case.call_id)
+            && let Some(code) = final_for(&inbox.seen, &case.call_id)
             && !codes.contains(&code)
         {
             failures.push(format!(
@@ -653,7 +630,7 @@ async fn torture_messages_are_answered_or_rejected() {
     }
     let report: Vec<String> = cases
         .iter()
-        .map(|c| format!("{:<60} -> {:?}", c.name, inbox.final_for(&c.call_id)))
+        .map(|c| format!("{:<60} -> {:?}", c.name, final_for(&inbox.seen, &c.call_id)))
         .collect();
     eprintln!("{}", report.join("\n"));
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -12,7 +12,6 @@ use hark_core::{
     events::{Command, Envelope, Event, Notify, Origin},
     ids::{AttemptId, MessageId},
     link::ListenClaim,
-    store::attempts,
 };
 use serde_json::Value;
 use support::{
@@ -259,14 +258,9 @@ async fn duplicate_events_do_nothing_twice(mode: Mode) {
         .await;
     let (alice_id, bob) = (stack.user_id("101").await, stack.user_id("102").await);
     let message_id = MessageId::from(id.as_str());
-    let mid = message_id.clone();
     let attempt: AttemptId = stack
-        .app
-        .deps
-        .store
-        .run(move |c| attempts::list_attempts(c, &mid))
+        .attempt_rows(&id)
         .await
-        .unwrap()
         .first()
         .map(|a| AttemptId::from(a.id.as_str()))
         .expect("an attempt");

@@ -1,6 +1,8 @@
 //! The diesel schema matches both backends' migrations: on a fresh SQLite file and a fresh
 //! PostgreSQL database, migrate, then write and read back a row of every table through the
 //! schema, and check the constraints the code relies on.
+//!
+//! Over 500 lines on purpose: a row of every table is data, written out table by table.
 
 use diesel::{Connection, RunQueryDsl, pg::PgConnection, prelude::*};
 use hark_core::{

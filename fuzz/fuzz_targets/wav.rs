@@ -9,11 +9,7 @@ use libfuzzer_sys::fuzz_target;
 static ALLOC: hark_fuzz::CappedAlloc = hark_fuzz::CappedAlloc;
 
 fuzz_target!(|data: &[u8]| {
-    // Hark catches a panic inside a demuxer or codec and refuses the file (see
-    // `hark_core::audio::decode`); libFuzzer's hook would abort on it first. Panics that
-    // escape Hark's own code still abort (libfuzzer-sys aborts on an unwinding target).
-    static QUIET: std::sync::Once = std::sync::Once::new();
-    QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+    hark_fuzz::quiet_decoder_panics();
     let _ = hark_ivr::voice::phone_audio(data);
     let _ = hark_core::audio::decode(data, 10);
 });

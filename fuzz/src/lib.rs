@@ -43,3 +43,12 @@ unsafe impl GlobalAlloc for CappedAlloc {
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
+
+/// Silence the panic hook, for targets whose input reaches a decoder. Hark catches a panic
+/// inside a demuxer or codec and refuses the file (see `hark_core::audio::decode`);
+/// libFuzzer's hook would abort on it first. Panics that escape Hark's own code still abort
+/// (libfuzzer-sys aborts on an unwinding target).
+pub fn quiet_decoder_panics() {
+    static QUIET: std::sync::Once = std::sync::Once::new();
+    QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+}

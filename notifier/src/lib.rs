@@ -21,7 +21,9 @@ use hark_core::{
     channel::Channel,
     config::{LinksConfig, NotifierConfig},
     events::Command,
+    ids::{EventId, MessageId, UserId},
     link::LinkSigner,
+    store::{self, DbConnection, StoreError, messages, users},
 };
 use std::{path::PathBuf, sync::Arc};
 use tokio_util::sync::CancellationToken;
@@ -32,6 +34,23 @@ pub enum NotifierError {
     Bus(#[from] BusError),
     #[error("e-mail transport: {0}")]
     Transport(String),
+}
+
+/// A command's message and its sender, or `None` when `consumer` has handled the command
+/// already (a redelivery).
+pub(crate) fn message_and_sender(
+    c: &mut DbConnection,
+    consumer: &str,
+    event: &EventId,
+    message_id: &MessageId,
+) -> Result<Option<(messages::Message, users::User)>, StoreError> {
+    if store::processed::is_processed(c, consumer, event)? {
+        return Ok(None);
+    }
+    let message = messages::find_by_id(c, message_id)?.ok_or(StoreError::NotFound("message"))?;
+    let sender = users::find_by_id(c, &UserId::from(message.sender_id.as_str()))?
+        .ok_or(StoreError::NotFound("sender"))?;
+    Ok(Some((message, sender)))
 }
 
 /// Run every channel's worker until `shutdown`: one consumer per channel's command queue.

@@ -18,9 +18,8 @@ use hark_core::{
     },
     channel::Channel,
     events::{Command, Envelope, Notify},
-    ids::{EventId, UserId},
+    ids::EventId,
     push::{Notice, PushFrame, user_key},
-    store::{self, StoreError, messages, users},
 };
 
 const CONSUMER: &str = "notifier.push";
@@ -60,16 +59,7 @@ impl consume::Handler<Command> for PushWorker {
         let loaded = self
             .deps
             .store
-            .run(move |c| {
-                if store::processed::is_processed(c, CONSUMER, &e2)? {
-                    return Ok(None);
-                }
-                let message =
-                    messages::find_by_id(c, &m2)?.ok_or(StoreError::NotFound("message"))?;
-                let sender = users::find_by_id(c, &UserId::from(message.sender_id.as_str()))?
-                    .ok_or(StoreError::NotFound("sender"))?;
-                Ok(Some((message, sender)))
-            })
+            .run(move |c| crate::message_and_sender(c, CONSUMER, &e2, &m2))
             .await?;
         let Some((message, sender)) = loaded else {
             return Ok(());

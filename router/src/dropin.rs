@@ -142,15 +142,7 @@ async fn install(
             return None;
         }
     };
-    let form = plugins::PluginUpsertForm {
-        name: loaded.info.name.clone(),
-        version: loaded.info.version.clone(),
-        sha256: loaded.sha256.clone(),
-        wasm,
-        config: loaded.config.clone(),
-        priority: DROP_IN_PRIORITY,
-        enabled: true,
-    };
+    let form = loaded.upsert_form(wasm, DROP_IN_PRIORITY, true);
     let name = form.name.clone();
     let stored = deps
         .store

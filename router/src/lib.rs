@@ -52,10 +52,10 @@ pub enum RouterError {
     Store(#[from] hark_core::store::StoreError),
 }
 
-struct EventHandler {
-    deps: Deps,
-    config: RouterConfig,
-    registry: Arc<registry::Registry>,
+pub(crate) struct EventHandler {
+    pub deps: Deps,
+    pub config: RouterConfig,
+    pub registry: Arc<registry::Registry>,
 }
 
 #[async_trait::async_trait]
@@ -67,32 +67,12 @@ impl consume::Handler<Event> for EventHandler {
                 message_id,
                 recipients,
                 ..
-            } => {
-                recorded::handle(
-                    &self.deps,
-                    &self.config,
-                    &self.registry,
-                    id,
-                    message_id,
-                    recipients,
-                )
-                .await?
-            }
+            } => recorded::handle(self, id, message_id, recipients).await?,
             Event::MessageStarted {
                 message_id,
                 recipients,
                 ..
-            } => {
-                live::handle(
-                    &self.deps,
-                    &self.config,
-                    &self.registry,
-                    id,
-                    message_id,
-                    recipients,
-                )
-                .await?
-            }
+            } => live::handle(self, id, message_id, recipients).await?,
             Event::PresenceChanged { user_id, status } => {
                 forward::handle(&self.deps, &self.config, id, user_id, status).await?
             }

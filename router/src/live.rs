@@ -5,27 +5,28 @@
 //! `message.recorded` ([`crate::recorded`]), which skips the live channels for anyone already
 //! streaming, so nobody gets the same message as a stream and a pop-up.
 
-use crate::{CONSUMER, decide, registry::Registry};
+use crate::{CONSUMER, EventHandler, decide};
 
 /// Longest a live stream attempt stays open without an outcome (a message is at most a few
 /// minutes long).
 const STREAM_GIVE_UP_SECS: i64 = 15 * 60;
 use hark_core::{
-    Deps,
     bus::consume::{self, HandleError},
-    config::RouterConfig,
     ids::{EventId, MessageId, UserId},
     store::{self, attempts, messages},
 };
 
 pub(crate) async fn handle(
-    deps: &Deps,
-    config: &RouterConfig,
-    registry: &Registry,
+    router: &EventHandler,
     event: EventId,
     message_id: MessageId,
     recipients: Vec<UserId>,
 ) -> Result<bool, HandleError> {
+    let EventHandler {
+        deps,
+        config,
+        registry,
+    } = router;
     let facts = decide::facts(deps, &message_id, recipients).await?;
     if facts.message.state != "recording" {
         return Ok(false); // Already finished: message.recorded plans it.

@@ -1,25 +1,26 @@
 //! `message.recorded`: plan and start delivery to every recipient.
 
-use crate::{CONSUMER, decide, plan::Step, registry::Registry};
+use crate::{CONSUMER, EventHandler, decide, plan::Step};
 use chrono::Duration;
 use hark_core::{
-    Deps,
     bus::consume::{self, HandleError},
     channel::Channel,
-    config::RouterConfig,
     events::{Command, Envelope, Notify, ReceiptKind},
     ids::{EventId, MessageId, UserId},
     store::{self, DbConnection, StoreError, attempts, messages},
 };
 
 pub(crate) async fn handle(
-    deps: &Deps,
-    config: &RouterConfig,
-    registry: &Registry,
+    router: &EventHandler,
     event: EventId,
     message_id: MessageId,
     recipients: Vec<UserId>,
 ) -> Result<bool, HandleError> {
+    let EventHandler {
+        deps,
+        config,
+        registry,
+    } = router;
     // Read, then decide (plugins run outside any transaction), then write once.
     let facts = decide::facts(deps, &message_id, recipients).await?;
     let now = chrono::Utc::now();

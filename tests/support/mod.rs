@@ -18,6 +18,7 @@ pub mod kamailio;
 pub mod mail;
 pub mod pg_server;
 pub mod rabbit_node;
+pub mod sip_inbox;
 pub mod sipp;
 mod stack_api;
 pub mod traffic;
@@ -72,6 +73,19 @@ fn unique(prefix: &str) -> String {
         "{prefix}{}",
         &uuid::Uuid::new_v4().simple().to_string()[..16]
     )
+}
+
+/// A stored message's recording, decoded (as a listener would hear it).
+pub async fn decoded_recording(
+    deps: &hark_core::Deps,
+    message: &hark_core::store::messages::Message,
+) -> hark_core::audio::Decoded {
+    let key = message
+        .blob_key
+        .as_deref()
+        .expect("the message has a recording");
+    let wav = deps.blobs.get(key).await.expect("the recording is stored");
+    hark_core::audio::decode(&wav, 600).expect("the recording decodes")
 }
 
 /// Poll `f` until it returns `Some`, for at most [`WAIT`].

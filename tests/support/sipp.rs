@@ -1,6 +1,9 @@
 //! Driving sipp as a caller (REAL-CLIENTS.md): a scenario built step by step — RFC 4733 key
 //! presses from sipp's own pcaps, SIP INFO key presses, audio we generate as a PCMA pcap (so
 //! the test knows exactly what was sent), pauses — run against the IVR with a time limit.
+//!
+//! Over 500 lines on purpose: the caller, the callee and the batches are one idea (sipp as a
+//! peer), and sipp's scenario XML is text that has to be written out.
 
 use anyhow::{Context, Result, bail};
 use std::{net::SocketAddr, path::Path, time::Duration};
@@ -511,13 +514,12 @@ impl CalleeRun {
 }
 
 /// Many callers at once, each recording a message with a direct dial: `from` dials `to`
-/// (`*102`), keys the PIN as RFC 4733 events, then streams a 440 Hz PCMA tone (sipp's
+/// (`*102`), keys the demo PIN as RFC 4733 events, then streams a 440 Hz PCMA tone (sipp's
 /// `rtp_stream`) for `hold_ms` and hangs up, which sends the message. `calls` calls at `rate`
 /// a second, all up at once.
 pub struct RecordingCalls {
     pub from: &'static str,
     pub to: &'static str,
-    pub pin: &'static str,
     pub calls: usize,
     pub rate: u32,
     pub hold_ms: u32,
@@ -531,30 +533,13 @@ pub struct RecordingRun {
 }
 
 impl RecordingCalls {
+    /// The recording call `scripts/bench-ivr.py` makes too, filled in for this batch.
     fn xml(&self, tone: &Path) -> String {
-        let mut steps = String::from("  <pause milliseconds=\"300\"/>\n");
-        for k in self.pin.chars().chain(['#']) {
-            steps.push_str(&format!(
-                "  <nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n  <pause milliseconds=\"350\"/>\n",
-                dtmf_pcap(k)
-            ));
-        }
-        steps.push_str(&format!(
-            "  <nop><action><exec rtp_stream=\"{},-1,8\"/></action></nop>\n  <pause milliseconds=\"{}\"/>\n  <nop><action><exec rtp_stream=\"pause\"/></action></nop>\n",
-            tone.display(),
-            self.hold_ms
-        ));
-        let caller = Scenario {
-            from_user: self.from.to_owned(),
-            to_user: self.to.to_owned(),
-            steps: Vec::new(),
-        };
-        // The caller scenario's INVITE/ACK and BYE around our steps.
-        let base = caller.xml();
-        let at = base
-            .find("  <send retrans=\"500\"><![CDATA[\nBYE")
-            .expect("a BYE");
-        format!("{}{steps}{}", &base[..at], &base[at..])
+        include_str!("../../scripts/sipp/recording-call.xml")
+            .replace("{from}", self.from)
+            .replace("{to}", self.to)
+            .replace("{tone}", &tone.display().to_string())
+            .replace("{hold_ms}", &self.hold_ms.to_string())
     }
 
     /// Start the batch against `target` (an IVR, or a dispatcher in front of IVRs).

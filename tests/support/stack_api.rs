@@ -138,28 +138,16 @@ impl Stack {
         let message = self
             .message_between(from, to, "complete", |m| m.state == "complete")
             .await;
-        let wav = self
-            .app
-            .deps
-            .blobs
-            .get(message.blob_key.as_deref().unwrap())
-            .await
-            .unwrap();
-        let decoded = hark_core::audio::decode(&wav, 600).unwrap();
+        let decoded = decoded_recording(&self.app.deps, &message).await;
         (decoded.samples, decoded.sample_rate)
     }
 
     /// The attempts the router stored for a message, once there are some: (channel, endpoint,
     /// seconds after the first), in time order.
     pub async fn attempts(&self, id: &str) -> Vec<(String, Option<String>, i64)> {
-        let id = hark_core::ids::MessageId::from(id);
-        eventually("attempts", || {
-            let (store, id) = (self.app.deps.store.clone(), id.clone());
-            async move {
-                let list = store
-                    .run(move |c| hark_core::store::attempts::list_attempts(c, &id))
-                    .await
-                    .unwrap();
+        eventually("attempts", || async move {
+            {
+                let list = self.attempt_rows(id).await;
                 let first = list.iter().map(|a| a.due_at).min()?;
                 let mut out: Vec<_> = list
                     .iter()
@@ -176,6 +164,34 @@ impl Stack {
             }
         })
         .await
+    }
+
+    /// The delivery attempts made so far for message `id`.
+    pub async fn attempt_rows(&self, id: &str) -> Vec<hark_core::store::attempts::Attempt> {
+        let id = hark_core::ids::MessageId::from(id);
+        self.app
+            .deps
+            .store
+            .run(move |c| hark_core::store::attempts::list_attempts(c, &id))
+            .await
+            .unwrap()
+    }
+
+    /// Bob (102) gets a phone Hark can call back.
+    pub async fn give_bob_a_phone(&self) {
+        self.app
+            .deps
+            .store
+            .run(|c| {
+                use diesel::prelude::*;
+                use hark_core::store::schema::users;
+                diesel::update(users::table.filter(users::extension.eq("102")))
+                    .set(users::phone_uri.eq("sip:bob@127.0.0.1:5099"))
+                    .execute(c)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
     }
 
     /// Give `extension` a delivery profile (steps as JSON).

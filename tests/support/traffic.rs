@@ -9,6 +9,9 @@
 //!   as `portal.js` does), answers "seen", and reconnects to another portal when its own goes.
 //! - [`tally`] counts, per message and recipient, the e-mails (distinct Message-IDs, and raw
 //!   copies), the pop-ups shown and the "delivered" receipts, once the system is quiet.
+//!
+//! Over 500 lines on purpose: the three are one idea (what a fault test sends and what it
+//! counts), and each needs the others' ids.
 
 use super::{cluster::Cluster, web::WebSession};
 use anyhow::{Context, Result, bail};

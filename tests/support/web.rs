@@ -24,6 +24,27 @@ pub fn csrf_in(page: &str) -> Option<String> {
 }
 
 impl WebSession {
+    /// Upload a plugin on the admin page (priority 10, enabled): the status and page.
+    pub async fn upload_plugin(&self, wasm: Vec<u8>, config: &str) -> (StatusCode, String) {
+        let form = reqwest::multipart::Form::new()
+            .text("csrf", self.csrf.clone())
+            .part(
+                "wasm",
+                reqwest::multipart::Part::bytes(wasm).file_name("plugin.wasm"),
+            )
+            .text("config", config.to_owned())
+            .text("priority", "10")
+            .text("enabled", "1");
+        let r = self
+            .http
+            .post(format!("{}/admin/plugins", self.base))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
     pub fn anonymous(base: &str) -> Self {
         let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         Self {
@@ -181,27 +202,29 @@ impl Socket {
         }
     }
 
-    /// Every binary frame until a text frame (the stream's end), which is returned with them.
-    pub async fn until_text(&mut self) -> (Vec<Vec<u8>>, Value) {
-        let deadline = tokio::time::Instant::now() + super::WAIT;
-        let mut binary = Vec::new();
-        loop {
-            let msg = tokio::time::timeout_at(deadline, self.ws.next())
-                .await
-                .expect("a frame in time")
-                .expect("socket open")
-                .expect("a frame");
-            match msg {
-                tungstenite::Message::Binary(b) => binary.push(b.to_vec()),
-                tungstenite::Message::Text(t) => {
-                    return (binary, serde_json::from_str(&t).expect("JSON frame"));
-                }
-                _ => {}
-            }
-        }
+    /// The `presence` frame saying `extension` is now `status`.
+    pub async fn expect_presence(&mut self, extension: &str, status: &str) -> Value {
+        self.expect("presence", |f| {
+            f["extension"] == extension && f["status"] == status
+        })
+        .await
     }
 
-    /// Like [`Socket::until_text`], with the moment each binary frame arrived.
+    /// The `receipt` frame of `kind` from `extension` for message `id`.
+    pub async fn expect_receipt(&mut self, id: &str, extension: &str, kind: &str) -> Value {
+        self.expect("receipt", |f| {
+            f["message_id"] == id && f["extension"] == extension && f["kind"] == kind
+        })
+        .await
+    }
+
+    /// Every binary frame until a text frame (the stream's end), which is returned with them.
+    pub async fn until_text(&mut self) -> (Vec<Vec<u8>>, Value) {
+        let (timed, end) = self.until_text_timed().await;
+        (timed.into_iter().map(|(_, b)| b).collect(), end)
+    }
+
+    /// Every binary frame, with the moment it arrived, until a text frame (the stream's end).
     pub async fn until_text_timed(&mut self) -> (Vec<(std::time::Instant, Vec<u8>)>, Value) {
         let deadline = tokio::time::Instant::now() + super::WAIT;
         let mut binary = Vec::new();

@@ -79,8 +79,7 @@ impl ResponseError for ApiError {
 }
 
 /// What went wrong below the portal (the store, the blob store, audio, a send), classified
-/// once for whoever is told: [`ApiError`] renders it as JSON, [`crate::page::PageError`] as a
-/// page.
+/// once for whoever is told: [`ApiError`] renders it as JSON, the pages' error type as a page.
 #[derive(Debug)]
 pub(crate) enum Fault {
     NotFound,
@@ -149,23 +148,27 @@ impl From<Fault> for ApiError {
     }
 }
 
-/// Each error below the portal becomes an [`ApiError`] and a
-/// [`PageError`](crate::page::PageError) through [`Fault`].
+/// Each error below the portal (the store's, the blob store's, audio's, a send's) becomes
+/// `$to` through [`Fault`]: the API's error here, the pages' where they are rendered.
 macro_rules! through_fault {
-    ($($from:ty),*) => {$(
-        impl From<$from> for ApiError {
+    ($to:ty) => {
+        crate::error::through_fault!(
+            $to: hark_core::store::StoreError,
+            hark_core::audio::AudioError,
+            hark_core::blob::BlobError,
+            crate::send::SendError
+        );
+    };
+    ($to:ty: $($from:ty),*) => {$(
+        impl From<$from> for $to {
             fn from(e: $from) -> Self {
-                Fault::from(e).into()
-            }
-        }
-        impl From<$from> for crate::page::PageError {
-            fn from(e: $from) -> Self {
-                Fault::from(e).into()
+                crate::error::Fault::from(e).into()
             }
         }
     )*};
 }
-through_fault!(StoreError, AudioError, BlobError, crate::send::SendError);
+pub(crate) use through_fault;
+through_fault!(ApiError);
 
 /// Bodies and query strings the API cannot read get the API's JSON error, not actix's text.
 pub(crate) fn json_config() -> actix_web::web::JsonConfig {

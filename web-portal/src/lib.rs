@@ -177,7 +177,7 @@ pub async fn run(
             "argon2id password checks the portal ran (unknown extensions included)",
         )
     });
-    let hub = push::Hub::start(&deps, shutdown.child_token()).await?;
+    let hub = push::start(&deps, shutdown.child_token()).await?;
     let state = web::Data::new(AppState {
         login,
         decoder,

@@ -154,6 +154,8 @@ impl From<crate::error::Fault> for PageError {
     }
 }
 
+crate::error::through_fault!(PageError);
+
 impl From<tokio::task::JoinError> for PageError {
     fn from(e: tokio::task::JoinError) -> Self {
         PageError::Internal(e.to_string())

@@ -49,36 +49,30 @@ pub fn upsert(conn: &mut DbConnection, form: &PluginUpsertForm) -> Result<bool, 
         {
             Ok(false)
         }
-        Some(old) => {
-            diesel::update(plugins::table.find(&old.id))
-                .set((
-                    plugins::version.eq(&form.version),
-                    plugins::sha256.eq(&form.sha256),
-                    plugins::wasm.eq(&form.wasm),
-                    plugins::config.eq(&form.config),
-                    plugins::priority.eq(form.priority),
-                    plugins::enabled.eq(form.enabled),
-                    plugins::updated_at.eq(Some(at)),
-                    plugins::last_error.eq(None::<String>),
-                ))
-                .execute(conn)?;
-            Ok(true)
-        }
-        None => {
-            diesel::insert_into(plugins::table)
-                .values((
-                    plugins::id.eq(crate::ids::EventId::new().as_str()),
-                    plugins::name.eq(&form.name),
-                    plugins::version.eq(&form.version),
-                    plugins::sha256.eq(&form.sha256),
-                    plugins::wasm.eq(&form.wasm),
-                    plugins::config.eq(&form.config),
-                    plugins::priority.eq(form.priority),
-                    plugins::enabled.eq(form.enabled),
-                    plugins::created_at.eq(at),
-                    plugins::updated_at.eq(Some(at)),
-                ))
-                .execute(conn)?;
+        found => {
+            // The same columns either way; a replaced plugin's last load error goes with it.
+            let fields = (
+                plugins::version.eq(&form.version),
+                plugins::sha256.eq(&form.sha256),
+                plugins::wasm.eq(&form.wasm),
+                plugins::config.eq(&form.config),
+                plugins::priority.eq(form.priority),
+                plugins::enabled.eq(form.enabled),
+                plugins::updated_at.eq(Some(at)),
+            );
+            match found {
+                Some(old) => diesel::update(plugins::table.find(&old.id))
+                    .set((fields, plugins::last_error.eq(None::<String>)))
+                    .execute(conn)?,
+                None => diesel::insert_into(plugins::table)
+                    .values((
+                        plugins::id.eq(crate::ids::EventId::new().as_str()),
+                        plugins::name.eq(&form.name),
+                        plugins::created_at.eq(at),
+                        fields,
+                    ))
+                    .execute(conn)?,
+            };
             Ok(true)
         }
     }

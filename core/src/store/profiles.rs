@@ -28,25 +28,20 @@ pub fn find(conn: &mut DbConnection, user: &UserId) -> Result<Option<Profile>, S
 pub fn put(conn: &mut DbConnection, user: &UserId, profile: &Profile) -> Result<(), StoreError> {
     let (channels, quiet, senders) = profile.to_columns();
     let at = now();
+    // The same columns either way: updated in place, or inserted with the user's id.
+    let fields = (
+        delivery_profiles::channels.eq(&channels),
+        delivery_profiles::quiet_hours.eq(&quiet),
+        delivery_profiles::sender_rules.eq(&senders),
+        delivery_profiles::updated_at.eq(at),
+        delivery_profiles::attach_audio.eq(profile.attach_audio),
+    );
     let changed = diesel::update(delivery_profiles::table.find(user.as_str()))
-        .set((
-            delivery_profiles::channels.eq(&channels),
-            delivery_profiles::quiet_hours.eq(&quiet),
-            delivery_profiles::sender_rules.eq(&senders),
-            delivery_profiles::updated_at.eq(at),
-            delivery_profiles::attach_audio.eq(profile.attach_audio),
-        ))
+        .set(fields)
         .execute(conn)?;
     if changed == 0 {
         diesel::insert_into(delivery_profiles::table)
-            .values((
-                delivery_profiles::user_id.eq(user.as_str()),
-                delivery_profiles::channels.eq(&channels),
-                delivery_profiles::quiet_hours.eq(&quiet),
-                delivery_profiles::sender_rules.eq(&senders),
-                delivery_profiles::updated_at.eq(at),
-                delivery_profiles::attach_audio.eq(profile.attach_audio),
-            ))
+            .values((delivery_profiles::user_id.eq(user.as_str()), fields))
             .execute(conn)?;
     }
     Ok(())

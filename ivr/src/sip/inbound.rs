@@ -6,8 +6,7 @@ use super::{
     Connected, Local,
     admission::CallPermit,
     info::InfoUsage,
-    leg::Leg,
-    sdp::{self, Negotiated, SdpError},
+    sdp::{self, SdpError},
 };
 use crate::media::session;
 use bytesstr::BytesStr;
@@ -168,42 +167,29 @@ pub async fn answer(
             return None;
         }
     };
-    let negotiated: Negotiated = match early {
-        Some((n, _)) => n,
-        None => match sdp::accept_answer(&ack.body) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::info!(error = %e, %remote, "ACK carried no usable answer; hanging up");
-                let leg = Leg::spawn(
-                    session,
-                    Box::new(|_| Err(SdpError::NoCommonCodec)),
-                    vec![info_guard],
-                );
-                leg.hang_up();
-                return None;
-            }
-        },
+    let negotiated = match early {
+        Some((n, _)) => Ok(n),
+        None => sdp::accept_answer(&ack.body),
     };
-    let (leg, rtp, media) = super::start_media(
+    let established = super::Established {
         session,
         socket,
-        local.media_ip,
         session_id,
-        negotiated,
-        vec![info_guard],
-    );
-    Some((
-        Answered {
-            call: Connected {
-                leg,
-                rtp,
-                media,
-                info_digits,
-                remote,
+        info: (info_guard, info_digits),
+        remote,
+    };
+    match super::connect(established, local.media_ip, negotiated) {
+        Ok(call) => Some((
+            Answered {
+                call,
+                caller,
+                dialled,
             },
-            caller,
-            dialled,
-        },
-        permit,
-    ))
+            permit,
+        )),
+        Err(e) => {
+            tracing::info!(error = %e, %remote, "ACK carried no usable answer; hung up");
+            None
+        }
+    }
 }

@@ -106,23 +106,49 @@ impl std::fmt::Debug for Connected {
     }
 }
 
-/// Start an established call's signalling and media: its signalling on a [`Leg`] (re-INVITEs answered from the
-/// same RTP port) and its media on an [`RtpSession`]. `guards` are the dialog usages (INFO
-/// digits) that live as long as the call.
-pub(crate) fn start_media(
-    session: InviteSession,
-    socket: UdpSocket,
+/// What a call needs once its INVITE transaction is done: the dialog's session, the RTP
+/// socket its SDP named, and the INFO digits usage that lives as long as the call.
+pub(crate) struct Established {
+    pub session: InviteSession,
+    pub socket: UdpSocket,
+    pub session_id: u64,
+    pub info: (UsageGuard, mpsc::Receiver<char>),
+    pub remote: std::net::SocketAddr,
+}
+
+/// Start an established call: its signalling on a [`Leg`] (re-INVITEs answered from the same
+/// RTP port) and its media on an [`RtpSession`]. When the SDP exchange found nothing both
+/// sides speak, the call is hung up instead, and the reason returned.
+pub(crate) fn connect(
+    call: Established,
     media_ip: IpAddr,
-    session_id: u64,
-    negotiated: Negotiated,
-    guards: Vec<UsageGuard>,
-) -> (Leg, RtpSession, mpsc::Receiver<MediaEvent>) {
+    negotiated: Result<Negotiated, sdp::SdpError>,
+) -> Result<Connected, sdp::SdpError> {
+    let Established {
+        session,
+        socket,
+        session_id,
+        info: (info_guard, info_digits),
+        remote,
+    } = call;
+    let negotiated = match negotiated {
+        Ok(n) => n,
+        Err(e) => {
+            Leg::spawn(
+                session,
+                Box::new(|_| Err(sdp::SdpError::NoCommonCodec)),
+                vec![info_guard],
+            )
+            .hang_up();
+            return Err(e);
+        }
+    };
     let rtp_port = socket.local_addr().map(|a| a.port()).unwrap_or_default();
     let answerer: leg::Answerer = Box::new(move |offer| match offer {
         Some(o) => sdp::answer(o, media_ip, rtp_port, session_id).map(|(_, text)| text),
         None => Ok(sdp::offer(media_ip, rtp_port, session_id)),
     });
-    let leg = Leg::spawn(session, answerer, guards);
+    let leg = Leg::spawn(session, answerer, vec![info_guard]);
     let (rtp, media) = RtpSession::start(
         socket,
         Params {
@@ -132,7 +158,13 @@ pub(crate) fn start_media(
             remote: negotiated.remote,
         },
     );
-    (leg, rtp, media)
+    Ok(Connected {
+        leg,
+        rtp,
+        media,
+        info_digits,
+        remote,
+    })
 }
 
 /// The user part of a SIP URI (`102` in `sip:102@host`), unescaped.

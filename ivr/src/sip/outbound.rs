@@ -12,7 +12,7 @@
 
 use super::Local;
 use super::sdp;
-use super::{Connected, info::InfoUsage, leg::Leg};
+use super::{Connected, info::InfoUsage};
 use crate::media::session;
 use bytesstr::BytesStr;
 use ezk_sip_auth::{
@@ -260,33 +260,15 @@ pub async fn place(
 
     let (info_tx, info_digits) = mpsc::channel(16);
     let info_guard = session.dialog.register_usage(InfoUsage { digits: info_tx });
-    let negotiated = match negotiated {
-        Ok(n) => n,
-        Err(e) => {
-            let leg = Leg::spawn(
-                session,
-                Box::new(|_| Err(sdp::SdpError::NoCommonCodec)),
-                vec![info_guard],
-            );
-            leg.hang_up();
-            return Err(Unplaced::Failed(format!("the callee's answer: {e}")));
-        }
-    };
-    let (leg, rtp, media) = super::start_media(
+    let established = super::Established {
         session,
         socket,
-        local.media_ip,
         session_id,
-        negotiated,
-        vec![info_guard],
-    );
-    Ok(Connected {
-        leg,
-        rtp,
-        media,
-        info_digits,
+        info: (info_guard, info_digits),
         remote,
-    })
+    };
+    super::connect(established, local.media_ip, negotiated)
+        .map_err(|e| Unplaced::Failed(format!("the callee's answer: {e}")))
 }
 
 /// CANCEL the ringing INVITE and wait (bounded) for its final response.

@@ -23,9 +23,9 @@ use hark_core::{
     channel::Channel,
     config::{LinksConfig, NotifierConfig},
     events::{Command, Envelope, Event, Notify, Outcome},
-    ids::{EventId, UserId},
+    ids::EventId,
     link::LinkSigner,
-    store::{self, StoreError, messages, users},
+    store::{self, StoreError, users},
 };
 use letter::{Loaded, address_for};
 use transport::SendError;
@@ -109,15 +109,12 @@ impl EmailWorker {
             .deps
             .store
             .run(move |c| {
-                if store::processed::is_processed(c, CONSUMER, &e2)? {
+                let Some((message, sender)) = crate::message_and_sender(c, CONSUMER, &e2, &m2)?
+                else {
                     return Ok(None);
-                }
-                let message =
-                    messages::find_by_id(c, &m2)?.ok_or(StoreError::NotFound("message"))?;
+                };
                 let recipient =
                     users::find_by_id(c, &r2)?.ok_or(StoreError::NotFound("recipient"))?;
-                let sender = users::find_by_id(c, &UserId::from(message.sender_id.as_str()))?
-                    .ok_or(StoreError::NotFound("sender"))?;
                 let to = address_for(c, &recipient, endpoint.as_deref())?;
                 let attach = store::profiles::find(c, &r2)?.is_some_and(|p| p.attach_audio);
                 Ok(Some(Loaded {

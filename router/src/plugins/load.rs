@@ -44,6 +44,26 @@ impl std::fmt::Debug for LoadedPlugin {
     }
 }
 
+impl LoadedPlugin {
+    /// The store's row for this plugin, installed from `wasm` at `priority`.
+    pub fn upsert_form(
+        &self,
+        wasm: Vec<u8>,
+        priority: i32,
+        enabled: bool,
+    ) -> hark_core::store::plugins::PluginUpsertForm {
+        hark_core::store::plugins::PluginUpsertForm {
+            name: self.info.name.clone(),
+            version: self.info.version.clone(),
+            sha256: self.sha256.clone(),
+            wasm,
+            config: self.config.clone(),
+            priority,
+            enabled,
+        }
+    }
+}
+
 /// Requests the dry run sends: someone online and someone offline, urgent and not.
 fn samples() -> Vec<call::PlanInput> {
     let base = call::PlanInput {

@@ -1,13 +1,11 @@
 //! The node's hub: its bus queue, the tabs open here, and the frames between them.
 
-use super::{presence::announce, tab::TAB_QUEUE};
-use crate::page::PageError;
 use hark_core::{
     bus::{Bus, BusError, Exchange, QueueSpec},
-    events::{Envelope, Event, PresenceStatus, keys},
+    events::{Envelope, Event, keys},
     ids::UserId,
     push::user_key,
-    store::{Store, StoreError, groups, presence, users},
+    store::{Store, StoreError, groups, users},
 };
 use serde_json::json;
 use std::{
@@ -29,6 +27,9 @@ pub(super) enum ToTab {
     /// that the tab's own session still stands, and close the tab if not.
     CheckSession,
 }
+
+/// Frames waiting for one slow tab before it is dropped (its page reconnects and reloads).
+pub(super) const TAB_QUEUE: usize = 256;
 
 /// Close code for a tab whose session ended (in the 4000s, for the application): the page
 /// goes to the login form instead of reconnecting.
@@ -66,11 +67,10 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Hub {
-    /// Declare this node's queue and start relaying it to tabs until `shutdown`.
-    pub async fn start(
+    /// Declare this node's queue: the hub, and the consumer [`Hub::relay`] reads it with.
+    pub(super) async fn new(
         deps: &hark_core::Deps,
-        shutdown: CancellationToken,
-    ) -> Result<Arc<Self>, BusError> {
+    ) -> Result<(Arc<Self>, hark_core::bus::Consumer), BusError> {
         let node = format!(
             "portal-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..12]
@@ -93,14 +93,11 @@ impl Hub {
             next_tab: AtomicU64::new(1),
         });
         let consumer = hub.bus.consume(&hub.queue, 64).await?;
-        tokio::spawn(hub.clone().relay(consumer, shutdown.clone()));
-        tokio::spawn(hub.clone().resend(shutdown.clone()));
-        tokio::spawn(hub.clone().heartbeat(shutdown));
-        Ok(hub)
+        Ok((hub, consumer))
     }
 
     /// Frames from the bus to the tabs they concern.
-    async fn relay(
+    pub(super) async fn relay(
         self: Arc<Self>,
         mut consumer: hark_core::bus::Consumer,
         stop: CancellationToken,
@@ -249,76 +246,51 @@ impl Hub {
         lock(&self.tabs).get(user).is_some_and(|t| !t.is_empty())
     }
 
-    /// A tab opened: the first for its person binds their keys and makes them present.
-    pub(super) async fn open(
-        &self,
-        user: &users::User,
-    ) -> Result<(u64, mpsc::Receiver<ToTab>), PageError> {
+    /// Count a new tab of `user`'s: its id, its frames, and whether it is their first here.
+    pub(super) fn add_tab(&self, user: &str) -> (u64, mpsc::Receiver<ToTab>, bool) {
         let id = self.next_tab.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(TAB_QUEUE);
-        let first = {
-            let mut tabs = lock(&self.tabs);
-            let list = tabs.entry(user.id.clone()).or_default();
-            list.push(Tab { id, tx });
-            list.len() == 1
-        };
-        if first {
-            let uid = user.user_id();
-            for (exchange, key) in [
-                (Exchange::Events, format!("receipt.{uid}")),
-                (Exchange::Push, user_key(&uid)),
-            ] {
-                self.bus
-                    .bind(&self.queue, exchange, &key)
-                    .await
-                    .map_err(|e| PageError::Internal(e.to_string()))?;
-            }
-            self.mark_present(&user.id, &user.status).await?;
-        }
-        Ok((id, rx))
+        let mut tabs = lock(&self.tabs);
+        let list = tabs.entry(user.to_owned()).or_default();
+        list.push(Tab { id, tx });
+        (id, rx, list.len() == 1)
     }
 
-    /// A tab closed: the last for its person unbinds their keys and makes them offline.
-    pub(super) async fn close(&self, user: &str, tab: u64) {
-        let last = {
-            let mut tabs = lock(&self.tabs);
-            let Some(list) = tabs.get_mut(user) else {
-                return;
-            };
-            list.retain(|t| t.id != tab);
-            let last = list.is_empty();
-            if last {
-                tabs.remove(user);
-            }
-            last
+    /// Forget a tab; whether it was its person's last here.
+    pub(super) fn remove_tab(&self, user: &str, tab: u64) -> bool {
+        let mut tabs = lock(&self.tabs);
+        let Some(list) = tabs.get_mut(user) else {
+            return false;
         };
-        if !last {
-            return;
+        list.retain(|t| t.id != tab);
+        let last = list.is_empty();
+        if last {
+            tabs.remove(user);
         }
-        let uid = UserId::from(user);
-        for (exchange, key) in [
-            (Exchange::Events, format!("receipt.{uid}")),
-            (Exchange::Push, user_key(&uid)),
-        ] {
+        last
+    }
+
+    /// Bind this node's queue to `user`'s receipts and pushed frames (their first tab here).
+    pub(super) async fn follow(&self, user: &UserId) -> Result<(), BusError> {
+        for (exchange, key) in Self::keys_of(user) {
+            self.bus.bind(&self.queue, exchange, &key).await?;
+        }
+        Ok(())
+    }
+
+    /// Unbind them again (their last tab here closed).
+    pub(super) async fn unfollow(&self, user: &UserId) {
+        for (exchange, key) in Self::keys_of(user) {
             if let Err(e) = self.bus.unbind(&self.queue, exchange, &key).await {
                 tracing::debug!(error = %e, "unbinding a person who left");
             }
         }
-        let (u, node) = (user.to_owned(), self.node.clone());
-        let left = self
-            .store
-            .transaction(move |c| {
-                let gone = presence::leave(c, &u, &node)?;
-                if gone {
-                    announce(c, &u, PresenceStatus::Offline)?;
-                }
-                Ok(gone)
-            })
-            .await;
-        match left {
-            Ok(true) => self.outbox.notify(),
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "could not record a person leaving"),
-        }
+    }
+
+    fn keys_of(user: &UserId) -> [(Exchange, String); 2] {
+        [
+            (Exchange::Events, format!("receipt.{user}")),
+            (Exchange::Push, user_key(user)),
+        ]
     }
 }

@@ -23,5 +23,22 @@ mod presence;
 mod tab;
 
 pub(crate) use hub::Hub;
+
+use hark_core::bus::BusError;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Declare this node's queue and start relaying it to tabs, sending pop-ups not yet seen
+/// again and keeping the people here present, until `shutdown`.
+pub(crate) async fn start(
+    deps: &hark_core::Deps,
+    shutdown: CancellationToken,
+) -> Result<Arc<Hub>, BusError> {
+    let (hub, consumer) = Hub::new(deps).await?;
+    tokio::spawn(hub.clone().relay(consumer, shutdown.clone()));
+    tokio::spawn(hub.clone().resend(shutdown.clone()));
+    tokio::spawn(hub.clone().heartbeat(shutdown));
+    Ok(hub)
+}
 pub(crate) use presence::set_status;
 pub(crate) use tab::{same_origin, socket};

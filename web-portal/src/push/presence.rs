@@ -15,6 +15,31 @@ use tokio_util::sync::CancellationToken;
 pub(super) const HEARTBEAT: Duration = Duration::from_secs(30);
 
 impl Hub {
+    /// `user` is present here now (their first tab opened).
+    pub(super) async fn arrived(&self, user: &users::User) -> Result<(), StoreError> {
+        self.mark_present(&user.id, &user.status).await
+    }
+
+    /// `user` left this node (their last tab closed): offline unless present elsewhere.
+    pub(super) async fn left(&self, user: &str) {
+        let (u, node) = (user.to_owned(), self.node.clone());
+        let left = self
+            .store
+            .transaction(move |c| {
+                let gone = presence::leave(c, &u, &node)?;
+                if gone {
+                    announce(c, &u, PresenceStatus::Offline)?;
+                }
+                Ok(gone)
+            })
+            .await;
+        match left {
+            Ok(true) => self.outbox.notify(),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "could not record a person leaving"),
+        }
+    }
+
     /// Make `user` present here with `status`, announcing it when it changed.
     pub(super) async fn mark_present(&self, user: &str, status: &str) -> Result<(), StoreError> {
         let (u, node, s) = (user.to_owned(), self.node.clone(), status.to_owned());
@@ -94,7 +119,7 @@ fn parse_status(s: &str) -> PresenceStatus {
 }
 
 /// `presence.changed` for `user`, through the outbox in the caller's transaction.
-pub(super) fn announce(
+fn announce(
     c: &mut store::DbConnection,
     user: &str,
     status: PresenceStatus,

@@ -1,14 +1,17 @@
 //! One tab's WebSocket: origin check, frame size and rate limits, pings, sign-out.
 
 use super::{
-    hub::{SIGNED_OUT, ToTab},
+    hub::{Hub, SIGNED_OUT, TAB_QUEUE, ToTab},
     popups::{seen, waiting_popups},
 };
-
 use crate::{AppState, page::PageError, session::WebUser};
 use actix_web::{HttpRequest, HttpResponse, get, http::header, web};
 use futures_util::StreamExt;
-use hark_core::{push::TabFrame, store::sessions};
+use hark_core::{
+    ids::UserId,
+    push::TabFrame,
+    store::{sessions, users},
+};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -16,8 +19,6 @@ use tokio::sync::mpsc;
 /// How often a tab is pinged, and how long it may stay silent before it is dropped.
 const PING: Duration = Duration::from_secs(20);
 const SILENT: Duration = Duration::from_secs(60);
-/// Frames waiting for one slow tab before it is dropped (its page reconnects and reloads).
-pub(super) const TAB_QUEUE: usize = 256;
 
 /// Whether the request's Origin is this site (browsers always send it on WebSocket
 /// handshakes; a page elsewhere must not open a socket with the visitor's cookie): its host
@@ -51,7 +52,7 @@ pub(crate) async fn socket(
         return Err(PageError::Csrf.into());
     }
     let (response, session, stream) = actix_ws::handle(&req, body)?;
-    let (tab, rx) = state.hub.open(&me.user).await?;
+    let (tab, rx) = open(&state.hub, &me.user).await?;
     let waiting = waiting_popups(&state.deps.store, me.user.user_id())
         .await
         .map_err(PageError::from)?;
@@ -64,9 +65,29 @@ pub(crate) async fn socket(
             rx,
         };
         serve_tab(tab_io, waiting, &me, &state).await;
-        hub.close(&user, tab).await;
+        close(&hub, &user, tab).await;
     });
     Ok(response)
+}
+
+/// A tab opened: the first for its person binds their keys and makes them present.
+async fn open(hub: &Hub, user: &users::User) -> Result<(u64, mpsc::Receiver<ToTab>), PageError> {
+    let (tab, rx, first) = hub.add_tab(&user.id);
+    if first {
+        hub.follow(&user.user_id())
+            .await
+            .map_err(|e| PageError::Internal(e.to_string()))?;
+        hub.arrived(user).await?;
+    }
+    Ok((tab, rx))
+}
+
+/// A tab closed: the last for its person unbinds their keys and makes them offline.
+async fn close(hub: &Hub, user: &str, tab: u64) {
+    if hub.remove_tab(user, tab) {
+        hub.unfollow(&UserId::from(user)).await;
+        hub.left(user).await;
+    }
 }
 
 /// A tab's socket halves and its queue of frames from the hub.

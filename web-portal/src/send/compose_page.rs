@@ -56,6 +56,17 @@ pub(crate) struct ComposeQuery {
     to: String,
 }
 
+/// The form again, with what was wrong and its status.
+async fn refused(
+    state: &AppState,
+    me: &WebUser,
+    chosen: &[String],
+    e: PageError,
+) -> Result<HttpResponse, PageError> {
+    let status = actix_web::ResponseError::status_code(&e);
+    render(state, me, status, chosen, e.to_string(), String::new()).await
+}
+
 async fn render(
     state: &AppState,
     me: &WebUser,
@@ -301,15 +312,7 @@ pub(crate) async fn send(
                 ))
                 .json(serde_json::json!({ "error": e.to_string() })));
             }
-            render(
-                &state,
-                &me,
-                actix_web::ResponseError::status_code(&e),
-                &chosen,
-                e.to_string(),
-                String::new(),
-            )
-            .await
+            refused(&state, &me, &chosen, e).await
         }
     }
 }
@@ -357,16 +360,7 @@ pub(crate) async fn call_me(
     let people = match people {
         Ok(p) => p,
         Err(e) => {
-            let e = PageError::from(e);
-            return render(
-                &state,
-                &me,
-                actix_web::ResponseError::status_code(&e),
-                &chosen,
-                e.to_string(),
-                String::new(),
-            )
-            .await;
+            return refused(&state, &me, &chosen, PageError::from(e)).await;
         }
     };
     let command = Envelope::new(Command::Originate(Originate {

@@ -1,7 +1,10 @@
 //! Consumers: one channel each, started again on every new connection, and how their
 //! deliveries are settled.
 
-use super::connection::{Inner, Live, lock};
+use super::{
+    connection::{Inner, Live, lock},
+    topology::ConsumerEntry,
+};
 use crate::bus::{BusError, BusMessage, Delivery, QueueKind, Settle};
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -13,7 +16,6 @@ use std::{
     sync::{Arc, Mutex as StdMutex},
     time::{Duration, Instant},
 };
-use tokio::sync::mpsc;
 
 /// How long a consumer's channel stays open after its last ack before it is closed.
 ///
@@ -24,16 +26,6 @@ use tokio::sync::mpsc;
 /// it, so a consumer that acked recently lingers this long (it cannot see when the broker is
 /// done; this covers a loaded two-core machine with room to spare).
 const ACK_LINGER: Duration = Duration::from_secs(1);
-
-/// A consumer as its service sees it: the sending end of its [`Consumer`].
-pub(super) struct ConsumerEntry {
-    pub(super) id: u64,
-    pub(super) queue: String,
-    pub(super) prefetch: u16,
-    pub(super) tx: mpsc::Sender<Delivery>,
-    /// When it last settled a delivery (shared by its deliveries), for [`ACK_LINGER`].
-    pub(super) last_settle: Arc<StdMutex<Option<Instant>>>,
-}
 
 /// Consume `entry`'s queue on `live` until the connection goes (the supervisor starts it again
 /// on the next one) or the service drops its [`Consumer`] (then the entry is forgotten).
@@ -96,7 +88,7 @@ pub(super) async fn consume_on(
         .await?;
     let mut stream = channel
         .basic_consume(
-            inner.name(&entry.queue).into(),
+            inner.names.name(&entry.queue).into(),
             "".into(),
             BasicConsumeOptions::default(),
             FieldTable::default(),

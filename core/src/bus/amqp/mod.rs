@@ -14,7 +14,7 @@
 //! back-off, declares everything again and restarts every consumer on the same [`Consumer`]
 //! its service already holds. Deliveries in hand when the connection went cannot be acked any
 //! more; the broker delivers them again and consumers' idempotency makes that harmless. A
-//! publish made while the connection is down waits for it (up to 30 s) and then fails; the
+//! publish made while the connection is down waits for it (up to 5 s) and then fails; the
 //! outbox keeps the row and tries again.
 
 mod connection;
@@ -24,7 +24,7 @@ mod topology;
 use super::{Bus, BusError, BusMessage, Consumer, Exchange, QueueSpec};
 use async_trait::async_trait;
 use connection::{Inner, Live, lock};
-use consumers::{ConsumerEntry, spawn_consumer};
+use consumers::spawn_consumer;
 use lapin::{
     BasicProperties, Channel, Confirmation,
     options::{
@@ -39,12 +39,17 @@ use std::{
     time::Duration,
 };
 use tokio::sync::{mpsc, watch};
-use topology::{Topology, bind_on};
+use topology::{ConsumerEntry, Names, Topology, bind_on};
 
 /// How long a publish or declare waits for a lost connection to come back before reporting
 /// the failure to its caller (the outbox relay then retries). Shorter than the outbox lease,
 /// so a relay's rows are not taken by another relay while it is still waiting to publish them.
 pub(super) const RECOVERY_WAIT: Duration = Duration::from_secs(5);
+/// How often the supervisor looks at the connection.
+const WATCH: Duration = Duration::from_millis(200);
+/// Back-off between reconnection attempts.
+const RETRY_MIN: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(2);
 
 pub struct AmqpBus {
     inner: Arc<Inner>,
@@ -54,7 +59,7 @@ pub struct AmqpBus {
 impl fmt::Debug for AmqpBus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AmqpBus")
-            .field("namespace", &self.inner.namespace)
+            .field("namespace", &self.inner.names.namespace)
             .finish_non_exhaustive()
     }
 }
@@ -75,15 +80,17 @@ impl AmqpBus {
         let (live, _) = watch::channel(None);
         let inner = Arc::new(Inner {
             url: url.to_owned(),
-            namespace: namespace.to_owned(),
-            delivery_limit: delivery_limit.max(1),
+            names: Names {
+                namespace: namespace.to_owned(),
+                delivery_limit: delivery_limit.max(1),
+            },
             live,
             topology: StdMutex::new(Topology::default()),
             broken: tokio::sync::Notify::new(),
         });
         let first = Arc::new(inner.open(1).await?);
-        inner.hand_out(first).await?;
-        let supervisor = tokio::spawn(inner.clone().supervise());
+        hand_out(&inner, first).await?;
+        let supervisor = tokio::spawn(supervise(inner.clone()));
         Ok(Self { inner, supervisor })
     }
 
@@ -93,20 +100,23 @@ impl AmqpBus {
         let live = self.inner.connected().await?;
         let ch = live.channel.lock().await;
         for q in queues {
-            for name in [self.inner.name(&q.name), self.inner.name(&q.dlq_name())] {
+            for name in [
+                self.inner.names.name(&q.name),
+                self.inner.names.name(&q.dlq_name()),
+            ] {
                 ch.queue_delete(name.into(), QueueDeleteOptions::default())
                     .await?;
             }
         }
         for ex in Exchange::ALL {
             ch.exchange_delete(
-                self.inner.exchange_name(ex).into(),
+                self.inner.names.exchange_name(ex).into(),
                 ExchangeDeleteOptions::default(),
             )
             .await?;
         }
         ch.exchange_delete(
-            self.inner.dlx_name().into(),
+            self.inner.names.dlx_name().into(),
             ExchangeDeleteOptions::default(),
         )
         .await?;
@@ -141,7 +151,7 @@ impl AmqpBus {
             .with_content_type("application/json".into())
             .with_delivery_mode(if exchange.is_durable() { 2 } else { 1 });
         ch.basic_publish(
-            self.inner.exchange_name(exchange).into(),
+            self.inner.names.exchange_name(exchange).into(),
             message.routing_key.clone().into(),
             // Only a command must reach a queue (an unroutable one is an error); an event
             // nobody listens to is simply unobserved.
@@ -165,7 +175,7 @@ impl AmqpBus {
             Confirmation::Nack(_) => Err(BusError::Nacked),
             Confirmation::Ack(Some(_returned)) if exchange == Exchange::Commands => {
                 Err(BusError::Unroutable {
-                    exchange: self.inner.exchange_name(exchange),
+                    exchange: self.inner.names.exchange_name(exchange),
                     routing_key: routing_key.to_owned(),
                 })
             }
@@ -191,7 +201,7 @@ impl Bus for AmqpBus {
         }
         let live = self.inner.connected().await?;
         let ch = self.publishing(&live).await?;
-        self.inner.declare_on(&ch, spec).await
+        self.inner.names.declare_on(&ch, spec).await
     }
 
     async fn publish(&self, exchange: Exchange, message: BusMessage) -> Result<(), BusError> {
@@ -258,8 +268,8 @@ impl Bus for AmqpBus {
 
     async fn bind(&self, queue: &str, exchange: Exchange, key: &str) -> Result<(), BusError> {
         let binding = (
-            self.inner.name(queue),
-            self.inner.exchange_name(exchange),
+            self.inner.names.name(queue),
+            self.inner.names.exchange_name(exchange),
             key.to_owned(),
         );
         {
@@ -278,8 +288,8 @@ impl Bus for AmqpBus {
 
     async fn unbind(&self, queue: &str, exchange: Exchange, key: &str) -> Result<(), BusError> {
         let binding = (
-            self.inner.name(queue),
-            self.inner.exchange_name(exchange),
+            self.inner.names.name(queue),
+            self.inner.names.exchange_name(exchange),
             key.to_owned(),
         );
         {
@@ -323,7 +333,7 @@ impl Bus for AmqpBus {
             let channel = live.connection.create_channel().await?;
             let found = channel
                 .queue_declare(
-                    self.inner.name(queue).into(),
+                    self.inner.names.name(queue).into(),
                     QueueDeclareOptions {
                         passive: true,
                         ..Default::default()
@@ -355,7 +365,7 @@ impl Bus for AmqpBus {
         let ch = live.connection.create_channel().await?;
         let q = ch
             .queue_declare(
-                self.inner.name(queue).into(),
+                self.inner.names.name(queue).into(),
                 QueueDeclareOptions {
                     passive: true,
                     ..Default::default()
@@ -383,5 +393,87 @@ impl Bus for AmqpBus {
             Some(_) => Ok(()),
             None => Err(BusError::Connection("not connected to the broker".into())),
         }
+    }
+}
+
+/// Bring a new connection up to date with changes made while it was being restored
+/// (a person's tab opened, a binding went), then hand it out — under the topology lock,
+/// so every later change sees it and makes itself.
+async fn hand_out(inner: &Arc<Inner>, live: Arc<Live>) -> Result<(), BusError> {
+    let (mut applied, mut version) = lock(&live.restored).take().unwrap_or_default();
+    loop {
+        let (now, queues, bindings) = {
+            let t = lock(&inner.topology);
+            if t.version == version {
+                // Consumers first (those registered meanwhile too), then the connection.
+                for entry in &t.consumers {
+                    if !entry.tx.is_closed() {
+                        spawn_consumer(inner.clone(), live.clone(), entry.clone());
+                    }
+                }
+                inner.live.send_replace(Some(live.clone()));
+                return Ok(());
+            }
+            (t.version, t.queues.clone(), t.bindings.clone())
+        };
+        let ch = live.channel.lock().await;
+        for spec in &queues {
+            inner.names.declare_on(&ch, spec).await?;
+        }
+        for b in bindings.difference(&applied) {
+            bind_on(&ch, &b.0, &b.1, &b.2).await?;
+        }
+        for b in applied.difference(&bindings) {
+            ch.queue_unbind(
+                b.0.clone().into(),
+                b.1.clone().into(),
+                b.2.clone().into(),
+                FieldTable::default(),
+            )
+            .await?;
+        }
+        drop(ch);
+        (applied, version) = (bindings, now);
+    }
+}
+
+/// Watch the connection; when it is lost, make a new one and restore everything on it.
+async fn supervise(inner: Arc<Inner>) {
+    let mut generation = inner.live.borrow().as_ref().map_or(0, |l| l.generation);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(WATCH) => {}
+            _ = inner.broken.notified() => {}
+        }
+        if inner.current().is_some() {
+            continue;
+        }
+        tracing::warn!("bus connection lost; reconnecting");
+        let mut pause = RETRY_MIN;
+        loop {
+            generation += 1;
+            let opened = match inner.open(generation).await {
+                Ok(live) => {
+                    let live = Arc::new(live);
+                    match hand_out(&inner, live.clone()).await {
+                        Ok(()) => Ok(()),
+                        Err(e) => {
+                            let _ = live.connection.close(200, "set-up failed".into()).await;
+                            Err(e)
+                        }
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            match opened {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, retry_in_ms = pause.as_millis(), "broker not reachable yet");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(RETRY_MAX);
+                }
+            }
+        }
+        tracing::info!(generation, "bus connection recovered");
     }
 }

@@ -1,14 +1,18 @@
 //! What the bus declared, kept to declare again on a new connection: exchanges, queues
 //! with their dead-letter queues, bindings.
 
-use super::{connection::Inner, consumers::ConsumerEntry};
-use crate::bus::{BusError, Exchange, QueueKind, QueueSpec};
+use crate::bus::{BusError, Delivery, Exchange, QueueKind, QueueSpec};
 use lapin::{
     Channel, ExchangeKind,
     options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable},
 };
-use std::{collections::BTreeSet, sync::Arc};
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex as StdMutex},
+    time::Instant,
+};
+use tokio::sync::mpsc;
 
 /// A binding by full names: queue, exchange, routing key.
 pub(super) type Bindings = BTreeSet<(String, String, String)>;
@@ -37,6 +41,16 @@ impl Topology {
     }
 }
 
+/// A consumer as its service sees it: the sending end of its [`Consumer`].
+pub(super) struct ConsumerEntry {
+    pub(super) id: u64,
+    pub(super) queue: String,
+    pub(super) prefetch: u16,
+    pub(super) tx: mpsc::Sender<Delivery>,
+    /// When it last settled a delivery (shared by its deliveries), for `ACK_LINGER`.
+    pub(super) last_settle: Arc<StdMutex<Option<Instant>>>,
+}
+
 /// What a new connection was given: its bindings and the topology version they came from.
 pub(super) struct Restored {
     pub(super) channel: Channel,
@@ -44,7 +58,26 @@ pub(super) struct Restored {
     pub(super) version: u64,
 }
 
-impl Inner {
+/// Full names in this deployment's namespace, and how its queues are declared.
+pub(super) struct Names {
+    pub(super) namespace: String,
+    /// Deliveries of one message before it goes to its dead-letter queue.
+    pub(super) delivery_limit: u32,
+}
+
+impl Names {
+    pub(super) fn name(&self, base: &str) -> String {
+        format!("{}{}", self.namespace, base)
+    }
+
+    pub(super) fn exchange_name(&self, exchange: Exchange) -> String {
+        self.name(exchange.base_name())
+    }
+
+    pub(super) fn dlx_name(&self) -> String {
+        self.name("hark.dlx")
+    }
+
     pub(super) async fn declare_exchanges(&self, ch: &Channel) -> Result<(), BusError> {
         for ex in Exchange::ALL {
             let kind = if ex.is_topic() {
