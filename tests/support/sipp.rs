@@ -10,6 +10,10 @@ use std::{net::SocketAddr, path::Path, time::Duration};
 
 const DTMF_DIR: &str = "/usr/share/sip-tester";
 
+/// One caller recording a message, shared with `scripts/bench-ivr.py`; every caller here
+/// starts its call the same way.
+const RECORDING_CALL: &str = include_str!("../../scripts/sipp/recording-call.xml");
+
 /// One step after the call is answered.
 #[derive(Clone, Debug)]
 pub enum Step {
@@ -127,51 +131,18 @@ Content-Length: 0
                 from = self.from_user,
             ),
         };
-        format!(
-            r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="hark caller">
-  <send retrans="500"><![CDATA[
-INVITE sip:{to}@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:{from}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:{to}@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:{from}@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
+        format!("{}{body}{ending}</scenario>\n", self.call_start())
+    }
 
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 8 101
-a=rtpmap:8 PCMA/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rtd="true"/>
-  <send><![CDATA[
-ACK sip:{to}@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:{from}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Contact: <sip:{from}@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-{body}{ending}</scenario>
-"#,
-            to = self.to_user,
-            from = self.from_user,
-        )
+    /// The call's INVITE and ACK, as the recording call (and the IVR benchmark) makes them
+    /// (`scripts/sipp/recording-call.xml`), from `from_user` to `to_user`.
+    fn call_start(&self) -> String {
+        let call = RECORDING_CALL
+            .replace("{from}", &self.from_user)
+            .replace("{to}", &self.to_user);
+        let ack = call.find("ACK sip:").expect("the scenario has an ACK");
+        let end = ack + call[ack..].find("]]></send>\n").expect("the ACK ends") + 11;
+        call[..end].to_owned()
     }
 
     /// Run one call against `ivr`; an error carries sipp's error log.
@@ -535,7 +506,7 @@ pub struct RecordingRun {
 impl RecordingCalls {
     /// The recording call `scripts/bench-ivr.py` makes too, filled in for this batch.
     fn xml(&self, tone: &Path) -> String {
-        include_str!("../../scripts/sipp/recording-call.xml")
+        RECORDING_CALL
             .replace("{from}", self.from)
             .replace("{to}", self.to)
             .replace("{tone}", &tone.display().to_string())
