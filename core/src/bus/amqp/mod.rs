@@ -183,6 +183,28 @@ impl AmqpBus {
         }
     }
 
+    /// Look `queue` up without declaring it: its message count, or `UnknownQueue`. A passive
+    /// declare of a missing queue closes the channel it was asked on, so it gets its own.
+    async fn look_up(&self, live: &Live, queue: &str) -> Result<u32, BusError> {
+        let channel = live.connection.create_channel().await?;
+        let found = channel
+            .queue_declare(
+                self.inner.names.name(queue).into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await;
+        if let Err(e) = channel.close(200, "look-up".into()).await {
+            tracing::debug!(error = %e, "closing a look-up channel");
+        }
+        found
+            .map(|q| q.message_count())
+            .map_err(|_| BusError::UnknownQueue(queue.into()))
+    }
+
     /// A failure on the connection: tell the supervisor and the caller.
     fn failed(&self, e: lapin::Error) -> BusError {
         self.inner.broken.notify_one();
@@ -327,29 +349,9 @@ impl Bus for AmqpBus {
             t.consumers.push(entry.clone());
             entry
         };
-        // Start here (so a missing queue is an error now), then let it run; the supervisor
+        // Look the queue up now (so a missing one is an error here), then let it run; the supervisor
         // starts it again on every new connection.
-        let probe = async {
-            let channel = live.connection.create_channel().await?;
-            let found = channel
-                .queue_declare(
-                    self.inner.names.name(queue).into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await;
-            let _ = channel.close(200, "probe".into()).await;
-            Ok::<_, BusError>(found)
-        };
-        let missing = match probe.await {
-            Ok(Ok(_)) => None,
-            Ok(Err(_)) => Some(BusError::UnknownQueue(queue.into())),
-            Err(e) => Some(e),
-        };
-        if let Some(e) = missing {
+        if let Err(e) = self.look_up(&live, queue).await {
             lock(&self.inner.topology)
                 .consumers
                 .retain(|c| c.id != entry.id);
@@ -361,23 +363,7 @@ impl Bus for AmqpBus {
 
     async fn queue_depth(&self, queue: &str) -> Result<u64, BusError> {
         let live = self.inner.connected().await?;
-        // A passive declare of a missing queue closes its channel: use a throwaway one.
-        let ch = live.connection.create_channel().await?;
-        let q = ch
-            .queue_declare(
-                self.inner.names.name(queue).into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|_| BusError::UnknownQueue(queue.into()))?;
-        if let Err(e) = ch.close(200, "depth read".into()).await {
-            tracing::debug!(error = %e, "closing depth channel");
-        }
-        Ok(u64::from(q.message_count()))
+        Ok(u64::from(self.look_up(&live, queue).await?))
     }
 
     fn generation(&self) -> u64 {
