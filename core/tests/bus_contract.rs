@@ -147,6 +147,20 @@ async fn unroutable_commands_are_errors(mut h: Harness) {
     h.cleanup().await;
 }
 
+async fn missing_queues_are_errors(mut h: Harness) {
+    // Consuming or measuring a queue nobody declared is an error, not a silent wait; the bus
+    // is still usable after the refusals. (No consumer is left on the queue: RabbitMQ 3.10
+    // crashes a channel whose consumer's queue is deleted under it, which would end this
+    // test's clean-up connection.)
+    let err = h.bus.consume("nowhere", 1).await.map(|_| ());
+    assert!(matches!(err, Err(BusError::UnknownQueue(_))), "{err:?}");
+    let err = h.bus.queue_depth("nowhere").await;
+    assert!(matches!(err, Err(BusError::UnknownQueue(_))), "{err:?}");
+    h.declare(QueueSpec::durable("nowhere")).await;
+    assert_eq!(h.bus.queue_depth("nowhere").await.unwrap(), 0);
+    h.cleanup().await;
+}
+
 async fn unacked_deliveries_come_back(mut h: Harness) {
     h.declare(QueueSpec::durable("q").bind(Exchange::Events, "k"))
         .await;
@@ -315,6 +329,7 @@ contract!(
     routes_in_order,
     topics_route_by_pattern,
     unroutable_commands_are_errors,
+    missing_queues_are_errors,
     unacked_deliveries_come_back,
     rejected_and_exhausted_go_to_dead_letters,
     prefetch_bounds_unacked,

@@ -197,7 +197,10 @@ impl AmqpBus {
                 FieldTable::default(),
             )
             .await;
-        if let Err(e) = channel.close(200, "look-up".into()).await {
+        // Already closed by the broker when the queue is missing.
+        if channel.status().connected()
+            && let Err(e) = channel.close(200, "look-up".into()).await
+        {
             tracing::debug!(error = %e, "closing a look-up channel");
         }
         found
