@@ -146,22 +146,20 @@ impl Stack {
     /// seconds after the first), in time order.
     pub async fn attempts(&self, id: &str) -> Vec<(String, Option<String>, i64)> {
         eventually("attempts", || async move {
-            {
-                let list = self.attempt_rows(id).await;
-                let first = list.iter().map(|a| a.due_at).min()?;
-                let mut out: Vec<_> = list
-                    .iter()
-                    .map(|a| {
-                        (
-                            a.channel.clone(),
-                            a.endpoint.clone(),
-                            (a.due_at - first).num_seconds(),
-                        )
-                    })
-                    .collect();
-                out.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
-                Some(out)
-            }
+            let list = self.attempt_rows(id).await;
+            let first = list.iter().map(|a| a.due_at).min()?;
+            let mut out: Vec<_> = list
+                .iter()
+                .map(|a| {
+                    (
+                        a.channel.clone(),
+                        a.endpoint.clone(),
+                        (a.due_at - first).num_seconds(),
+                    )
+                })
+                .collect();
+            out.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
+            Some(out)
         })
         .await
     }
