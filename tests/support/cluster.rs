@@ -396,6 +396,22 @@ impl Cluster {
         out
     }
 
+    /// The lines of every process's log that hold `needle`, each after its process's name; at
+    /// most `max`.
+    pub fn log_lines(&self, needle: &str, max: usize) -> Vec<String> {
+        self.procs
+            .iter()
+            .flat_map(|p| {
+                let text = std::fs::read_to_string(&p.log).unwrap_or_default();
+                text.lines()
+                    .filter(|l| l.contains(needle))
+                    .map(|l| format!("  {}: {l}", p.name))
+                    .collect::<Vec<_>>()
+            })
+            .take(max)
+            .collect()
+    }
+
     /// How many lines of each process's log match `needle`.
     pub fn log_counts(&self, needle: &str) -> HashMap<String, usize> {
         self.procs

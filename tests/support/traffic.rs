@@ -336,6 +336,8 @@ pub struct Tally {
     /// Median delay from accepted to the e-mail, the pop-up and the receipt.
     pub channel_medians: [Duration; 3],
     pub problems: Vec<String>,
+    /// When something was lost: what the store, the queues and the logs say of it.
+    pub why_lost: Vec<String>,
 }
 
 impl Tally {
@@ -377,7 +379,7 @@ impl Tally {
     pub fn assert_exactly_once(&self) {
         assert!(
             self.problems.is_empty() && self.duplicates == 0 && self.lost == 0,
-            "{} lost, {} duplicated; first problems:\n{}",
+            "{} lost, {} duplicated; first problems:\n{}\n{}",
             self.lost,
             self.duplicates,
             self.problems
@@ -385,7 +387,8 @@ impl Tally {
                 .take(10)
                 .cloned()
                 .collect::<Vec<_>>()
-                .join("\n")
+                .join("\n"),
+            self.why_lost.join("\n")
         );
         assert_eq!(self.delivered, self.sent);
         assert_eq!(
@@ -440,6 +443,7 @@ pub async fn tally(
         complete_at: HashMap::new(),
         channel_medians: [Duration::ZERO; 3],
         problems: Vec::new(),
+        why_lost: Vec::new(),
     };
     let accepted_at: HashMap<&str, SystemTime> =
         accepted.iter().map(|a| (a.id.as_str(), a.at)).collect();
@@ -494,7 +498,52 @@ pub async fn tally(
         .copied()
         .unwrap_or_default();
     t.stored = count_sent_by(cluster, sender).await?;
+    if t.lost > 0 {
+        t.why_lost = why_lost(cluster, &bus, &t.problems).await?;
+    }
     Ok(t)
+}
+
+/// What the system knows of the first lost deliveries — their attempts, the log lines that
+/// name the message, and any queue still holding something (a dead letter, say) — so a loss
+/// seen once can be explained from the failure message alone.
+async fn why_lost(cluster: &Cluster, bus: &AmqpBus, problems: &[String]) -> Result<Vec<String>> {
+    use diesel::prelude::*;
+    let mut out = Vec::new();
+    for q in hark_core::bus::standard_topology() {
+        let depth = bus.queue_depth(&q.name).await?;
+        if depth > 0 {
+            out.push(format!("queue {} holds {depth}", q.name));
+        }
+    }
+    let pending = cluster.store.run(hark_core::store::outbox::count).await?;
+    out.push(format!("outbox rows waiting: {pending}"));
+    let lost: Vec<String> = problems
+        .iter()
+        .filter_map(|p| p.split_whitespace().next().map(str::to_owned))
+        .take(3)
+        .collect();
+    for m in lost {
+        let id = m.clone();
+        let attempts = cluster
+            .store
+            .run(move |c| {
+                Ok(delivery_attempts::table
+                    .filter(delivery_attempts::message_id.eq(id))
+                    .select((
+                        delivery_attempts::id,
+                        delivery_attempts::recipient_id,
+                        delivery_attempts::channel,
+                        delivery_attempts::state,
+                        delivery_attempts::detail,
+                    ))
+                    .load::<(String, String, String, String, Option<String>)>(c)?)
+            })
+            .await?;
+        out.push(format!("message {m}: attempts {attempts:?}"));
+        out.extend(cluster.log_lines(&m, 40));
+    }
+    Ok(out)
 }
 
 /// Nothing left to do: the outbox is empty and no command or event waits in a queue.
