@@ -285,12 +285,12 @@ async fn call_me_to_record_from_the_portal() {
         .await
         .unwrap();
     let alice = WebSession::login(&stack.base, "101", DEMO_PASSWORD).await;
-    let (status, page) = alice
-        .post("/compose/call", &[("pick", "102")])
+    let (called, action) = alice
+        .submit("/compose", "call-me", &[("pick", "102")])
         .await
         .unwrap();
-    assert_eq!(status, StatusCode::ACCEPTED, "{page}");
-    assert!(page.contains("Hark is calling"), "{page}");
+    assert_eq!(called.status, StatusCode::SEE_OTHER, "{}", called.page);
+    assert!(called.page.contains("Hark is calling"), "{}", called.page);
 
     phone
         .event("CALL_ESTABLISHED", Duration::from_secs(30))
@@ -310,6 +310,12 @@ async fn call_me_to_record_from_the_portal() {
     );
     phone.stop().await;
 
+    // The same form sent again (a reload, a double click) places no second call.
+    let again = alice.resubmit(&action, &[("pick", "102")]).await.unwrap();
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert!(again.page.contains("already sent"), "{}", again.page);
+    assert!(!again.page.contains("Hark is calling"), "{}", again.page);
+
     // Without a phone on the profile, the page says what to do.
     let bob = WebSession::login(&stack.base, "102", DEMO_PASSWORD).await;
     let (status, page) = bob.post("/compose/call", &[("pick", "101")]).await.unwrap();
@@ -318,7 +324,80 @@ async fn call_me_to_record_from_the_portal() {
     stack.stop().await;
 }
 
+/// The compose form sent twice (a double click, Back and Submit) sends one message, and the
+/// dashboard says whom it went to, once.
+async fn a_message_form_sent_twice_sends_once(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    let alice = WebSession::login(&stack.base, "101", DEMO_PASSWORD).await;
+    let (_, page) = alice.get("/compose").await.unwrap();
+    let action = support::web::form_action(&page, "compose").expect("the compose form");
+    assert!(action.contains("?once="), "{action}");
+    let (status, first) = post_to(&alice, &action).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{first}");
+    assert!(first.contains("Sent to Bob Baker."), "{first}");
+    let (status, second) = post_to(&alice, &action).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{second}");
+    assert!(second.contains("already sent"), "{second}");
+    assert!(!second.contains("Sent to Bob Baker."), "{second}");
+    // The notice is shown once.
+    let (_, later) = alice.get("/").await.unwrap();
+    assert!(!later.contains("already sent") && !later.contains("Sent to"));
+    let token = stack.login("101").await;
+    let sent = stack.sent(&token).await;
+    assert_eq!(
+        sent["messages"].as_array().map(Vec::len),
+        Some(1),
+        "one message: {sent}"
+    );
+    // A form that was refused may be sent again once corrected.
+    let (_, page) = alice.get("/compose").await.unwrap();
+    let action = support::web::form_action(&page, "compose").unwrap();
+    let refused = alice
+        .http
+        .post(format!("{}{action}", alice.base))
+        .multipart(
+            Form::new()
+                .text("csrf", alice.csrf.clone())
+                .text("pick", "102"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, page) = post_to(&alice, &action).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+    let sent = stack.sent(&token).await;
+    assert_eq!(sent["messages"].as_array().map(Vec::len), Some(2));
+    stack.stop().await;
+}
+
+/// Post a one-second message to Bob on the compose form at `action`: the status, and the page
+/// a browser shows after it.
+async fn post_to(s: &WebSession, action: &str) -> (StatusCode, String) {
+    let form = Form::new()
+        .text("csrf", s.csrf.clone())
+        .text("pick", "102")
+        .part(
+            "audio",
+            audio_part(audio::sine_wav(440.0, 1.0, 16_000), "hello.wav"),
+        );
+    let r = s
+        .http
+        .post(format!("{}{action}", s.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    if status != StatusCode::SEE_OTHER {
+        return (status, r.text().await.unwrap());
+    }
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    (status, s.get(&to).await.unwrap().1)
+}
+
 both_modes!(
+    a_message_form_sent_twice_sends_once,
     files_reach_recipients_only,
     every_upload_format_decodes,
     bad_uploads_store_nothing,

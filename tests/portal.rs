@@ -288,19 +288,23 @@ fn new_token(page: &str) -> String {
 async fn api_tokens_send_and_revoke(mode: Mode) {
     let stack = Stack::start(mode).await;
     let alice = WebSession::login(&stack.base, "101", DEMO_PASSWORD).await;
-    let (status, page) = alice
-        .post(
-            "/account/tokens",
-            &[("name", "Grafana <alerts>"), ("send", "on"), ("read", "on")],
-        )
+    let fields = [("name", "Grafana <alerts>"), ("send", "on"), ("read", "on")];
+    let (made, action) = alice
+        .submit("/account", "token-form", &fields)
         .await
         .unwrap();
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(made.status, StatusCode::OK);
+    let page = made.page;
     let token = new_token(&page);
     assert!(
         page.contains("Grafana &#60;alerts&#62;"),
         "names are text, not markup"
     );
+    // Reloading the page that shows the token makes no second one.
+    let again = alice.resubmit(&action, &fields).await.unwrap();
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert!(again.page.contains("already sent"), "{}", again.page);
+    assert_eq!(again.page.matches("Grafana &#60;alerts&#62;").count(), 1);
     let id = stack
         .send(&token, "102", audio::sine_wav(440.0, 1.0, 16_000))
         .await;
@@ -309,11 +313,12 @@ async fn api_tokens_send_and_revoke(mode: Mode) {
     assert!(!page.contains(&token), "never shown again");
     let at = page.find(r#"data-token=""#).expect("listed") + 12;
     let token_id = page[at..at + 16].to_owned();
-    let (status, _) = alice
-        .post(&format!("/account/tokens/{token_id}/revoke"), &[])
+    let revoked = alice
+        .resubmit(&format!("/account/tokens/{token_id}/revoke"), &[])
         .await
         .unwrap();
-    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert!(revoked.page.contains("Token revoked"), "{}", revoked.page);
     let r = stack
         .upload(&token, "102", audio::sine_wav(440.0, 1.0, 16_000))
         .await;
@@ -392,8 +397,8 @@ async fn a_new_password_ends_other_sessions(mode: Mode) {
         .unwrap();
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("current password was not right"), "{page}");
-    let (status, page) = laptop
-        .post(
+    let changed = laptop
+        .resubmit(
             "/account/password",
             &[
                 ("current", DEMO_PASSWORD),
@@ -403,7 +408,12 @@ async fn a_new_password_ends_other_sessions(mode: Mode) {
         )
         .await
         .unwrap();
-    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.page);
+    assert!(
+        changed.page.contains("Password changed"),
+        "{}",
+        changed.page
+    );
     let (status, _) = laptop.get("/").await.unwrap();
     assert_eq!(status, StatusCode::OK, "this session goes on");
     let (status, _) = phone.get("/").await.unwrap();

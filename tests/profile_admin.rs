@@ -89,8 +89,13 @@ async fn rules_change_the_next_delivery(mode: Mode) {
     assert_eq!(stack.attempts(&id).await, [("email".into(), None, 0)]);
     let (_, page) = bob.get("/profile").await.unwrap();
     assert!(page.contains("From 103: E-mail with a link"), "{page}");
+    assert!(
+        page.contains("messages come by the defaults: <strong>E-mail with a link</strong>"),
+        "the page says what the defaults are: {page}"
+    );
 
-    // Quiet now: only what quiet hours allow (the pop-up), unless the message is urgent.
+    // Quiet now: what quiet hours allow (the pop-up) goes at once, the rest waits until they
+    // end (in an hour) and then its own 5 minutes, unless the message is urgent.
     let now = chrono::Utc::now();
     let minute = i64::from(now.hour() * 60 + now.minute());
     let (status, body) = bob
@@ -113,7 +118,38 @@ async fn rules_change_the_next_delivery(mode: Mode) {
     let id = stack
         .send(&alice, "102", sine_wav(440.0, 0.5, 16_000))
         .await;
-    assert_eq!(stack.attempts(&id).await, [("popup".into(), None, 0)]);
+    let held = stack.attempts(&id).await;
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert_eq!(held[0], ("popup".into(), None, 0));
+    assert_eq!(held[1].0, "email");
+    // (The plan counts whole minutes of Bob's clock: one may turn over while it is made.)
+    assert!(
+        (3540 + 300..=3600 + 300).contains(&held[1].2),
+        "the e-mail waits for the end of quiet hours: {held:?}"
+    );
+
+    // The rule found failing silently: messages from Carol ring Bob's phone, but he has none.
+    // The defaults carry it instead (e-mail, held by the quiet hours like the rest).
+    let (status, body) = bob
+        .post(
+            "/profile/senders",
+            &[("sender", "103"), ("channel", "callback"), ("delay", "0")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let id = stack
+        .send(&carol, "102", sine_wav(440.0, 0.5, 16_000))
+        .await;
+    assert_eq!(stack.attempts(&id).await, [("email".into(), None, 0)]);
+    let rows = stack.attempt_rows(&id).await;
+    let wait = (rows[0].due_at - chrono::Utc::now().naive_utc()).num_seconds();
+    assert!(
+        (3400..=3600).contains(&wait),
+        "held until quiet hours end, {wait} s from now"
+    );
+    assert_ne!(rows[0].state, "failed");
+
     let id = stack
         .send(&alice, "102&urgent=true", sine_wav(440.0, 0.5, 16_000))
         .await;
@@ -177,14 +213,16 @@ async fn an_email_device_is_verified_then_used(mode: Mode) {
     let stack = Stack::start(mode).await;
     let alice = stack.login("101").await;
     let bob = WebSession::login(&stack.base, "102", DEMO_PASSWORD).await;
-    let (status, page) = bob
-        .post(
-            "/profile/devices",
+    let (added, _) = bob
+        .submit(
+            "/profile",
+            "device-form",
             &[("kind", "email"), ("address", "bob.home@example.net")],
         )
         .await
         .unwrap();
-    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.page);
+    let page = added.page;
     assert!(page.contains("We sent a link to bob.home@example.net"));
     assert!(page.contains("waiting for confirmation"));
     let device = {
@@ -434,8 +472,8 @@ async fn admins_manage_people_and_plugins(mode: Mode) {
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     let admin = WebSession::login(&stack.base, "101", DEMO_PASSWORD).await;
-    let (status, page) = admin
-        .post(
+    let made = admin
+        .resubmit(
             "/admin/users",
             &[
                 ("extension", "150"),
@@ -447,8 +485,11 @@ async fn admins_manage_people_and_plugins(mode: Mode) {
         )
         .await
         .unwrap();
-    assert_eq!(status, StatusCode::OK, "{page}");
-    assert!(page.contains("Erin &#60;b&#62;Eve&#60;/b&#62; (150) can sign in now"));
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.page);
+    assert!(
+        made.page
+            .contains("Erin &#60;b&#62;Eve&#60;/b&#62; (150) can sign in now")
+    );
     let (status, _) = admin
         .post(
             "/admin/users",
@@ -493,12 +534,12 @@ async fn admins_manage_people_and_plugins(mode: Mode) {
         .await
         .unwrap();
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let (status, page) = admin
-        .post("/admin/users/150/pin", &[("pin", "97531")])
+    let set = admin
+        .resubmit("/admin/users/150/pin", &[("pin", "97531")])
         .await
         .unwrap();
-    assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("New PIN set for 150"));
+    assert_eq!(set.status, StatusCode::SEE_OTHER);
+    assert!(set.page.contains("New PIN set for 150"));
     let (status, _) = admin
         .post("/admin/users/150/pin", &[("pin", "12")])
         .await

@@ -6,8 +6,9 @@
 //!   "after_secs": 300}]`. Each starts `after_secs` after the message arrives; a step may name
 //!   one of the person's devices (`endpoint`) and give up after a while.
 //! - `quiet_hours`: `{"from": "22:00", "to": "07:00", "allow": ["email"]}` in the person's
-//!   timezone. While it is quiet only the allowed channels are used (so no phone rings at
-//!   night); an urgent message ignores quiet hours. `from` after `to` spans midnight.
+//!   timezone. While it is quiet only the allowed channels are used at once (so no phone
+//!   rings at night); the other steps are held until it ends, as if the message arrived then.
+//!   An urgent message ignores quiet hours. `from` after `to` spans midnight.
 //! - `sender_rules`: `[{"sender": "201", "steps": [...]}]`: messages from that extension
 //!   follow their own steps instead of the general ones (the boss rings through, a noisy
 //!   alert system only e-mails).
@@ -100,6 +101,14 @@ pub fn parse_clock(s: &str) -> Option<u16> {
 }
 
 impl QuietHours {
+    /// Seconds from `minute` (after local midnight) until the quiet time next ends.
+    pub fn secs_until_end(&self, minute: u16) -> u32 {
+        let Some(to) = parse_clock(&self.to) else {
+            return 0;
+        };
+        (u32::from(to) + 24 * 60 - u32::from(minute)) % (24 * 60) * 60
+    }
+
     /// Is `minute` (after local midnight) inside the quiet time?
     pub fn contains(&self, minute: u16) -> bool {
         let (Some(from), Some(to)) = (parse_clock(&self.from), parse_clock(&self.to)) else {
@@ -202,7 +211,9 @@ impl Profile {
     }
 
     /// The steps for a message from `sender` (an extension) arriving at `local_minute` after
-    /// the recipient's midnight. Empty means "use the defaults".
+    /// the recipient's midnight. In quiet hours the channels they allow go at once and the
+    /// others wait until they end (each step keeping its own delay after that). Empty means
+    /// "use the defaults".
     pub fn steps_for(&self, sender: &str, local_minute: u16, urgent: bool) -> Vec<Step> {
         let steps = self
             .senders
@@ -211,10 +222,18 @@ impl Profile {
             .map(|r| r.steps.clone())
             .unwrap_or_else(|| self.steps.clone());
         match &self.quiet {
-            Some(q) if !urgent && q.contains(local_minute) => steps
-                .into_iter()
-                .filter(|s| q.allow.contains(&s.channel))
-                .collect(),
+            Some(q) if !urgent && q.contains(local_minute) => {
+                let held = q.secs_until_end(local_minute);
+                steps
+                    .into_iter()
+                    .map(|mut s| {
+                        if !q.allow.contains(&s.channel) {
+                            s.after_secs = s.after_secs.saturating_add(held);
+                        }
+                        s
+                    })
+                    .collect()
+            }
             _ => steps,
         }
     }
@@ -261,18 +280,20 @@ mod tests {
     }
 
     #[test]
-    fn quiet_hours_span_midnight_and_keep_only_allowed_channels() {
+    fn quiet_hours_span_midnight_and_hold_what_they_do_not_allow() {
         let p = profile();
         let night = 23 * 60;
         let morning = 6 * 60 + 59;
         let day = 7 * 60;
+        // The pop-up is allowed at night; the call after 5 minutes waits until 07:00 and then
+        // its 5 minutes.
         assert_eq!(
             p.steps_for("101", night, false),
-            vec![Step::new("popup", 0)]
+            vec![Step::new("popup", 0), Step::new("callback", 8 * 3600 + 300)]
         );
         assert_eq!(
             p.steps_for("101", morning, false),
-            vec![Step::new("popup", 0)]
+            vec![Step::new("popup", 0), Step::new("callback", 60 + 300)]
         );
         assert_eq!(p.steps_for("101", day, false), p.steps);
         // Urgent rings through the night.
@@ -293,8 +314,11 @@ mod tests {
             p.steps_for("201", 12 * 60, false),
             vec![Step::new("callback", 0)]
         );
-        // ... and quiet hours still apply to it.
-        assert_eq!(p.steps_for("201", 23 * 60, false), vec![]);
+        // ... and quiet hours still hold it: the call waits until 07:00.
+        assert_eq!(
+            p.steps_for("201", 23 * 60, false),
+            vec![Step::new("callback", 8 * 3600)]
+        );
     }
 
     #[test]

@@ -389,8 +389,9 @@ fn every_table(c: &mut DbConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// What the portal needs: web sessions with CSRF tokens, named API tokens, password lockout,
-/// chosen statuses, disabled accounts, presence by node.
+/// What the portal needs: web sessions with CSRF tokens and a notice for the next page, forms
+/// acted on once, named API tokens, password lockout, chosen statuses, disabled accounts,
+/// presence by node.
 fn portal_queries(c: &mut DbConnection, aid: &UserId, bid: &UserId) -> Result<(), StoreError> {
     let day = chrono::Duration::days(1);
     let (web, csrf) = store::sessions::create_web(c, aid, day)?;
@@ -403,6 +404,20 @@ fn portal_queries(c: &mut DbConnection, aid: &UserId, bid: &UserId) -> Result<()
         store::sessions::find_user_by_token(c, &web)?.is_none(),
         "a cookie is not an API token"
     );
+    // A form's notice is kept for the session's next page and handed out once.
+    assert_eq!(store::sessions::take_flash(c, &web)?, None);
+    store::sessions::set_flash(c, &web, "Saved.")?;
+    assert_eq!(
+        store::sessions::take_flash(c, &web)?.as_deref(),
+        Some("Saved.")
+    );
+    assert_eq!(store::sessions::take_flash(c, &web)?, None);
+    // A form acts once; a refused one may be sent again.
+    assert!(store::forms::submit(c, "form-1")?);
+    assert!(!store::forms::submit(c, "form-1")?, "the same form again");
+    store::forms::withdraw(c, "form-1")?;
+    assert!(store::forms::submit(c, "form-1")?);
+    assert_eq!(store::forms::prune(c)?, 0, "kept for a day");
     let named = store::sessions::create_api_token(c, aid, "alerts", day)?;
     assert!(store::sessions::find_user_by_token(c, &named)?.is_some());
     let listed = store::sessions::list_api_tokens(c, aid)?;
@@ -583,7 +598,7 @@ fn admin_queries(c: &mut DbConnection, aid: &UserId, bid: &UserId) -> Result<(),
 }
 
 async fn check(store: Store) {
-    assert_eq!(store.migrate().unwrap(), 7);
+    assert_eq!(store.migrate().unwrap(), 8);
     assert_eq!(store.migrate().unwrap(), 0, "migrations are idempotent");
     // Statement by statement: a deliberately refused insert must not abort the rest (as it
     // would inside one PostgreSQL transaction). Rollback has its own test below.

@@ -11,7 +11,7 @@ use crate::{
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use diesel::prelude::*;
 use hark_core::{
-    channel::Channel,
+    channel::{Channel, Endpoint},
     ids::{MessageId, UserId},
     store::{
         DbConnection, StoreError, messages,
@@ -29,6 +29,34 @@ pub(crate) struct RecipientFacts {
     pub presence: String,
     /// (id, channel, verified)
     pub endpoints: Vec<(String, String, bool)>,
+}
+
+impl RecipientFacts {
+    /// Whether anything can carry out `step` for this person: the portal always can (a pop-up
+    /// waits for their next sign-in); e-mail and calls need their address or phone, or a
+    /// verified device of the kind — the very device the step names, if it names one.
+    pub fn can_reach(&self, step: &Step) -> bool {
+        let Some(channel) = step.channel() else {
+            return false;
+        };
+        if channel.endpoint() == Endpoint::Portal {
+            return true;
+        }
+        self.endpoints.iter().any(|(id, c, verified)| {
+            *verified
+                && c == channel.name()
+                && step.endpoint.as_ref().is_none_or(|wanted| wanted == id)
+        })
+    }
+
+    /// Why nothing can reach this person, for the log and the sender.
+    pub fn unreachable_because(&self) -> String {
+        format!(
+            "nothing can reach {}: their rules and the defaults name no channel they have (no \
+             e-mail address, phone or portal step that can be used)",
+            self.user.display_name
+        )
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -155,7 +183,7 @@ pub(crate) async fn decide(
         local_minute,
         urgent: facts.message.urgent,
     };
-    let profile = plan::plan(r.profile.as_ref(), moment, defaults);
+    let profile = plan::plan(r.profile.as_ref(), moment, defaults, |s| r.can_reach(s));
     let active = registry.active();
     if active.is_empty() {
         return (profile, None);

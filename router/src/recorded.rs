@@ -42,6 +42,10 @@ pub(crate) async fn handle(
                 s
             })
             .collect();
+        if steps.is_empty() {
+            tracing::warn!(message = %facts.message.id, recipient = %r.user.extension,
+                why = %r.unreachable_because(), "message fails for this recipient");
+        }
         plans.push((r.user.user_id(), steps));
     }
     let sender = facts.sender.user_id();

@@ -222,6 +222,7 @@ impl App {
                     plugins: std::sync::Arc::new(HostCheck::new(Limits::from(&self.config.router))),
                     plugin_max_bytes: Limits::from(&self.config.router).max_module_bytes,
                     decoder: upload_decoder(&self.config.portal)?,
+                    default_channels: self.config.router.default_channels.clone(),
                 };
                 set.spawn(async move {
                     let r = hark_web_portal::run(setup, deps, listener, shutdown).await;

@@ -23,7 +23,69 @@ pub fn csrf_in(page: &str) -> Option<String> {
     Some(page[at..at + end].to_owned())
 }
 
+/// The action (with its `once` token) of the form whose tag carries `id="<id>"` in `page`.
+pub fn form_action(page: &str, id: &str) -> Option<String> {
+    let wanted = format!("id=\"{id}\"");
+    page.match_indices("<form").find_map(|(at, _)| {
+        let tag = &page[at..at + page[at..].find('>')?];
+        if !tag.contains(&wanted) {
+            return None;
+        }
+        let start = tag.find("action=\"")? + "action=\"".len();
+        let end = tag[start..].find('"')?;
+        Some(tag[start..start + end].replace("&amp;", "&"))
+    })
+}
+
+/// A form as a browser submits it: the post's status, and the page the browser shows after
+/// it (the page a `303` leads to, or the post's own answer).
+#[derive(Debug)]
+pub struct Submitted {
+    pub status: StatusCode,
+    pub page: String,
+}
+
 impl WebSession {
+    /// Open `page`, fill in the form `id` with `fields` (and its CSRF token) and submit it,
+    /// following a redirect as a browser does. The action posted to is returned too, so a test
+    /// can post the very same form again (a reload, a double click).
+    pub async fn submit(
+        &self,
+        page: &str,
+        id: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<(Submitted, String)> {
+        let (status, shown) = self.get(page).await?;
+        if status != StatusCode::OK {
+            bail!("{page}: {status}");
+        }
+        let action = form_action(&shown, id).with_context(|| format!("form {id} on {page}"))?;
+        let submitted = self.resubmit(&action, fields).await?;
+        Ok((submitted, action))
+    }
+
+    /// Post `fields` (and the CSRF token) to `action` and follow a redirect, as a browser does.
+    pub async fn resubmit(&self, action: &str, fields: &[(&str, &str)]) -> Result<Submitted> {
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf", &self.csrf));
+        let r = self
+            .http
+            .post(format!("{}{action}", self.base))
+            .form(&all)
+            .send()
+            .await?;
+        let status = r.status();
+        if status != StatusCode::SEE_OTHER {
+            return Ok(Submitted {
+                status,
+                page: r.text().await?,
+            });
+        }
+        let to = r.headers()["location"].to_str()?.to_owned();
+        let (_, page) = self.get(&to).await?;
+        Ok(Submitted { status, page })
+    }
+
     /// Upload a plugin on the admin page (priority 10, enabled): the status and page.
     pub async fn upload_plugin(&self, wasm: Vec<u8>, config: &str) -> (StatusCode, String) {
         let form = reqwest::multipart::Form::new()
@@ -51,6 +113,14 @@ impl WebSession {
             jar: jar.clone(),
             http: reqwest::Client::builder()
                 .cookie_provider(jar)
+                // What a browser asks for when it opens a page (the portal shows a form's
+                // notice on the next page opened so).
+                .default_headers(reqwest::header::HeaderMap::from_iter([(
+                    reqwest::header::ACCEPT,
+                    reqwest::header::HeaderValue::from_static(
+                        "text/html,application/xhtml+xml,*/*;q=0.8",
+                    ),
+                )]))
                 .redirect(Policy::none())
                 .timeout(Duration::from_secs(30))
                 .build()

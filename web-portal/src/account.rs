@@ -38,7 +38,6 @@ struct AccountPage {
     /// A token just made, shown this once.
     new_token: String,
     error: String,
-    notice: String,
 }
 
 async fn render(
@@ -47,7 +46,6 @@ async fn render(
     status: StatusCode,
     new_token: String,
     error: String,
-    notice: String,
 ) -> Result<HttpResponse, PageError> {
     let uid = me.user.user_id();
     let tz = me.user.timezone.clone();
@@ -76,7 +74,6 @@ async fn render(
             tokens,
             new_token,
             error,
-            notice,
         },
     ))
 }
@@ -86,15 +83,7 @@ pub(crate) async fn show(
     state: web::Data<AppState>,
     me: WebUser,
 ) -> Result<HttpResponse, PageError> {
-    render(
-        &state,
-        &me,
-        StatusCode::OK,
-        String::new(),
-        String::new(),
-        String::new(),
-    )
-    .await
+    render(&state, &me, StatusCode::OK, String::new(), String::new()).await
 }
 
 /// Check the current password (with the login's limits); a refusal is shown on the page.
@@ -155,7 +144,6 @@ pub(crate) async fn change_password(
             StatusCode::UNPROCESSABLE_ENTITY,
             String::new(),
             error,
-            String::new(),
         )
         .await;
     }
@@ -173,13 +161,11 @@ pub(crate) async fn change_password(
         .await?;
     state.hub.sessions_ended(&me.user.id);
     tracing::info!(extension = %me.user.extension, "password changed; other sessions ended");
-    render(
+    crate::forms::done(
         &state,
         &me,
-        StatusCode::OK,
-        String::new(),
-        String::new(),
-        "Password changed. Your other sessions and API tokens were signed out.".into(),
+        "/account",
+        "Password changed. Your other sessions and API tokens were signed out.",
     )
     .await
 }
@@ -214,7 +200,6 @@ pub(crate) async fn change_pin(
             StatusCode::UNPROCESSABLE_ENTITY,
             String::new(),
             error,
-            String::new(),
         )
         .await;
     }
@@ -227,15 +212,7 @@ pub(crate) async fn change_pin(
         .store
         .run(move |c| users::set_pin_hash(c, &uid, Some(&hash)))
         .await?;
-    render(
-        &state,
-        &me,
-        StatusCode::OK,
-        String::new(),
-        String::new(),
-        "PIN changed.".into(),
-    )
-    .await
+    crate::forms::done(&state, &me, "/account", "PIN changed.").await
 }
 
 #[derive(Debug, Deserialize)]
@@ -268,7 +245,6 @@ pub(crate) async fn create_token(
             StatusCode::UNPROCESSABLE_ENTITY,
             String::new(),
             "Choose what the token may do: send messages, read them, or both.".into(),
-            String::new(),
         )
         .await;
     }
@@ -279,7 +255,6 @@ pub(crate) async fn create_token(
             StatusCode::UNPROCESSABLE_ENTITY,
             String::new(),
             "Name the token (up to 60 characters) after what will use it.".into(),
-            String::new(),
         )
         .await;
     }
@@ -297,15 +272,9 @@ pub(crate) async fn create_token(
             )
         })
         .await?;
-    render(
-        &state,
-        &me,
-        StatusCode::OK,
-        token,
-        String::new(),
-        String::new(),
-    )
-    .await
+    // The one answer that is a page, not a redirect: the token is shown now and stored
+    // nowhere. Its form's `once` token keeps a reload from making a second one.
+    render(&state, &me, StatusCode::OK, token, String::new()).await
 }
 
 #[post("/account/tokens/{id}/revoke")]
@@ -326,5 +295,11 @@ pub(crate) async fn revoke_token(
     if !revoked {
         return Err(PageError::NotFound);
     }
-    Ok(page::see_other("/account"))
+    crate::forms::done(
+        &state,
+        &me,
+        "/account",
+        "Token revoked; it no longer works.",
+    )
+    .await
 }

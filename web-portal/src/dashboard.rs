@@ -154,5 +154,6 @@ pub(crate) async fn set_status(
         return Err(PageError::BadRequest(format!("no status {status:?}")));
     }
     crate::push::set_status(&state, &me.user, &status).await?;
-    Ok(page::see_other("/"))
+    let shown = format!("Your contacts now see you as {status}.");
+    crate::forms::done(&state, &me, "/", &shown).await
 }

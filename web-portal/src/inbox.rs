@@ -130,5 +130,5 @@ pub(crate) async fn delete(
     if !deleted {
         return Err(PageError::NotFound);
     }
-    Ok(page::see_other("/"))
+    crate::forms::done(&state, &me, "/", "Message deleted.").await
 }

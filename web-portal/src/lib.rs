@@ -31,6 +31,7 @@ mod audio_http;
 mod auth;
 mod dashboard;
 mod error;
+mod forms;
 mod forwarded;
 mod health;
 mod inbox;
@@ -86,6 +87,9 @@ pub(crate) struct AppState {
     pub plugins: std::sync::Arc<dyn PluginCheck>,
     /// Largest plugin upload.
     pub plugin_max_bytes: usize,
+    /// The channels a message takes when a person's rules say nothing that can be used (the
+    /// router's `default_channels`), shown on the profile page.
+    pub default_channels: Vec<String>,
 }
 
 /// What the portal is started with besides its dependencies.
@@ -99,6 +103,8 @@ pub struct Setup {
     pub plugin_max_bytes: usize,
     /// How uploaded audio is decoded (in a limited child process, normally).
     pub decoder: hark_core::audio::Decoder,
+    /// The router's `default_channels` (the profile page says what they are).
+    pub default_channels: Vec<String>,
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
@@ -164,6 +170,7 @@ pub async fn run(
         plugins,
         plugin_max_bytes,
         decoder,
+        default_channels,
     } = setup;
     let per_minute = config.login_per_minute;
     let login = tokio::task::spawn_blocking(move || login::LoginGuard::new(per_minute))
@@ -191,6 +198,7 @@ pub async fn run(
         public_url,
         plugins,
         plugin_max_bytes,
+        default_channels,
     });
     listener.set_nonblocking(true)?;
     let server = HttpServer::new(move || {
@@ -198,6 +206,7 @@ pub async fn run(
             .app_data(state.clone())
             .app_data(error::json_config())
             .app_data(error::query_config())
+            .wrap(actix_web::middleware::from_fn(forms::act_once))
             .wrap(
                 actix_web::middleware::Logger::new("%{request}xi %s %b %Dms")
                     .custom_request_replace("request", |req| log_line(req.method(), req.path()))

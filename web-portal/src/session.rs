@@ -28,6 +28,8 @@ pub(crate) struct WebUser {
     pub csrf: String,
     /// The session's own token (to keep it when ending the others).
     pub token: String,
+    /// The notice left for this page by the form that led here ("Saved"), shown once.
+    pub flash: String,
 }
 
 /// What every portal page shows of the signed-in person.
@@ -37,6 +39,16 @@ pub(crate) struct Me {
     pub extension: String,
     pub csrf: String,
     pub admin: bool,
+    /// The notice left by the last form ("Saved"); empty for none.
+    pub flash: String,
+}
+
+impl Me {
+    /// A fresh token for one form of the page: that form, submitted twice, acts once
+    /// ([`crate::forms`]).
+    pub fn once(&self) -> String {
+        uuid::Uuid::new_v4().simple().to_string()
+    }
 }
 
 impl WebUser {
@@ -46,6 +58,7 @@ impl WebUser {
             extension: self.user.extension.clone(),
             csrf: self.csrf.clone(),
             admin: self.user.is_admin(),
+            flash: self.flash.clone(),
         }
     }
 
@@ -73,6 +86,14 @@ impl FromRequest for WebUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = token(req);
+        // A page a person navigates to shows (and so uses up) the notice its form left; a
+        // script's request or a media fetch does not.
+        let page = req.method() == actix_web::http::Method::GET
+            && req
+                .headers()
+                .get(actix_web::http::header::ACCEPT)
+                .and_then(|a| a.to_str().ok())
+                .is_some_and(|a| a.contains("text/html"));
         // Come back to the page asked for, not to a form's target.
         let next = if req.method() == actix_web::http::Method::GET {
             req.uri()
@@ -90,13 +111,28 @@ impl FromRequest for WebUser {
                 return Err(PageError::SignIn { next });
             };
             let t = token.clone();
-            match state
+            let found = state
                 .deps
                 .store
-                .run(move |c| sessions::find_web(c, &t))
-                .await?
-            {
-                Some((user, csrf)) => Ok(WebUser { user, csrf, token }),
+                .run(move |c| {
+                    let Some((user, csrf)) = sessions::find_web(c, &t)? else {
+                        return Ok(None);
+                    };
+                    let flash = if page {
+                        sessions::take_flash(c, &t)?
+                    } else {
+                        None
+                    };
+                    Ok(Some((user, csrf, flash)))
+                })
+                .await?;
+            match found {
+                Some((user, csrf, flash)) => Ok(WebUser {
+                    user,
+                    csrf,
+                    token,
+                    flash: flash.unwrap_or_default(),
+                }),
                 None => Err(PageError::SignIn { next }),
             }
         })

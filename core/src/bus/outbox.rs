@@ -57,6 +57,11 @@ pub async fn run_relay(
                 Ok(n) => tracing::info!(pruned = n, "forgot day-old upload keys"),
                 Err(e) => tracing::warn!(error = %e, "pruning upload keys failed"),
             }
+            match store.run(store::forms::prune).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(pruned = n, "forgot day-old form submissions"),
+                Err(e) => tracing::warn!(error = %e, "pruning form submissions failed"),
+            }
         }
         match relay_once(&store, bus.as_ref()).await {
             // A full batch means more may be waiting: go again at once.

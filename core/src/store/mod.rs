@@ -10,6 +10,7 @@ pub mod attachments;
 pub mod attempts;
 pub mod claims;
 pub mod devices;
+pub mod forms;
 pub mod groups;
 pub mod inbox;
 pub mod live_chunks;

@@ -210,6 +210,7 @@ diesel::table! {
         name -> Nullable<Text>,
         last_used_at -> Nullable<Timestamp>,
         scopes -> Text,
+        flash -> Nullable<Text>,
     }
 }
 
@@ -256,6 +257,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    form_submissions (token) {
+        token -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     upload_keys (sender_id, idem_key) {
         sender_id -> Text,
         idem_key -> Text,
@@ -273,6 +281,7 @@ diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     claims,
+    form_submissions,
     recordings,
     upload_keys,
     live_chunks,

@@ -159,6 +159,34 @@ pub fn find_web(
     Ok(row.map(|(u, csrf)| (u, csrf.unwrap_or_default())))
 }
 
+/// Longest notice kept for a session's next page.
+const FLASH_MAX: usize = 300;
+
+/// Keep `text` for the next page the web session `token` shows (replacing one not yet shown).
+pub fn set_flash(conn: &mut DbConnection, token: &str, text: &str) -> Result<(), StoreError> {
+    let text: String = text.chars().take(FLASH_MAX).collect();
+    diesel::update(sessions::table.find(hash(token)))
+        .set(sessions::flash.eq(Some(text)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The notice kept for the web session `token`'s next page, forgotten as it is handed out.
+pub fn take_flash(conn: &mut DbConnection, token: &str) -> Result<Option<String>, StoreError> {
+    let flash: Option<Option<String>> = sessions::table
+        .find(hash(token))
+        .select(sessions::flash)
+        .first(conn)
+        .optional()?;
+    let flash = flash.flatten();
+    if flash.is_some() {
+        diesel::update(sessions::table.find(hash(token)))
+            .set(sessions::flash.eq(None::<String>))
+            .execute(conn)?;
+    }
+    Ok(flash)
+}
+
 /// One of someone's named API tokens, as they see it (never the token itself).
 #[derive(Clone, Debug, PartialEq, Queryable)]
 pub struct ApiToken {

@@ -353,5 +353,14 @@ pub(crate) async fn plugin_action(
     }
     state.deps.outbox.notify();
     tracing::info!(by = %me.user.extension, plugin = %name, action = %form.action, "plugin changed");
-    Ok(page::see_other("/admin/plugins"))
+    let done = match form.action.as_str() {
+        "enable" => format!("Plugin {name} enabled."),
+        "disable" => format!("Plugin {name} disabled."),
+        "delete" => format!("Plugin {name} removed."),
+        _ => format!(
+            "Plugin {name} now runs at priority {}.",
+            priority.unwrap_or(100)
+        ),
+    };
+    crate::forms::done(&state, &me, "/admin/plugins", &done).await
 }

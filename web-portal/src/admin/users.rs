@@ -30,7 +30,6 @@ struct UsersPage {
     nav: &'static str,
     tab: &'static str,
     error: String,
-    notice: String,
     users: Vec<UserRow>,
 }
 
@@ -39,7 +38,6 @@ async fn render_users(
     me: &WebUser,
     status: StatusCode,
     error: String,
-    notice: String,
 ) -> Result<HttpResponse, PageError> {
     let rows = state.deps.store.run(users::list).await?;
     let users = rows
@@ -60,7 +58,6 @@ async fn render_users(
             nav: "admin",
             tab: "users",
             error,
-            notice,
             users,
         },
     ))
@@ -71,14 +68,7 @@ pub(crate) async fn users_page(
     state: web::Data<AppState>,
     admin: AdminUser,
 ) -> Result<HttpResponse, PageError> {
-    render_users(
-        &state,
-        &admin.0,
-        StatusCode::OK,
-        String::new(),
-        String::new(),
-    )
-    .await
+    render_users(&state, &admin.0, StatusCode::OK, String::new()).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,14 +119,7 @@ pub(crate) async fn create_user(
         None
     };
     if let Some(p) = problem {
-        return render_users(
-            &state,
-            &me,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            p.into(),
-            String::new(),
-        )
-        .await;
+        return render_users(&state, &me, StatusCode::UNPROCESSABLE_ENTITY, p.into()).await;
     }
     let (password, pin) = (f.password, f.pin);
     let (password_hash, pin_hash) = tokio::task::spawn_blocking(move || {
@@ -157,24 +140,11 @@ pub(crate) async fn create_user(
     match state.deps.store.run(move |c| users::create(c, form)).await {
         Ok(u) => {
             tracing::info!(by = %me.user.extension, extension = %u.extension, "user created");
-            render_users(
-                &state,
-                &me,
-                StatusCode::OK,
-                String::new(),
-                format!("{} ({}) can sign in now.", u.display_name, u.extension),
-            )
-            .await
+            let made = format!("{} ({}) can sign in now.", u.display_name, u.extension);
+            crate::forms::done(&state, &me, "/admin", &made).await
         }
         Err(StoreError::Conflict(why) | StoreError::Invalid(why)) => {
-            render_users(
-                &state,
-                &me,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                why,
-                String::new(),
-            )
-            .await
+            render_users(&state, &me, StatusCode::UNPROCESSABLE_ENTITY, why).await
         }
         Err(e) => Err(e.into()),
     }
@@ -199,13 +169,13 @@ pub(crate) async fn set_disabled(
     me.check_csrf(&form.csrf)?;
     let disable = form.disabled == "1";
     let ext = ext.into_inner();
+    let ext_shown = ext.clone();
     if disable && ext == me.user.extension {
         return render_users(
             &state,
             &me,
             StatusCode::UNPROCESSABLE_ENTITY,
             "You cannot disable yourself.".into(),
-            String::new(),
         )
         .await;
     }
@@ -223,7 +193,12 @@ pub(crate) async fn set_disabled(
     if disable {
         state.hub.sessions_ended(&user);
     }
-    Ok(page::see_other("/admin"))
+    let done = if disable {
+        format!("{ext_shown} is disabled; their sessions and tokens ended.")
+    } else {
+        format!("{ext_shown} is enabled again.")
+    };
+    crate::forms::done(&state, &me, "/admin", &done).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,7 +225,6 @@ pub(crate) async fn reset_pin(
             &me,
             StatusCode::UNPROCESSABLE_ENTITY,
             "A PIN is 4 to 8 digits.".into(),
-            String::new(),
         )
         .await;
     }
@@ -275,14 +249,7 @@ pub(crate) async fn reset_pin(
         return Err(PageError::NotFound);
     }
     tracing::info!(by = %me.user.extension, extension = %ext, "PIN reset");
-    render_users(
-        &state,
-        &me,
-        StatusCode::OK,
-        String::new(),
-        format!("New PIN set for {ext}."),
-    )
-    .await
+    crate::forms::done(&state, &me, "/admin", &format!("New PIN set for {ext}.")).await
 }
 
 #[cfg(test)]

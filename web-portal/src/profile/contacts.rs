@@ -67,7 +67,7 @@ pub(crate) async fn set_contact(
         })
         .await;
     match result {
-        Ok(()) => answer(&state, &me, Ok(())).await,
+        Ok(()) => answer(&state, &me, Ok("Contact saved.")).await,
         Err(e) => answer(&state, &me, Err(refusal(e)?)).await,
     }
 }
@@ -92,5 +92,5 @@ pub(crate) async fn delete_contact(
     if !gone {
         return Err(PageError::NotFound);
     }
-    answer(&state, &me, Ok(())).await
+    answer(&state, &me, Ok("Contact removed.")).await
 }

@@ -117,7 +117,7 @@ pub(crate) async fn save_delivery(
         p.attach_audio = attach;
     })
     .await?;
-    answer(&state, &me, result).await
+    answer(&state, &me, result.map(|()| "Delivery rules saved.")).await
 }
 
 /// Add (or replace) the rule for one sender: pairs `sender`, then steps as in `delivery`.
@@ -154,7 +154,7 @@ pub(crate) async fn add_sender(
         p.senders.push(SenderRule { sender, steps });
     })
     .await?;
-    answer(&state, &me, result).await
+    answer(&state, &me, result.map(|()| "Sender rule saved.")).await
 }
 
 #[post("/profile/senders/{sender}/delete")]
@@ -170,5 +170,5 @@ pub(crate) async fn delete_sender(
         p.senders.retain(|r| r.sender != sender)
     })
     .await?;
-    answer(&state, &me, result).await
+    answer(&state, &me, result.map(|()| "Sender rule removed.")).await
 }

@@ -39,7 +39,7 @@ pub(crate) async fn save_details(
         Ok(())
     };
     if problem.is_err() {
-        return answer(&state, &me, problem).await;
+        return answer(&state, &me, problem.map(|()| "")).await;
     }
     let uid = me.user.user_id();
     let update = users::UserUpdateForm {
@@ -53,5 +53,5 @@ pub(crate) async fn save_details(
         .store
         .run(move |c| users::update(c, &uid, &update))
         .await?;
-    answer(&state, &me, Ok(())).await
+    answer(&state, &me, Ok("Details saved.")).await
 }

@@ -1,14 +1,14 @@
 //! My devices: e-mail addresses (verified by a link before anything is sent there), phones,
 //! SIP URIs and the portal; and the page the verification link opens.
 
-use super::{answer, check_phone, refusal, render};
+use super::{answer, check_phone, refusal};
 use crate::{
     AppState,
     login::CsrfOnly,
     page::{self, PageError},
     session::WebUser,
 };
-use actix_web::{HttpResponse, get, http::StatusCode, post, web};
+use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use hark_core::{
     events::{Command, Envelope, VerifyEmail},
@@ -70,7 +70,7 @@ pub(crate) async fn add_device(
         _ => Err("Choose what kind of device it is.".to_owned()),
     };
     if checked.is_err() {
-        return answer(&state, &me, checked).await;
+        return answer(&state, &me, checked.map(|()| "")).await;
     }
     let address = if form.kind == "browser" {
         "portal".to_owned()
@@ -106,19 +106,13 @@ pub(crate) async fn add_device(
         Ok(d) => {
             state.deps.outbox.notify();
             if d.kind == "email" {
-                return render(
-                    &state,
-                    &me,
-                    StatusCode::OK,
-                    String::new(),
-                    format!(
-                        "We sent a link to {}. Open it to start receiving messages there.",
-                        d.address
-                    ),
-                )
-                .await;
+                let sent = format!(
+                    "We sent a link to {}. Open it to start receiving messages there.",
+                    d.address
+                );
+                return answer(&state, &me, Ok(&sent)).await;
             }
-            answer(&state, &me, Ok(())).await
+            answer(&state, &me, Ok("Device added.")).await
         }
         Err(e) => answer(&state, &me, Err(refusal(e)?)).await,
     }
@@ -141,7 +135,7 @@ pub(crate) async fn delete_device(
     if !gone {
         return Err(PageError::NotFound);
     }
-    answer(&state, &me, Ok(())).await
+    answer(&state, &me, Ok("Device removed.")).await
 }
 
 #[derive(Template)]

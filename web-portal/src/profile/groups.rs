@@ -75,7 +75,7 @@ pub(crate) async fn create_group(
         })
         .await;
     match result {
-        Ok(()) => answer(&state, &me, Ok(())).await,
+        Ok(()) => answer(&state, &me, Ok("Group made.")).await,
         Err(e) => answer(&state, &me, Err(refusal(e)?)).await,
     }
 }
@@ -111,7 +111,7 @@ pub(crate) async fn update_group(
         })
         .await;
     match result {
-        Ok(()) => answer(&state, &me, Ok(())).await,
+        Ok(()) => answer(&state, &me, Ok("Group saved.")).await,
         Err(e) => answer(&state, &me, Err(refusal(e)?)).await,
     }
 }
@@ -133,5 +133,5 @@ pub(crate) async fn delete_group(
             groups::delete(c, &g.id)
         })
         .await?;
-    answer(&state, &me, Ok(())).await
+    answer(&state, &me, Ok("Group removed.")).await
 }

@@ -10,8 +10,9 @@
 //!   the phone, or upload a file.
 //! - Contacts with speed-dial digits, and my groups with their dialable numbers.
 //!
-//! Every form posts back here with the session's CSRF token; a refusal re-renders the page
-//! with the reason and a 422.
+//! Every form posts back here with the session's CSRF token; a change goes back to the page,
+//! which says what was done ("Contact saved."), and a refusal re-renders the page with the
+//! reason and a 422.
 
 mod contacts;
 mod delivery;
@@ -87,7 +88,6 @@ struct ProfilePage {
     me: Me,
     nav: &'static str,
     error: String,
-    notice: String,
     display_name: String,
     email: String,
     phone: String,
@@ -106,6 +106,8 @@ struct ProfilePage {
     contacts: Vec<ContactRow>,
     groups: Vec<GroupRow>,
     name_seconds: u32,
+    /// What the defaults are, in words ("E-mail with a link").
+    defaults: String,
 }
 
 /// What a channel is called on the page (a name this build does not know, as it is).
@@ -168,7 +170,6 @@ pub(super) async fn render(
     me: &WebUser,
     status: StatusCode,
     error: String,
-    notice: String,
 ) -> Result<HttpResponse, PageError> {
     let l = load(state, me.user.user_id()).await?;
     let mut endpoints = vec![Choice {
@@ -206,7 +207,6 @@ pub(super) async fn render(
         me: me.me(),
         nav: "profile",
         error,
-        notice,
         display_name: l.user.display_name.clone(),
         email: l.user.email.clone().unwrap_or_default(),
         phone: l.user.phone_uri.clone().unwrap_or_default(),
@@ -280,28 +280,30 @@ pub(super) async fn render(
             })
             .collect(),
         name_seconds: NAME_SECONDS,
+        defaults: defaults_in_words(&state.default_channels),
     };
     Ok(page::html(status, &view))
 }
 
-/// Re-render with a refusal, or go back to the page after a change.
+/// The default channels as a person reads them: "E-mail with a link and Pop-up in the portal".
+fn defaults_in_words(defaults: &[String]) -> String {
+    let labels: Vec<&str> = defaults.iter().map(|c| channel_label(c)).collect();
+    match labels.as_slice() {
+        [] => "nothing (ask your administrator)".to_owned(),
+        [one] => (*one).to_owned(),
+        [first @ .., last] => format!("{} and {last}", first.join(", ")),
+    }
+}
+
+/// Re-render with a refusal, or go back to the page after a change, which says what was done.
 pub(super) async fn answer(
     state: &AppState,
     me: &WebUser,
-    result: Result<(), String>,
+    result: Result<&str, String>,
 ) -> Result<HttpResponse, PageError> {
     match result {
-        Ok(()) => Ok(page::see_other("/profile")),
-        Err(why) => {
-            render(
-                state,
-                me,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                why,
-                String::new(),
-            )
-            .await
-        }
+        Ok(done) => crate::forms::done(state, me, "/profile", done).await,
+        Err(why) => render(state, me, StatusCode::UNPROCESSABLE_ENTITY, why).await,
     }
 }
 
@@ -319,7 +321,7 @@ pub(crate) async fn show(
     state: web::Data<AppState>,
     me: WebUser,
 ) -> Result<HttpResponse, PageError> {
-    render(&state, &me, StatusCode::OK, String::new(), String::new()).await
+    render(&state, &me, StatusCode::OK, String::new()).await
 }
 
 /// A phone number (`+15551234`, `tel:+1…`, digits) or a SIP URI, or why not.

@@ -58,7 +58,7 @@ pub(crate) async fn upload_name(
         Err(e) => {
             let e = PageError::from(e);
             let status = actix_web::ResponseError::status_code(&e);
-            return render(&state, &me, status, e.to_string(), String::new()).await;
+            return render(&state, &me, status, e.to_string()).await;
         }
     };
     let key = state.deps.blobs.put(recording.wav).await?;
@@ -80,7 +80,7 @@ pub(crate) async fn upload_name(
             return Err(e.into());
         }
     }
-    answer(&state, &me, Ok(())).await
+    answer(&state, &me, Ok("Your recorded name is saved.")).await
 }
 
 /// Hear my recorded name.
@@ -121,5 +121,5 @@ pub(crate) async fn delete_name(
     {
         tracing::warn!(error = %e, "could not remove a name recording");
     }
-    answer(&state, &me, Ok(())).await
+    answer(&state, &me, Ok("Your recorded name is removed.")).await
 }

@@ -44,7 +44,6 @@ struct ComposePage {
     groups: Vec<Pick>,
     to: String,
     error: String,
-    notice: String,
     max_seconds: u32,
     max_mib: usize,
     phone: String,
@@ -64,7 +63,7 @@ async fn refused(
     e: PageError,
 ) -> Result<HttpResponse, PageError> {
     let status = actix_web::ResponseError::status_code(&e);
-    render(state, me, status, chosen, e.to_string(), String::new()).await
+    render(state, me, status, chosen, e.to_string()).await
 }
 
 async fn render(
@@ -73,7 +72,6 @@ async fn render(
     status: StatusCode,
     chosen: &[String],
     error: String,
-    notice: String,
 ) -> Result<HttpResponse, PageError> {
     let uid = me.user.user_id();
     let (contacts, group_list) = state
@@ -123,7 +121,6 @@ async fn render(
             groups: group_picks,
             to,
             error,
-            notice,
             max_seconds: state.config.max_message_seconds,
             max_mib: state.config.max_upload_bytes / (1024 * 1024),
             phone: me.user.phone_uri.clone().unwrap_or_default(),
@@ -143,15 +140,7 @@ pub(crate) async fn show(
         .filter(|s| !s.is_empty() && s.len() <= 16)
         .map(str::to_owned)
         .collect();
-    render(
-        &state,
-        &me,
-        StatusCode::OK,
-        &chosen,
-        String::new(),
-        String::new(),
-    )
-    .await
+    render(&state, &me, StatusCode::OK, &chosen, String::new()).await
 }
 
 /// The compose form as posted.
@@ -295,11 +284,12 @@ pub(crate) async fn send(
     match outcome {
         Ok((message, people)) => {
             tracing::info!(message = %message.id, sender = %me.user.extension, recipients = people.len(), "message sent from the portal");
+            let to_dashboard = crate::forms::done(&state, &me, "/", &sent_to(&people)).await?;
             if from_script(&req) {
                 return Ok(page::private(HttpResponse::Created())
                     .json(serde_json::json!({ "id": message.id, "location": "/" })));
             }
-            Ok(page::see_other("/"))
+            Ok(to_dashboard)
         }
         Err(e) => {
             let e = PageError::from(e);
@@ -349,7 +339,6 @@ pub(crate) async fn call_me(
             StatusCode::UNPROCESSABLE_ENTITY,
             &chosen,
             "Add your phone number or SIP address on your profile first.".into(),
-            String::new(),
         )
         .await;
     };
@@ -377,15 +366,21 @@ pub(crate) async fn call_me(
         .await?;
     state.deps.outbox.notify();
     tracing::info!(extension = %me.user.extension, %phone, "call me to record");
-    render(
-        &state,
-        &me,
-        StatusCode::ACCEPTED,
-        &chosen,
-        String::new(),
-        format!(
-            "Hark is calling {phone}. Speak after the beep; hang up or press # when you are done."
-        ),
-    )
-    .await
+    let calling = format!(
+        "Hark is calling {phone}. Speak after the beep; hang up or press # when you are done."
+    );
+    crate::forms::done(&state, &me, "/compose", &calling).await
+}
+
+/// "Sent to Bob Baker", "Sent to Bob Baker and Carol Chen", "Sent to Bob Baker, Carol Chen
+/// and 3 others".
+fn sent_to(people: &[User]) -> String {
+    let names: Vec<&str> = people.iter().map(|p| p.display_name.as_str()).collect();
+    match names.as_slice() {
+        [] => "Sent.".to_owned(),
+        [one] => format!("Sent to {one}."),
+        [a, b] => format!("Sent to {a} and {b}."),
+        [a, b, c] => format!("Sent to {a}, {b} and {c}."),
+        [a, b, rest @ ..] => format!("Sent to {a}, {b} and {} others.", rest.len()),
+    }
 }

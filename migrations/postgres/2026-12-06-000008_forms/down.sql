@@ -1,0 +1,2 @@
+DROP TABLE form_submissions;
+ALTER TABLE sessions DROP COLUMN flash;
