@@ -213,10 +213,21 @@ async fn busy_and_unanswered_phones() {
     let to_ringing = stack
         .send(&token, "103", audio::sine_wav(440.0, 1.0, 8000))
         .await;
-    stack.wait_receipt(&token, &to_busy, "102", "failed").await;
-    stack
+    let m = stack.wait_receipt(&token, &to_busy, "102", "failed").await;
+    // The sender is told why.
+    assert_eq!(
+        support::recipient(&m, "102")["reason"],
+        "Call my phone: busy",
+        "{m}"
+    );
+    let m = stack
         .wait_receipt(&token, &to_ringing, "103", "failed")
         .await;
+    assert_eq!(
+        support::recipient(&m, "103")["reason"],
+        "Call my phone: no answer",
+        "{m}"
+    );
     assert_eq!(
         settled_callback(&stack, &to_busy).await,
         ("failed".into(), Some("busy".into()))

@@ -646,7 +646,34 @@ async fn admins_manage_people_and_plugins(mode: Mode) {
     stack.stop().await;
 }
 
+/// Someone nothing can reach (the defaults call phones; Bob has none) fails at once, and the
+/// sender sees why on the dashboard and in the API.
+async fn a_person_nothing_can_reach_fails_saying_why(mode: Mode) {
+    let stack = Stack::start_with(mode, |c| {
+        c.router.default_channels = vec!["callback".into()];
+    })
+    .await;
+    let alice = stack.login("101").await;
+    let id = stack
+        .send(&alice, "102", sine_wav(440.0, 0.5, 16_000))
+        .await;
+    let m = stack.wait_receipt(&alice, &id, "102", "failed").await;
+    let why = support::recipient(&m, "102")["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        why.starts_with("nothing can reach Bob Baker") && why.ends_with("(no phone)"),
+        "{m}"
+    );
+    let web = WebSession::login(&stack.base, "101", DEMO_PASSWORD).await;
+    let (_, page) = web.get("/").await.unwrap();
+    assert!(page.contains("nothing can reach Bob Baker"), "{page}");
+    stack.stop().await;
+}
+
 both_modes!(
+    a_person_nothing_can_reach_fails_saying_why,
     rules_change_the_next_delivery,
     an_email_device_is_verified_then_used,
     contacts_groups_and_my_name,

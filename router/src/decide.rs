@@ -51,9 +51,26 @@ impl RecipientFacts {
 
     /// Why nothing can reach this person, for the log and the sender.
     pub fn unreachable_because(&self) -> String {
+        let has = |c: Channel| {
+            self.endpoints
+                .iter()
+                .any(|(_, channel, verified)| *verified && channel == c.name())
+        };
+        let mut missing = Vec::new();
+        if !has(Channel::Email) {
+            missing.push("no e-mail address");
+        }
+        if !has(Channel::Callback) {
+            missing.push("no phone");
+        }
+        let lacking = if missing.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", missing.join(", "))
+        };
         format!(
-            "nothing can reach {}: their rules and the defaults name no channel they have (no \
-             e-mail address, phone or portal step that can be used)",
+            "nothing can reach {}: no step of their rules or of the defaults can be carried \
+             out{lacking}",
             self.user.display_name
         )
     }

@@ -70,6 +70,24 @@ pub(crate) async fn handle(
     Ok(done.is_some())
 }
 
+/// What each failed attempt of a recipient ran into: "Call my phone: busy; E-mail with a link:
+/// the mail relay kept refusing: …".
+fn failures_in_words(mine: &[attempts::Attempt]) -> String {
+    let why: Vec<String> = mine
+        .iter()
+        .filter(|a| a.state == "failed")
+        .map(|a| {
+            let label = Channel::parse(&a.channel).map_or(a.channel.as_str(), |c| c.label());
+            format!("{label}: {}", a.detail.as_deref().unwrap_or("failed"))
+        })
+        .collect();
+    if why.is_empty() {
+        "every attempt ended without getting through".to_owned()
+    } else {
+        why.join("; ")
+    }
+}
+
 /// After an attempt failed: if none of the recipient's attempts is still open, the recipient
 /// is failed and the sender told so.
 pub(crate) fn fail_if_exhausted(
@@ -82,11 +100,19 @@ pub(crate) fn fail_if_exhausted(
     // Two transactions settling this recipient's last two attempts at once must not both see
     // the other's attempt still open: on PostgreSQL they queue on the recipient row.
     messages::lock_recipient(c, message_id, recipient)?;
-    let open = attempts::list_attempts(c, message_id)?
+    let mine: Vec<attempts::Attempt> = attempts::list_attempts(c, message_id)?
         .into_iter()
         .filter(|a| a.recipient_id == recipient.as_str())
+        .collect();
+    let open = mine
+        .iter()
         .any(|a| a.state == "pending" || a.state == "dispatched");
-    if !open && messages::mark_failed(c, message_id, recipient)? {
+    if open {
+        return Ok(());
+    }
+    let why = failures_in_words(&mine);
+    if messages::mark_failed(c, message_id, recipient, &why)? {
+        tracing::info!(message = %message_id, %recipient, %why, "delivery failed for a recipient");
         receipt(
             c,
             message_id,

@@ -42,11 +42,12 @@ pub(crate) async fn handle(
                 s
             })
             .collect();
-        if steps.is_empty() {
+        let why = steps.is_empty().then(|| r.unreachable_because());
+        if let Some(why) = &why {
             tracing::warn!(message = %facts.message.id, recipient = %r.user.extension,
-                why = %r.unreachable_because(), "message fails for this recipient");
+                %why, "message fails for this recipient");
         }
-        plans.push((r.user.user_id(), steps));
+        plans.push((r.user.user_id(), steps, why));
     }
     let sender = facts.sender.user_id();
     let done = consume::once(&deps.store, CONSUMER, event, move |c| {
@@ -70,7 +71,7 @@ pub(crate) async fn handle(
             .map(|a| a.recipient_id.clone())
             .collect();
         let mut attempts = Vec::new();
-        for (recipient, steps) in &plans {
+        for (recipient, steps, why) in &plans {
             let steps: Vec<Step> = if streaming.iter().any(|r| r == recipient.as_str()) {
                 steps
                     .iter()
@@ -92,7 +93,16 @@ pub(crate) async fn handle(
             {
                 continue; // Live delivery, or the pop-up they already have, covers them.
             }
-            start_recipient(c, &message_id, &sender, recipient, &steps, &mut attempts)?;
+            let why = why.as_deref().unwrap_or("nothing can reach them now");
+            start_recipient(
+                c,
+                &message_id,
+                &sender,
+                recipient,
+                &steps,
+                why,
+                &mut attempts,
+            )?;
         }
         // Every attempt, and the commands for those due now, in two statements.
         let ids = attempts::create_attempts(c, &attempts)?;
@@ -116,11 +126,12 @@ fn start_recipient(
     sender: &UserId,
     recipient: &UserId,
     steps: &[Step],
+    why_unreachable: &str,
     out: &mut Vec<attempts::AttemptInsertForm>,
 ) -> Result<(), StoreError> {
     if steps.is_empty() {
         // Say so now rather than leave the sender waiting.
-        if messages::mark_failed(c, message, recipient)? {
+        if messages::mark_failed(c, message, recipient, why_unreachable)? {
             crate::outcome::receipt(c, message, recipient, sender, ReceiptKind::Failed, None)?;
         }
         return Ok(());

@@ -21,6 +21,9 @@ pub(crate) struct RecipientView {
     pub name: String,
     pub state: String,
     pub channel: Option<String>,
+    /// Why delivery failed, in words ("Call my phone: busy"); only for `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub receipts: Vec<ReceiptView>,
 }
 
@@ -68,6 +71,7 @@ pub(crate) fn summarize(
         recipients.push(RecipientView {
             extension,
             name,
+            reason: r.reason.filter(|_| r.state == "failed"),
             state: r.state,
             channel: r.channel,
             receipts,

@@ -49,6 +49,8 @@ pub struct Recipient {
     pub delivered_at: Option<NaiveDateTime>,
     pub played_at: Option<NaiveDateTime>,
     pub deleted_at: Option<NaiveDateTime>,
+    /// Why delivery failed, in words for the sender; set with the `failed` state.
+    pub reason: Option<String>,
 }
 
 /// A complete message, stored in one go (uploads and finished recordings).
@@ -369,17 +371,21 @@ pub fn mark_played(
     Ok(n > 0)
 }
 
-/// Mark failed unless it already got through. True if it changed.
+/// Mark failed, saying why (for the sender), unless it already got through. True if it changed.
 pub fn mark_failed(
     conn: &mut DbConnection,
     id: &MessageId,
     recipient: &UserId,
+    reason: &str,
 ) -> Result<bool, StoreError> {
     let n = diesel::update(
         recipient_row(id, recipient)
             .filter(message_recipients::state.eq_any(["queued", "streaming"])),
     )
-    .set(message_recipients::state.eq("failed"))
+    .set((
+        message_recipients::state.eq("failed"),
+        message_recipients::reason.eq(reason),
+    ))
     .execute(conn)?;
     Ok(n > 0)
 }

@@ -110,6 +110,7 @@ diesel::table! {
         delivered_at -> Nullable<Timestamp>,
         played_at -> Nullable<Timestamp>,
         deleted_at -> Nullable<Timestamp>,
+        reason -> Nullable<Text>,
     }
 }
 

@@ -10,3 +10,7 @@ CREATE TABLE form_submissions (
     created_at TIMESTAMP NOT NULL
 );
 CREATE INDEX form_submissions_by_age ON form_submissions (created_at);
+
+-- Why a recipient's delivery failed, in words for the sender ("Call my phone: busy"; "nothing
+-- can reach Bob Baker: …"), set when the recipient is marked failed.
+ALTER TABLE message_recipients ADD COLUMN reason TEXT;
