@@ -582,7 +582,42 @@ async fn a_slow_relay_does_not_delay_popups(mode: Mode) {
     stack.stop().await;
 }
 
+/// The edges a person can stumble on are pages of the portal: an unknown address, a bad
+/// listen link (which links to sign-in), and the icon a tab shows.
+async fn unknown_pages_and_bad_links_are_portal_pages(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    let stranger = WebSession::anonymous(&stack.base);
+    let (status, page) = stranger.get("/no/such/page").await.unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        page.contains("<h1>Not found</h1>") && page.contains(r#"href="/""#),
+        "{page}"
+    );
+    assert!(page.contains(r#"href="/static/favicon.svg""#), "{page}");
+    let r = stranger
+        .http
+        .get(format!("{}/api/v1/no-such-thing", stack.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = r.json().await.expect("an API 404 is JSON");
+    assert!(body["error"].is_string(), "{body}");
+    let r = stranger
+        .http
+        .get(format!("{}/static/favicon.svg", stack.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/svg+xml");
+    let (_, page) = stranger.get("/listen/not-a-real-link").await.unwrap();
+    assert!(page.contains(r#"<a href="/login""#), "{page}");
+    stack.stop().await;
+}
+
 both_modes!(
+    unknown_pages_and_bad_links_are_portal_pages,
     a_slow_relay_does_not_delay_popups,
     popups_are_seen_or_escalate,
     signing_in_and_out,

@@ -156,6 +156,17 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(openapi::document);
 }
 
+/// Any address the portal does not have: the API answers in JSON, anything else gets the
+/// portal's own "Not found" page (not the browser's bare one).
+async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    if req.path().starts_with("/api/") {
+        error::ApiError::NotFound.error_response()
+    } else {
+        page::PageError::NotFound.error_response()
+    }
+}
+
 /// Serve on `listener` until `shutdown`, then finish in-flight requests and return.
 pub async fn run(
     setup: Setup,
@@ -213,6 +224,7 @@ pub async fn run(
                     .log_target("hark::http"),
             )
             .configure(routes)
+            .default_service(web::to(not_found))
     })
     .workers(2)
     // Push frames are small and come in bursts (a receipt, then a pop-up): with Nagle's

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, get, http::header, web};
 
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
+const SVG: &str = "image/svg+xml";
 
 macro_rules! files {
     ($(($name:literal, $kind:expr)),* $(,)?) => {
@@ -20,6 +21,7 @@ const FILES: &[(&str, &str, &str)] = files![
     ("recorder.js", JS),
     ("name.js", JS),
     ("live.js", JS),
+    ("favicon.svg", SVG),
 ];
 
 #[get("/static/{name}")]
