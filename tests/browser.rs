@@ -139,6 +139,28 @@ async fn profile_and_plugin_changes_in_browsers() {
     // Bob's details: a phone to be called on.
     bob.login("102", DEMO_PASSWORD).await.unwrap();
     bob.goto("/profile").await.unwrap();
+    // The timezone field suggests every zone Chromium knows, and for someone who never chose
+    // one fills in the browser's own (saying so) if it is not UTC already.
+    let zones = bob
+        .eval(
+            "return [document.querySelectorAll('#zones option').length, \
+             Intl.DateTimeFormat().resolvedOptions().timeZone, \
+             document.getElementById('timezone').value, \
+             document.getElementById('timezone-hint').hidden]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(zones[0].as_u64().unwrap_or(0) > 300, "{zones}");
+    assert_eq!(
+        zones[2], zones[1],
+        "starts from the browser's zone: {zones}"
+    );
+    assert_eq!(
+        zones[3],
+        zones[1] == "UTC",
+        "the hint shows when it filled one in: {zones}"
+    );
     let phone = bob.find("#phone").await.unwrap();
     phone.clear().await.unwrap();
     phone.send_keys("sip:bob@127.0.0.1:5099").await.unwrap();

@@ -616,7 +616,51 @@ async fn unknown_pages_and_bad_links_are_portal_pages(mode: Mode) {
     stack.stop().await;
 }
 
+/// Times are in the person's own zone and say which, on the dashboard, in the e-mail and on
+/// the listen page it links to. (Berlin in December is CET, an hour ahead of UTC.)
+async fn times_are_in_the_persons_zone_and_say_which(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    let bob = WebSession::login(&stack.base, "102", DEMO_PASSWORD).await;
+    let (saved, _) = bob
+        .submit(
+            "/profile",
+            "details-form",
+            &[("display_name", "Bob Baker"), ("timezone", "Europe/Berlin")],
+        )
+        .await
+        .unwrap();
+    assert!(saved.page.contains("Details saved."), "{}", saved.page);
+    let alice = stack.login("101").await;
+    stack
+        .send(&alice, "102", audio::sine_wav(440.0, 1.0, 16_000))
+        .await;
+    let link = stack.listen_link("bob@example.org").await;
+    let mail = stack
+        .wait_emails(|e| e.iter().any(|m| m.to == "bob@example.org"))
+        .await;
+    let mail = mail.iter().find(|m| m.to == "bob@example.org").unwrap();
+    let berlin = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Berlin)
+        .format("%Z")
+        .to_string();
+    assert!(mail.text.contains(&format!("({berlin})")), "{}", mail.text);
+    let listen = stack
+        .http
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(listen.contains(&format!(" {berlin} · ")), "{listen}");
+    let (_, page) = bob.get("/").await.unwrap();
+    assert!(page.contains(&format!(" {berlin} · ")), "{page}");
+    stack.stop().await;
+}
+
 both_modes!(
+    times_are_in_the_persons_zone_and_say_which,
     unknown_pages_and_bad_links_are_portal_pages,
     a_slow_relay_does_not_delay_popups,
     popups_are_seen_or_escalate,

@@ -111,11 +111,14 @@ pub(crate) async fn page(state: web::Data<AppState>, token: web::Path<String>) -
                 return Ok(None);
             };
             let sender = users::find_by_id(c, &UserId::from(m.sender_id.as_str()))?;
-            Ok(Some((m, sender)))
+            // Shown in the recipient's own zone, as the e-mail that carried the link says it.
+            let tz = users::find_by_id(c, &claim.recipient_id)?
+                .map_or_else(|| "UTC".to_owned(), |u| u.timezone);
+            Ok(Some((m, sender, tz)))
         })
         .await;
     match found {
-        Ok(Some((m, sender))) => {
+        Ok(Some((m, sender, tz))) => {
             let (name, ext) = sender
                 .map(|s| (s.display_name, s.extension))
                 .unwrap_or_else(|| ("someone".into(), String::new()));
@@ -124,11 +127,7 @@ pub(crate) async fn page(state: web::Data<AppState>, token: web::Path<String>) -
                 ListenPage {
                     sender: name,
                     extension: ext,
-                    sent_at: m
-                        .created_at
-                        .and_utc()
-                        .format("%Y-%m-%d %H:%M UTC")
-                        .to_string(),
+                    sent_at: crate::page::local_time(m.created_at.and_utc(), &tz),
                     seconds: (m.duration_ms + 999) / 1000,
                     audio_url: format!("/listen/{token}/audio"),
                 },

@@ -175,16 +175,33 @@ pub(crate) fn encode_next(next: &str) -> String {
     out
 }
 
-/// A moment as `tz` (an IANA zone name; UTC if unknown) shows it.
+/// A moment as `tz` (an IANA zone name; UTC if unknown) shows it, with the zone named
+/// ("2026-12-06 14:05 CET"), so nobody has to guess whose clock it is.
 pub(crate) fn local_time(at: chrono::DateTime<chrono::Utc>, tz: &str) -> String {
-    match tz.parse::<chrono_tz::Tz>() {
-        Ok(zone) => at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string(),
-        Err(_) => at.format("%Y-%m-%d %H:%M UTC").to_string(),
-    }
+    let zone = tz.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
+    at.with_timezone(&zone)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
 }
 
 /// A duration in milliseconds as "m:ss".
 pub(crate) fn clock(ms: i32) -> String {
     let s = (ms.max(0) + 500) / 1000;
     format!("{}:{:02}", s / 60, s % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_time;
+
+    #[test]
+    fn times_name_their_zone() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-06T13:05:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(local_time(at, "Europe/Berlin"), "2026-12-06 14:05 CET");
+        assert_eq!(local_time(at, "America/New_York"), "2026-12-06 08:05 EST");
+        assert_eq!(local_time(at, "UTC"), "2026-12-06 13:05 UTC");
+        assert_eq!(local_time(at, "Not/AZone"), "2026-12-06 13:05 UTC");
+    }
 }

@@ -21,6 +21,7 @@ const FILES: &[(&str, &str, &str)] = files![
     ("recorder.js", JS),
     ("name.js", JS),
     ("live.js", JS),
+    ("timezone.js", JS),
     ("favicon.svg", SVG),
 ];
 
