@@ -12,9 +12,10 @@ say() { printf '\n== %s\n' "$*"; }
 # build: pkg-config libssl-dev libpq-dev; servers: postgresql rabbitmq-server;
 # test peers: python3-aiosmtpd (SMTP server), chromium and chromium-driver (browser tests),
 # sip-tester baresip linphone-cli (SIP clients), tshark (captures), openssl (test certificates),
-# kamailio (the SIP dispatcher in front of IVR nodes in the cluster tests).
+# kamailio (the SIP dispatcher in front of IVR nodes in the cluster tests), npm (fetches axe-core,
+# the accessibility audit the browser tests run in each page).
 packages=(pkg-config libssl-dev libpq-dev postgresql rabbitmq-server python3-aiosmtpd chromium
-  chromium-driver sip-tester baresip linphone-cli tshark openssl kamailio)
+  chromium-driver sip-tester baresip linphone-cli tshark openssl kamailio npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,6 +24,12 @@ if ((${#missing[@]})); then
   say "installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# --- axe-core for the accessibility audit (pinned in tests/axe/package-lock.json) ------
+if [[ ! -f tests/axe/node_modules/axe-core/axe.min.js ]]; then
+  say "installing axe-core"
+  npm ci --prefix tests/axe --no-audit --no-fund --silent
 fi
 
 # --- Rust target for Wasm plugins ------------------------------------------------------

@@ -68,7 +68,7 @@ async fn record_send_and_hear_in_browsers() {
     );
 
     // Bob's dashboard shows it without a reload; he plays it to the end.
-    let row = bob.wait_for("#inbox tr[data-message]").await.unwrap();
+    let row = bob.wait_for("#inbox li[data-message]").await.unwrap();
     let id = row.attr("data-message").await.unwrap().unwrap();
     bob.screenshot("dashboard-new-message").await.unwrap();
     alice
@@ -78,10 +78,13 @@ async fn record_send_and_hear_in_browsers() {
         )
         .await
         .unwrap();
+    // One compact play button per row; its player opens on demand and plays.
     bob.eval(
-        "const a = document.querySelector(`#inbox tr[data-message='${arguments[0]}'] audio`);
+        "const row = document.querySelector(`#inbox li[data-message='${arguments[0]}']`);
+         row.querySelector('button.play').click();
+         const a = row.querySelector('.player audio');
          a.addEventListener('ended', () => document.body.dataset.played = 'yes');
-         a.play(); return true;",
+         return true;",
         vec![Value::String(id.clone())],
     )
     .await
@@ -95,7 +98,7 @@ async fn record_send_and_hear_in_browsers() {
 
     // Alice's open dashboard turns the receipt to "heard" by itself.
     alice
-        .wait_for(&format!("#sent tr[data-message='{id}'] .receipt.heard"))
+        .wait_for(&format!("#sent li[data-message='{id}'] .receipt.heard"))
         .await
         .unwrap();
     alice.screenshot("dashboard-heard").await.unwrap();
@@ -114,7 +117,7 @@ async fn record_send_and_hear_in_browsers() {
     alice.wait_for("#contacts").await.unwrap();
     bob.wait_until(
         "a second message",
-        "return document.querySelectorAll('#inbox tr[data-message]').length === 2",
+        "return document.querySelectorAll('#inbox li[data-message]').length === 2",
     )
     .await
     .unwrap();
@@ -482,5 +485,307 @@ async fn hear_a_caller_live_in_the_browser() {
     alice.command("hangup", "").await.unwrap();
     alice.stop().await;
     bob.stop().await;
+    stack.stop().await;
+}
+
+/// The pages a person signed in as an admin can reach, by screenshot name and path.
+const SIGNED_IN_PAGES: [(&str, &str); 8] = [
+    ("dashboard", "/"),
+    ("compose", "/compose"),
+    ("profile", "/profile"),
+    ("account", "/account"),
+    ("trash", "/trash"),
+    ("admin-people", "/admin"),
+    ("admin-plugins", "/admin/plugins"),
+    ("admin-system", "/admin/system"),
+];
+
+/// A phone's screen and a desktop's.
+const WIDTHS: [(u32, u32); 2] = [(390, 844), (1280, 900)];
+
+/// Each page at both widths: no sideways scrolling, the whole top bar on screen, a
+/// screenshot for a person to look at; at desktop width, axe-core finds nothing serious.
+async fn check_page(b: &Browser, name: &str, path: &str, faults: &mut Vec<String>) {
+    for (w, h) in WIDTHS {
+        let inner = b.resize(w, h).await.unwrap();
+        assert!(
+            inner.abs_diff(u64::from(w)) <= 16,
+            "the page is {inner} px wide for a {w} px window"
+        );
+        b.goto(path).await.unwrap();
+        b.wait_for("main").await.unwrap();
+        let (over, off) = b.layout_faults().await.unwrap();
+        if over > 0 {
+            faults.push(format!("{path} at {w} px: {over} px wider than the screen"));
+        }
+        if !off.is_empty() {
+            faults.push(format!("{path} at {w} px: off screen: {off:?}"));
+        }
+        b.screenshot(&format!("{name}-{w}")).await.unwrap();
+        if w == 1280 {
+            for v in b.accessibility_faults().await.unwrap() {
+                faults.push(format!("{path}: {v}"));
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_fits_a_phone_and_a_desktop_and_passes_an_accessibility_audit() {
+    let stack = Stack::start(Mode::Embedded).await;
+    // Something in every list: Bob and Alice have sent each other a message, and Bob's
+    // e-mail link is there to open.
+    let (alice, bob) = (stack.login("101").await, stack.login("102").await);
+    let to_alice = stack
+        .send(&bob, "101", audio::sine_wav(440.0, 1.0, 16_000))
+        .await;
+    stack
+        .send(&alice, "102", audio::sine_wav(440.0, 1.0, 16_000))
+        .await;
+    let link = stack.listen_link("bob@example.org").await;
+    let b = Browser::start(&stack.base, None).await.unwrap();
+    let mut faults = Vec::new();
+    check_page(&b, "login", "/login", &mut faults).await;
+    let path = link
+        .strip_prefix(&stack.base)
+        .expect("the link is this portal's")
+        .to_owned();
+    check_page(&b, "listen", &path, &mut faults).await;
+    b.resize(1280, 900).await.unwrap();
+    b.login("101", DEMO_PASSWORD).await.unwrap();
+    // One message in the trash for its page.
+    b.goto("/").await.unwrap();
+    b.find(&format!(
+        "#inbox li[data-message='{to_alice}'] button[aria-label^='Delete']"
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    b.wait_for("#undo").await.unwrap();
+    stack
+        .send(&bob, "101", audio::sine_wav(440.0, 1.0, 16_000))
+        .await;
+    for (name, path) in SIGNED_IN_PAGES {
+        check_page(&b, name, path, &mut faults).await;
+    }
+    assert!(faults.is_empty(), "{}", faults.join("\n"));
+    b.stop().await;
+    stack.stop().await;
+}
+
+/// A message arriving while Bob watches raises an alert that covers nothing and counts in
+/// the tab's title; two can be dismissed at once; the row's compact player plays at a chosen
+/// speed and the count goes; a deleted message comes back with Undo, and reloading repeats
+/// nothing. Pop-ups waiting at sign-in come as one notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_the_inbox_player_and_undo_in_the_browser() {
+    let stack = Stack::start(Mode::Embedded).await;
+    let alice = stack.login("101").await;
+    let bob = Browser::start(&stack.base, None).await.unwrap();
+    bob.login("102", DEMO_PASSWORD).await.unwrap();
+    bob.wait_until(
+        "Bob's socket",
+        "return document.body.dataset.live === 'connected'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        bob.eval("return document.title", vec![]).await.unwrap(),
+        "Dashboard · Hark"
+    );
+
+    // The demo's rules send e-mail only; Bob's open tab alerts him all the same.
+    let first = stack
+        .send(&alice, "102", audio::sine_wav(440.0, 1.0, 16_000))
+        .await;
+    bob.wait_for(&format!(".popup[data-message='{first}']"))
+        .await
+        .unwrap();
+    bob.wait_until(
+        "the title's count",
+        "return document.title === '(1) Dashboard · Hark'",
+    )
+    .await
+    .unwrap();
+    bob.wait_for(&format!("#inbox li.unheard[data-message='{first}']"))
+        .await
+        .unwrap();
+    // The alert sits above the inbox and covers none of its controls.
+    let covered = bob
+        .eval(
+            "const alerts = [...document.querySelectorAll('#popups .popup')]
+               .map((p) => p.getBoundingClientRect());
+             return [...document.querySelectorAll('#inbox button, #inbox a')]
+               .filter((c) => {
+                 const r = c.getBoundingClientRect();
+                 return alerts.some((a) => r.left < a.right && a.left < r.right
+                   && r.top < a.bottom && a.top < r.bottom);
+               })
+               .map((c) => c.getAttribute('aria-label') ?? c.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(covered, serde_json::json!([]), "covered by the alert");
+    bob.screenshot("dashboard-alert").await.unwrap();
+
+    let second = stack
+        .send(&alice, "102", audio::sine_wav(660.0, 1.0, 16_000))
+        .await;
+    bob.wait_for(&format!(".popup[data-message='{second}']"))
+        .await
+        .unwrap();
+    bob.wait_until(
+        "the title's count",
+        "return document.title === '(2) Dashboard · Hark'",
+    )
+    .await
+    .unwrap();
+    // Newest first.
+    bob.wait_until(
+        "the second message at the top",
+        &format!("return document.querySelector('#inbox li[data-message]')?.dataset.message === '{second}'"),
+    )
+    .await
+    .unwrap();
+    bob.find("#popups .dismiss-all")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    bob.wait_until(
+        "no alerts",
+        "return document.querySelectorAll('#popups .popup').length === 0",
+    )
+    .await
+    .unwrap();
+
+    // The first message's play button opens its player; Bob listens at double speed.
+    bob.eval(
+        "const row = document.querySelector(`#inbox li[data-message='${arguments[0]}']`);
+         const button = row.querySelector('button.play');
+         if (!button.getAttribute('aria-label').includes('Alice Archer')) return false;
+         button.click();
+         const a = row.querySelector('.player audio');
+         const speed = row.querySelector('.player select.speed');
+         speed.value = '2';
+         speed.dispatchEvent(new Event('change'));
+         a.addEventListener('ended', () => document.body.dataset.played = String(a.playbackRate));
+         return true;",
+        vec![Value::String(first.clone())],
+    )
+    .await
+    .unwrap();
+    bob.wait_until(
+        "the message to play to its end",
+        "return document.body.dataset.played === '2'",
+    )
+    .await
+    .unwrap();
+    stack.wait_receipt(&alice, &first, "102", "heard").await;
+    bob.wait_until(
+        "the title's count to drop",
+        "return document.title === '(1) Dashboard · Hark'",
+    )
+    .await
+    .unwrap();
+
+    // Delete it, then undo; a reload after either does nothing more.
+    bob.find(&format!(
+        "#inbox li[data-message='{first}'] button[aria-label^='Delete the message from Alice Archer']"
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let flash = bob.wait_for("#flash").await.unwrap().text().await.unwrap();
+    assert!(flash.contains("moved to the trash"), "{flash}");
+    let gone = bob
+        .eval(
+            &format!("return !document.querySelector(\"#inbox li[data-message='{first}']\")"),
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(gone, Value::Bool(true), "deleted from the inbox");
+    bob.screenshot("dashboard-deleted").await.unwrap();
+    bob.find("#undo button")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    bob.wait_for(&format!("#inbox li[data-message='{first}']"))
+        .await
+        .unwrap();
+    let flash = bob.wait_for("#flash").await.unwrap().text().await.unwrap();
+    assert!(flash.contains("back in your inbox"), "{flash}");
+    bob.client.refresh().await.unwrap();
+    bob.wait_for(&format!("#inbox li[data-message='{first}']"))
+        .await
+        .unwrap();
+    let after = bob
+        .eval(
+            "return [!!document.getElementById('flash'), \
+             document.querySelectorAll('#inbox li[data-message]').length]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        after,
+        serde_json::json!([false, 2]),
+        "the reload repeated nothing"
+    );
+    bob.stop().await;
+
+    // Pop-ups waiting when Carol signs in come as one notice.
+    stack.set_profile("103", r#"[{"channel": "popup"}]"#).await;
+    let mut to_carol = Vec::new();
+    for hz in [330.0, 440.0, 550.0] {
+        to_carol.push(
+            stack
+                .send(&alice, "103", audio::sine_wav(hz, 1.0, 16_000))
+                .await,
+        );
+    }
+    for id in &to_carol {
+        stack.wait_attempt_dispatched(id, "popup").await;
+    }
+    let carol = Browser::start(&stack.base, None).await.unwrap();
+    carol.login("103", DEMO_PASSWORD).await.unwrap();
+    let notice = carol
+        .wait_for("#popups .popup.summary")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(notice.contains("3 new messages"), "{notice}");
+    let alerts = carol
+        .eval(
+            "return document.querySelectorAll('#popups .popup').length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(alerts, 1, "one notice, not a stack");
+    carol
+        .wait_until(
+            "the title's count",
+            "return document.title.startsWith('(3) ')",
+        )
+        .await
+        .unwrap();
+    carol.screenshot("dashboard-sign-in-notice").await.unwrap();
+    // The notice counts as seeing each pop-up.
+    for id in &to_carol {
+        stack.wait_receipt(&alice, id, "103", "delivered").await;
+    }
+    carol.stop().await;
     stack.stop().await;
 }

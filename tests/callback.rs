@@ -244,6 +244,27 @@ async fn busy_and_unanswered_phones() {
     stack.stop().await;
 }
 
+/// "Call me to record" to a busy phone: the page that asked is told, in its open tab.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_me_to_a_busy_phone_tells_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = Callee::Busy.listen(dir.path(), CALL_LIMIT).await.unwrap();
+    let stack = Stack::start(Mode::Embedded).await;
+    call_me_at(&stack, "102", format!("sip:callee@{}", busy.addr)).await;
+    let bob = support::web::WebSession::login(&stack.base, "102", hark::demo::DEMO_PASSWORD).await;
+    let mut tab = bob.socket().await.unwrap();
+    tab.expect("hello", |_| true).await;
+    let (done, _) = bob
+        .submit("/compose", "call-me", &[("pick", "101")])
+        .await
+        .unwrap();
+    assert!(done.page.contains("Hark is calling"), "{}", done.page);
+    let frame = tab.expect("call_me", |_| true).await;
+    assert_eq!(frame["outcome"], "busy", "{frame}");
+    busy.finish(CALL_LIMIT).await.expect("sipp said busy");
+    stack.stop().await;
+}
+
 /// A softphone nobody answers stops ringing when Hark gives up: its CANCEL matches the
 /// ringing INVITE (RFC 3261 §9.1), and the sender learns "no answer".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -345,8 +345,9 @@ async fn contacts_groups_and_my_name(mode: Mode) {
         let at = page.find(&format!("data-contact=\"{ext}\"")).unwrap();
         page[at..at + page[at..].find("</tr>").unwrap()].to_owned()
     };
-    assert!(row("103").contains("<td>1</td>"), "{}", row("103"));
-    assert!(!row("101").contains("<td>1</td>"), "{}", row("101"));
+    let dial_one = r#"<td data-label="Speed dial">1</td>"#;
+    assert!(row("103").contains(dial_one), "{}", row("103"));
+    assert!(!row("101").contains(dial_one), "{}", row("101"));
     let (status, _) = dan
         .post(
             "/profile/contacts",
@@ -546,6 +547,67 @@ async fn admins_manage_people_and_plugins(mode: Mode) {
         .unwrap();
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // The admin corrects her name and e-mail, then gives her a new password: her session
+    // ends, the old password stops working and the new one works.
+    let erin = WebSession::login(&stack.base, "150", "a long enough password").await;
+    let (saved, _) = admin
+        .submit(
+            "/admin",
+            "edit-150",
+            &[
+                ("display_name", "Erin Evans"),
+                ("email", "erin.evans@example.org"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.page);
+    assert!(saved.page.contains("150 saved."), "{}", saved.page);
+    let erin_now = stack.user("150").await;
+    assert_eq!(
+        (erin_now.display_name.as_str(), erin_now.email.as_deref()),
+        ("Erin Evans", Some("erin.evans@example.org"))
+    );
+    let (status, _) = erin.get("/").await.unwrap();
+    assert_eq!(status, StatusCode::OK, "no new password: still signed in");
+    let (status, page) = admin
+        .post(
+            "/admin/users/150/edit",
+            &[("display_name", "Erin Evans"), ("password", "short")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    let (reset, _) = admin
+        .submit(
+            "/admin",
+            "edit-150",
+            &[
+                ("display_name", "Erin Evans"),
+                ("email", "erin.evans@example.org"),
+                ("password", "a brand new password"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(reset.page.contains("with a new password"), "{}", reset.page);
+    let (status, _) = erin.get("/").await.unwrap();
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "signed out by the new password"
+    );
+    let (status, _) = again
+        .try_login("150", "a long enough password")
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = again
+        .try_login("150", "a brand new password")
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
     // Plugins: a hostile upload is refused with the reason and changes nothing.
     let (status, page) = admin
         .upload_plugin(hark_test_plugins::bytes(hark_test_plugins::SOCKETS), "")
@@ -564,6 +626,15 @@ async fn admins_manage_people_and_plugins(mode: Mode) {
     );
     let (status, page) = admin.upload_plugin(b"\0asm garbage".to_vec(), "").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    // A core module (what a plain wasm32 build makes) is refused in words, and how to fix it.
+    let (status, page) = admin.upload_plugin(b"\0asm\x01\0\0\0".to_vec(), "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(
+        page.contains("Refused: this is a core WebAssembly module, not a component")
+            && page.contains("wasm32-wasip2")
+            && page.contains("Nothing was changed.\n"),
+        "{page}"
+    );
 
     // A valid one is reported, installed, and changes the next plan.
     stack.give_bob_a_phone().await;

@@ -114,6 +114,17 @@ impl Channel {
         }
     }
 
+    /// The channel in a few words, as a receipt says how a message arrived ("delivered
+    /// 14:02 by e-mail").
+    pub const fn noun(self) -> &'static str {
+        match self {
+            Channel::Stream => "live stream",
+            Channel::Popup => "pop-up",
+            Channel::Email => "e-mail",
+            Channel::Callback => "phone call",
+        }
+    }
+
     /// Delivered while the message is still being spoken: planned at `message.started`.
     pub const fn live(self) -> bool {
         matches!(self, Channel::Stream)

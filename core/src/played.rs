@@ -51,7 +51,7 @@ pub fn event(message: &MessageId, recipient: &UserId, via: Via) -> Envelope<Even
 }
 
 /// Record that `recipient` played `message`: `message.played` through the outbox, and the
-/// relay woken.
+/// relay woken; a message they had marked unheard is no longer shown as new.
 pub async fn record(
     deps: &Deps,
     message: &MessageId,
@@ -59,8 +59,12 @@ pub async fn record(
     via: Via,
 ) -> Result<(), StoreError> {
     let played = event(message, recipient, via);
+    let (m, r) = (message.clone(), recipient.clone());
     deps.store
-        .transaction(move |c| store::outbox::enqueue_event(c, &played))
+        .transaction(move |c| {
+            store::inbox::clear_unheard_mark(c, &m, &r)?;
+            store::outbox::enqueue_event(c, &played)
+        })
         .await?;
     deps.outbox.notify();
     Ok(())

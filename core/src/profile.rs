@@ -214,6 +214,19 @@ impl Profile {
     /// the recipient's midnight. In quiet hours the channels they allow go at once and the
     /// others wait until they end (each step keeping its own delay after that). Empty means
     /// "use the defaults".
+    /// Whether an open portal tab may alert the person now to a message that just arrived:
+    /// not in quiet hours that allow neither pop-ups nor live streams (an urgent message
+    /// alerts all the same, as it ignores quiet hours).
+    pub fn tab_alerts_at(&self, local_minute: u16, urgent: bool) -> bool {
+        match &self.quiet {
+            Some(q) if !urgent && q.contains(local_minute) => q
+                .allow
+                .iter()
+                .any(|c| matches!(Channel::parse(c), Some(Channel::Popup | Channel::Stream))),
+            _ => true,
+        }
+    }
+
     pub fn steps_for(&self, sender: &str, local_minute: u16, urgent: bool) -> Vec<Step> {
         let steps = self
             .senders
@@ -342,5 +355,24 @@ mod tests {
         assert!(p.validate(&devices).is_err());
         assert_eq!(parse_clock("7:00"), None);
         assert_eq!(parse_clock("07:05"), Some(425));
+    }
+
+    #[test]
+    fn quiet_hours_silence_tab_alerts_unless_they_allow_portal_channels_or_it_is_urgent() {
+        let mut p = Profile::default();
+        assert!(p.tab_alerts_at(23 * 60, false), "no quiet hours: alerts");
+        p.quiet = Some(QuietHours {
+            from: "22:00".into(),
+            to: "07:00".into(),
+            allow: vec!["email".into()],
+        });
+        assert!(!p.tab_alerts_at(23 * 60, false), "quiet, e-mail only");
+        assert!(p.tab_alerts_at(23 * 60, true), "urgent ignores quiet hours");
+        assert!(p.tab_alerts_at(12 * 60, false), "outside quiet hours");
+        p.quiet.as_mut().unwrap().allow.push("popup".into());
+        assert!(
+            p.tab_alerts_at(23 * 60, false),
+            "quiet hours that allow pop-ups"
+        );
     }
 }

@@ -2,12 +2,30 @@
 //! frames the portal relays verbatim to every tab of that person, on whichever node they are
 //! connected.
 
-use crate::ids::{AttemptId, MessageId, UserId};
+use crate::{
+    bus::{Bus, BusError, BusMessage, Exchange},
+    ids::{AttemptId, EventId, MessageId, UserId},
+};
 use serde::{Deserialize, Serialize};
 
 /// The routing key of one person's frames.
 pub fn user_key(user: &UserId) -> String {
     format!("user.{user}")
+}
+
+/// Send a frame (a [`PushFrame`] as JSON) to every portal tab `user` has open, on any node.
+/// `Ok(false)`: they have none open (the frame went nowhere).
+pub async fn publish(bus: &dyn Bus, user: &UserId, body: Vec<u8>) -> Result<bool, BusError> {
+    let message = BusMessage {
+        id: EventId::new().into_string(),
+        routing_key: user_key(user),
+        body,
+    };
+    match bus.publish(Exchange::Push, message).await {
+        Ok(()) => Ok(true),
+        Err(BusError::Unroutable { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// A frame for a person's tabs.
@@ -20,6 +38,9 @@ pub enum PushFrame {
     /// Someone is leaving this person a message right now: the tab plays it live from
     /// `/messages/<id>/live` while it is being spoken.
     Stream(Notice),
+    /// How Hark's "call me to record" call to this person went, for the page that asked:
+    /// `answered`, `busy`, `no_answer`, `declined` or `failed` (then `detail` says why).
+    CallMe { outcome: String, detail: String },
 }
 
 /// What a pop-up or a live stream says about its message.

@@ -245,8 +245,39 @@ fn every_table(c: &mut DbConnection) -> Result<(), StoreError> {
         1,
         "withdrawn is not sent"
     );
+    // The portal's view: a page of one, then marked unheard after a play, and the trash.
+    let (page, total) = store::inbox::page(c, &bid, 0, 20)?;
+    assert_eq!((page.len(), total), (1, 1));
+    assert!(page[0].is_new() && page[0].message.urgent);
+    assert_eq!(
+        store::inbox::page(c, &bid, 20, 20)?.0.len(),
+        0,
+        "page 2 is empty"
+    );
+    diesel::update(
+        hark_core::store::schema::message_recipients::table.find((mid.as_str(), bid.as_str())),
+    )
+    .set(hark_core::store::schema::message_recipients::played_at.eq(Some(now)))
+    .execute(c)?;
+    assert_eq!(store::inbox::count_new(c, &bid)?, 0, "played");
+    assert!(store::inbox::mark_unheard(c, &mid, &bid)?);
+    assert_eq!(store::inbox::count_new(c, &bid)?, 1, "marked unheard");
+    assert!(store::inbox::page(c, &bid, 0, 20)?.0[0].is_new());
+    assert!(store::inbox::clear_unheard_mark(c, &mid, &bid)?);
+    assert_eq!(store::inbox::count_new(c, &bid)?, 0);
     assert!(store::inbox::delete(c, &mid, &bid)?);
     assert!(!store::inbox::delete(c, &mid, &bid)?, "deleted once");
+    assert_eq!(store::inbox::page(c, &bid, 0, 20)?.1, 0);
+    assert_eq!(store::inbox::trash(c, &bid)?.len(), 1, "in the trash");
+    assert!(store::inbox::restore(c, &mid, &bid)?);
+    assert!(!store::inbox::restore(c, &mid, &bid)?, "restored once");
+    assert!(store::inbox::trash(c, &bid)?.is_empty());
+    assert_eq!(
+        store::inbox::page(c, &bid, 0, 20)?.1,
+        1,
+        "back in the inbox"
+    );
+    assert!(store::inbox::delete(c, &mid, &bid)?);
     assert_eq!(store::inbox::count_new(c, &bid)?, 0);
     // Wrong PINs lock after the limit, and a right one clears the count.
     let hour = chrono::Duration::hours(1);
@@ -598,7 +629,7 @@ fn admin_queries(c: &mut DbConnection, aid: &UserId, bid: &UserId) -> Result<(),
 }
 
 async fn check(store: Store) {
-    assert_eq!(store.migrate().unwrap(), 8);
+    assert_eq!(store.migrate().unwrap(), 9);
     assert_eq!(store.migrate().unwrap(), 0, "migrations are idempotent");
     // Statement by statement: a deliberately refused insert must not abort the rest (as it
     // would inside one PostgreSQL transaction). Rollback has its own test below.

@@ -35,6 +35,7 @@ use hark_core::{
     events::{CallPurpose, Command, Envelope, Event, Originate, Outcome, keys},
     ids::{AttemptId, MessageId, UserId},
     played::{self, Via},
+    push::{self, PushFrame},
     store::{self, StoreError, messages, users},
 };
 use std::{sync::Arc, time::Duration};
@@ -235,14 +236,37 @@ async fn record(
     };
     match placed {
         Ok(placed) => {
+            tell_caller(ivr, user_id, "answered", "").await;
             let mut call = OnLine::pick_up(ivr, placed, "outbound");
             let mut s = call.session(ivr, user);
             let result = menu::callback::record(&mut s, recipients).await;
             call.hang_up(ivr, result).await;
         }
         Err(u) => {
-            tracing::info!(user = %user_id, %target, outcome = %u, "call me to record: not answered")
+            tracing::info!(user = %user_id, %target, outcome = %u, "call me to record: not answered");
+            let outcome = match u {
+                Unplaced::Busy => "busy",
+                Unplaced::NoAnswer => "no_answer",
+                Unplaced::Declined => "declined",
+                Unplaced::Failed(_) => "failed",
+            };
+            tell_caller(ivr, user_id, outcome, &u.to_string()).await;
         }
+    }
+}
+
+/// Tell the person's open portal tabs how their "call me to record" call went (none open: no
+/// one to tell).
+async fn tell_caller(ivr: &Arc<Ivr>, user: &UserId, outcome: &str, detail: &str) {
+    let frame = PushFrame::CallMe {
+        outcome: outcome.into(),
+        detail: detail.into(),
+    };
+    let Ok(body) = serde_json::to_vec(&frame) else {
+        return;
+    };
+    if let Err(e) = push::publish(ivr.deps.bus.as_ref(), user, body).await {
+        tracing::debug!(error = %e, "could not tell the caller's tabs about the call");
     }
 }
 

@@ -12,14 +12,10 @@
 
 use hark_core::{
     Deps,
-    bus::{
-        BusError, BusMessage, Exchange,
-        consume::{self, HandleError},
-    },
+    bus::consume::{self, HandleError},
     channel::Channel,
     events::{Command, Envelope, Notify},
-    ids::EventId,
-    push::{Notice, PushFrame, user_key},
+    push::{self, Notice, PushFrame},
 };
 
 const CONSUMER: &str = "notifier.push";
@@ -78,22 +74,10 @@ impl consume::Handler<Command> for PushWorker {
             PushFrame::Popup(notice)
         };
         let body = serde_json::to_vec(&frame).map_err(|e| HandleError::Poison(e.to_string()))?;
-        let published = self
-            .deps
-            .bus
-            .publish(
-                Exchange::Push,
-                BusMessage {
-                    id: EventId::new().into_string(),
-                    routing_key: user_key(&recipient_id),
-                    body,
-                },
-            )
-            .await;
-        match published {
-            Ok(()) => {}
+        match push::publish(self.deps.bus.as_ref(), &recipient_id, body).await {
+            Ok(true) => {}
             // No tab open anywhere: one that opens before the give-up time shows it.
-            Err(BusError::Unroutable { .. }) => {
+            Ok(false) => {
                 tracing::debug!(recipient = %recipient_id, "no portal tab open for the frame");
             }
             Err(e) => return Err(HandleError::Retry(e.to_string())),

@@ -176,10 +176,20 @@ fn hostile_modules_are_refused_at_load() {
     assert!(matches!(e, PluginError::TooLarge { .. }), "{e}");
     let noise: Vec<u8> = (0..4096).map(|_| rand::random::<u8>()).collect();
     let e = refused(noise, "");
-    assert!(matches!(e, PluginError::NotAComponent(_)), "{e}");
-    // A core module is not a component.
+    assert!(matches!(e, PluginError::NotAComponent { .. }), "{e}");
+    assert!(
+        e.to_string().starts_with("this is not a WebAssembly file"),
+        "{e}"
+    );
+    // A core module is not a component, and the admin is told how to make one.
     let e = refused(b"\0asm\x01\0\0\0".to_vec(), "");
-    assert!(matches!(e, PluginError::NotAComponent(_)), "{e}");
+    assert!(matches!(e, PluginError::NotAComponent { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("core WebAssembly module, not a component"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("wasm32-wasip2"), "{e}");
     // Misbehaving during the dry run is caught before anything relies on the plugin.
     let e = refused(fixtures::bytes(fixtures::TRAP), "always");
     assert!(matches!(e, PluginError::Trap(_)), "{e}");

@@ -143,6 +143,75 @@ impl Browser {
         }
     }
 
+    /// Run `script`, which calls its last argument with the result when it is done.
+    pub async fn eval_async(&self, script: &str, args: Vec<Value>) -> Result<Value> {
+        Ok(self.client.execute_async(script, args).await?)
+    }
+
+    /// Make the page `width`×`height` CSS pixels (a phone's or a desktop's screen), and
+    /// return the width the page then has.
+    pub async fn resize(&self, width: u32, height: u32) -> Result<u64> {
+        self.client.set_window_size(width, height).await?;
+        let inner = self.eval("return window.innerWidth", vec![]).await?;
+        inner.as_u64().context("innerWidth")
+    }
+
+    /// The page's horizontal overflow (how far its content reaches past the screen's right
+    /// edge; 0 when it fits) and every navigation control that is not on screen.
+    pub async fn layout_faults(&self) -> Result<(i64, Vec<String>)> {
+        let v = self
+            .eval(
+                "const w = window.innerWidth;
+                 const over = Math.max(document.documentElement.scrollWidth,
+                                       document.body.scrollWidth) - w;
+                 const off = [...document.querySelectorAll('header.top a, header.top button')]
+                   .filter((el) => {
+                     const r = el.getBoundingClientRect();
+                     const style = getComputedStyle(el);
+                     return r.width === 0 || r.height === 0 || r.left < 0 || r.right > w
+                       || style.visibility === 'hidden';
+                   })
+                   .map((el) => el.textContent.trim());
+                 return [over, off];",
+                vec![],
+            )
+            .await?;
+        let over = v[0].as_i64().context("overflow")?;
+        let off = v[1]
+            .as_array()
+            .context("controls")?
+            .iter()
+            .map(|x| x.as_str().unwrap_or_default().to_owned())
+            .collect();
+        Ok((over, off))
+    }
+
+    /// Run axe-core (the npm package, installed by scripts/test.sh into tests/axe) in the
+    /// page; returns its serious and critical violations as "rule: what (where)" lines.
+    pub async fn accessibility_faults(&self) -> Result<Vec<String>> {
+        let axe = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/axe/node_modules/axe-core/axe.min.js");
+        let source = std::fs::read_to_string(&axe)
+            .with_context(|| format!("reading {} (scripts/test.sh installs it)", axe.display()))?;
+        self.eval(&source, vec![]).await?;
+        let v = self
+            .eval_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] })
+                   .then((r) => done(r.violations
+                     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+                     .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)))
+                   .catch((e) => done([`axe failed: ${e}`]));",
+                vec![],
+            )
+            .await?;
+        Ok(v.as_array()
+            .context("violations")?
+            .iter()
+            .map(|x| x.as_str().unwrap_or_default().to_owned())
+            .collect())
+    }
+
     /// Save what the page looks like to `target/screenshots/NAME.png`.
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
         let png = self.client.screenshot().await?;

@@ -164,6 +164,18 @@ impl Stack {
         .await
     }
 
+    /// Once message `id`'s `channel` attempt has been handed to its worker.
+    pub async fn wait_attempt_dispatched(&self, id: &str, channel: &str) {
+        eventually(&format!("a dispatched {channel} attempt"), || async move {
+            self.attempt_rows(id)
+                .await
+                .iter()
+                .any(|a| a.channel == channel && a.state == "dispatched")
+                .then_some(())
+        })
+        .await
+    }
+
     /// The delivery attempts made so far for message `id`.
     pub async fn attempt_rows(&self, id: &str) -> Vec<hark_core::store::attempts::Attempt> {
         let id = hark_core::ids::MessageId::from(id);

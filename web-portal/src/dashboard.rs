@@ -1,6 +1,8 @@
-//! The dashboard (`/`): contacts with live presence and the status I show, my inbox with a
-//! player for each message, and what I sent with each recipient's receipts. `portal.js`
-//! keeps presence and receipts current over the WebSocket.
+//! The dashboard (`/`): contacts with live presence and the status I show, my inbox (newest
+//! first, a page at a time, each message with a compact play button whose player opens on
+//! demand) and what I sent with each recipient's receipts and their times. `portal.js` keeps
+//! presence, the inbox and receipts current over the WebSocket. `/trash` lists what I deleted
+//! lately, to restore.
 
 use crate::{
     AppState,
@@ -30,16 +32,105 @@ pub(crate) struct InboxRow {
     pub id: String,
     pub files: Vec<FileLink>,
     pub new: bool,
+    pub urgent: bool,
     pub from: String,
     pub from_extension: String,
     pub at: String,
     pub length: String,
+    /// Which message this is, for controls' accessible names: "from Bob Baker at 14:02".
+    pub label: String,
+}
+
+impl InboxRow {
+    fn of(i: inbox::InboxItem, files: Vec<attachments::Attachment>, tz: &str) -> Self {
+        let at = local_time(i.message.created_at.and_utc(), tz);
+        Self {
+            label: format!("from {} at {at}", i.sender.display_name),
+            files: files
+                .into_iter()
+                .map(|f| FileLink {
+                    id: f.id,
+                    name: f.filename,
+                })
+                .collect(),
+            new: i.is_new(),
+            urgent: i.message.urgent,
+            id: i.message.id,
+            from: i.sender.display_name,
+            from_extension: i.sender.extension,
+            at,
+            length: clock(i.message.duration_ms),
+        }
+    }
 }
 
 pub(crate) struct SentRow {
-    pub view: SentView,
+    pub id: String,
     pub at: String,
     pub length: String,
+    pub urgent: bool,
+    pub recipients: Vec<SentTo>,
+}
+
+/// One recipient of a sent message as its sender sees it.
+pub(crate) struct SentTo {
+    pub name: String,
+    pub extension: String,
+    /// The newest receipt's kind, or the state before any (`queued`, `delivering`).
+    pub latest: String,
+    pub reason: Option<String>,
+    /// "delivered 2026-12-06 14:02 CET by e-mail · heard …", in the sender's zone.
+    pub times: String,
+}
+
+impl SentRow {
+    fn of(view: SentView, tz: &str) -> Self {
+        let recipients = view
+            .recipients
+            .iter()
+            .map(|r| SentTo {
+                name: r.name.clone(),
+                extension: r.extension.clone(),
+                latest: r.latest().to_owned(),
+                reason: r.reason.clone(),
+                times: r
+                    .receipts
+                    .iter()
+                    .filter(|x| x.kind != "failed")
+                    .map(|x| {
+                        let at = local_time(x.at, tz);
+                        match &x.channel {
+                            Some(ch) => format!("{} {at} by {}", x.kind, channel_words(ch)),
+                            None => format!("{} {at}", x.kind),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+            })
+            .collect();
+        Self {
+            at: local_time(view.created_at, tz),
+            length: clock(view.duration_ms),
+            urgent: view.urgent,
+            id: view.id,
+            recipients,
+        }
+    }
+}
+
+/// A channel as people say it.
+fn channel_words(name: &str) -> String {
+    hark_core::channel::Channel::parse(name)
+        .map_or_else(|| name.to_owned(), |c| c.noun().to_owned())
+}
+
+/// Messages on one page of the inbox.
+pub(crate) const PAGE_SIZE: i64 = 20;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PageQuery {
+    #[serde(default)]
+    page: Option<i64>,
 }
 
 #[derive(Template)]
@@ -51,6 +142,12 @@ struct Dashboard {
     statuses: [&'static str; 3],
     contacts: Vec<ContactRow>,
     inbox: Vec<InboxRow>,
+    unheard: i64,
+    /// This page of the inbox (from 1), how many there are, and the links either side.
+    page: i64,
+    pages: i64,
+    newer: String,
+    older: String,
     sent: Vec<SentRow>,
 }
 
@@ -64,10 +161,12 @@ impl Dashboard {
 pub(crate) async fn show(
     state: web::Data<AppState>,
     me: WebUser,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, PageError> {
     let uid = me.user.user_id();
     let tz = me.user.timezone.clone();
-    let (contacts, inbox, sent) = state
+    let page = query.page.unwrap_or(1).clamp(1, 100_000);
+    let (contacts, (inbox, total, unheard), sent) = state
         .deps
         .store
         .run(move |c| {
@@ -86,43 +185,35 @@ pub(crate) async fn show(
                         .unwrap_or_else(|| "offline".into()),
                 })
                 .collect::<Vec<_>>();
-            let inbox = inbox::list(c, &uid)?
+            let (items, total) = inbox::page(c, &uid, (page - 1) * PAGE_SIZE, PAGE_SIZE)?;
+            let items = items
                 .into_iter()
                 .map(|i| {
                     let files = attachments::list_for_message(c, &i.message.message_id())?;
                     Ok((i, files))
                 })
                 .collect::<Result<Vec<_>, hark_core::store::StoreError>>()?;
+            let unheard = inbox::count_new(c, &uid)?;
             let sent = sent::list(c, &uid, 25)?;
-            Ok((contacts, inbox, sent))
+            Ok((contacts, (items, total, unheard), sent))
         })
         .await?;
     let inbox = inbox
         .into_iter()
-        .map(|(i, files)| InboxRow {
-            files: files
-                .into_iter()
-                .map(|f| FileLink {
-                    id: f.id,
-                    name: f.filename,
-                })
-                .collect(),
-            new: i.is_new(),
-            id: i.message.id,
-            from: i.sender.display_name,
-            from_extension: i.sender.extension,
-            at: local_time(i.message.created_at.and_utc(), &tz),
-            length: clock(i.message.duration_ms),
-        })
+        .map(|(i, files)| InboxRow::of(i, files, &tz))
         .collect();
     let sent = sent
         .into_iter()
-        .map(|view| SentRow {
-            at: local_time(view.created_at, &tz),
-            length: clock(view.duration_ms),
-            view,
-        })
+        .map(|view| SentRow::of(view, &tz))
         .collect();
+    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let link = |p: i64| {
+        if (1..=pages).contains(&p) {
+            format!("/?page={p}")
+        } else {
+            String::new()
+        }
+    };
     Ok(page::ok(&Dashboard {
         status: me.user.status.clone(),
         me: me.me(),
@@ -130,7 +221,45 @@ pub(crate) async fn show(
         statuses: users::STATUSES,
         contacts,
         inbox,
+        unheard,
+        page,
+        pages,
+        newer: link(page - 1),
+        older: link(page + 1),
         sent,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "trash.html")]
+struct Trash {
+    me: Me,
+    nav: &'static str,
+    days: i64,
+    items: Vec<InboxRow>,
+}
+
+/// What I deleted lately, each with a button that puts it back.
+#[get("/trash")]
+pub(crate) async fn trash(
+    state: web::Data<AppState>,
+    me: WebUser,
+) -> Result<HttpResponse, PageError> {
+    let uid = me.user.user_id();
+    let tz = me.user.timezone.clone();
+    let items = state
+        .deps
+        .store
+        .run(move |c| inbox::trash(c, &uid))
+        .await?
+        .into_iter()
+        .map(|i| InboxRow::of(i, Vec::new(), &tz))
+        .collect();
+    Ok(page::ok(&Trash {
+        me: me.me(),
+        nav: "home",
+        days: inbox::TRASH_DAYS,
+        items,
     }))
 }
 

@@ -70,7 +70,9 @@ fn page_of(action: &str) -> &'static str {
         .unwrap_or("/")
 }
 
-/// Middleware: a POST carrying a `once` token acts only the first time it is sent.
+/// Middleware: a POST carrying a `once` token acts only the first time it is sent. Only a
+/// signed-in person's tokens are recorded (a form without a live session is refused by its
+/// handler anyway), so strangers cannot fill the table with made-up ones.
 pub(crate) async fn act_once(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -79,12 +81,25 @@ pub(crate) async fn act_once(
         .then(|| token_of(req.query_string()))
         .flatten();
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let (Some(token), Some(state)) = (token, state) else {
+    let session = session::token(req.request());
+    let (Some(token), Some(state), Some(session)) = (token, state, session) else {
+        // No token, or nobody signed in: the handler refuses a stranger itself, and a
+        // stranger's made-up tokens are never written down.
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let t = token.clone();
-    let first = match state.deps.store.run(move |c| forms::submit(c, &t)).await {
-        Ok(first) => first,
+    let s = session.clone();
+    let first = state
+        .deps
+        .store
+        .run(move |c| match sessions::find_web(c, &s)? {
+            Some(_) => forms::submit(c, &t).map(Some),
+            None => Ok(None),
+        })
+        .await;
+    let first = match first {
+        Ok(None) => return Ok(next.call(req).await?.map_into_boxed_body()),
+        Ok(Some(first)) => first,
         Err(e) => {
             let answer = PageError::from(e).error_response();
             return Ok(req.into_response(answer).map_into_boxed_body());
@@ -92,15 +107,13 @@ pub(crate) async fn act_once(
     };
     if !first {
         tracing::info!(path = %req.path(), "a form sent again was not acted on twice");
-        if let Some(session) = session::token(req.request()) {
-            let set = state
-                .deps
-                .store
-                .run(move |c| sessions::set_flash(c, &session, REPEATED))
-                .await;
-            if let Err(e) = set {
-                tracing::debug!(error = %e, "the repeated form's notice was not kept");
-            }
+        let set = state
+            .deps
+            .store
+            .run(move |c| sessions::set_flash(c, &session, REPEATED))
+            .await;
+        if let Err(e) = set {
+            tracing::debug!(error = %e, "the repeated form's notice was not kept");
         }
         let back = back_to(&req);
         return Ok(req
@@ -122,6 +135,18 @@ pub(crate) async fn act_once(
     Ok(answer.map_into_boxed_body())
 }
 
+/// Between a notice and the path that undoes what it reports, where both are kept.
+const UNDO_MARK: char = '\u{1e}';
+
+/// A kept notice's text, and the path that undoes it (empty for none).
+pub(crate) fn split_notice(kept: &str) -> (&str, &str) {
+    match kept.split_once(UNDO_MARK) {
+        Some((text, undo)) if undo.starts_with('/') && !undo.starts_with("//") => (text, undo),
+        Some((text, _)) => (text, ""),
+        None => (kept, ""),
+    }
+}
+
 /// Go to `to`, which shows `notice` once.
 pub(crate) async fn done(
     state: &AppState,
@@ -129,7 +154,27 @@ pub(crate) async fn done(
     to: &str,
     notice: &str,
 ) -> Result<HttpResponse, PageError> {
-    let (token, text) = (me.token.clone(), notice.to_owned());
+    keep_notice(state, me, to, notice.to_owned()).await
+}
+
+/// Go to `to`, which shows `notice` once with an "Undo" button that posts to `undo`.
+pub(crate) async fn done_undoably(
+    state: &AppState,
+    me: &session::WebUser,
+    to: &str,
+    notice: &str,
+    undo: &str,
+) -> Result<HttpResponse, PageError> {
+    keep_notice(state, me, to, format!("{notice}{UNDO_MARK}{undo}")).await
+}
+
+async fn keep_notice(
+    state: &AppState,
+    me: &session::WebUser,
+    to: &str,
+    text: String,
+) -> Result<HttpResponse, PageError> {
+    let token = me.token.clone();
     state
         .deps
         .store

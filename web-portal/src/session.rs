@@ -41,6 +41,9 @@ pub(crate) struct Me {
     pub admin: bool,
     /// The notice left by the last form ("Saved"); empty for none.
     pub flash: String,
+    /// Where to post to undo what the notice reports ("Message deleted. Undo"); empty for
+    /// none.
+    pub undo: String,
 }
 
 impl Me {
@@ -53,12 +56,14 @@ impl Me {
 
 impl WebUser {
     pub fn me(&self) -> Me {
+        let (flash, undo) = crate::forms::split_notice(&self.flash);
         Me {
             name: self.user.display_name.clone(),
             extension: self.user.extension.clone(),
             csrf: self.csrf.clone(),
             admin: self.user.is_admin(),
-            flash: self.flash.clone(),
+            flash: flash.to_owned(),
+            undo: undo.to_owned(),
         }
     }
 

@@ -39,13 +39,50 @@ export function recorder(ui, changed) {
   if (!(navigator.mediaDevices?.getUserMedia && window.MediaRecorder)) return;
   let rec = null;
   ui.box.hidden = false;
+  // While recording: how long so far, and how loud the microphone is (so a muted or wrong
+  // microphone shows before the whole message is spoken into it).
+  const timer = document.createElement("span");
+  timer.className = "rec-timer";
+  timer.hidden = true;
+  const level = document.createElement("meter");
+  level.className = "rec-level";
+  level.min = 0;
+  level.max = 1;
+  level.value = 0;
+  level.setAttribute("aria-label", "Microphone level");
+  level.hidden = true;
+  ui.box.append(timer, level);
+  let watching = null;
+  function watch(stream) {
+    const ctx = new AudioContext();
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 512;
+    ctx.createMediaStreamSource(stream).connect(analyser);
+    const samples = new Float32Array(analyser.fftSize);
+    const began = performance.now();
+    timer.hidden = level.hidden = false;
+    const tick = setInterval(() => {
+      const s = Math.floor((performance.now() - began) / 1000);
+      timer.textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+      analyser.getFloatTimeDomainData(samples);
+      let sum = 0;
+      for (const x of samples) sum += x * x;
+      // RMS on a scale where ordinary speech sits in the middle.
+      level.value = Math.min(1, Math.sqrt(sum / samples.length) * 4);
+      document.body.dataset.level = level.value.toFixed(2);
+    }, 100);
+    return () => { clearInterval(tick); ctx.close(); level.value = 0; level.hidden = true; };
+  }
   async function start() {
     try {
       const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
       const chunks = [];
       rec = new MediaRecorder(stream);
+      watching = watch(stream);
       rec.addEventListener("dataavailable", (e) => chunks.push(e.data));
       rec.addEventListener("stop", async () => {
+        watching?.();
+        watching = null;
         stream.getTracks().forEach((t) => t.stop());
         try {
           const recorded = await toWav(new Blob(chunks, { type: rec.mimeType }));

@@ -51,6 +51,8 @@ pub struct Recipient {
     pub deleted_at: Option<NaiveDateTime>,
     /// Why delivery failed, in words for the sender; set with the `failed` state.
     pub reason: Option<String>,
+    /// The recipient marked it unheard again after hearing it (their inbox shows it new).
+    pub marked_unheard: bool,
 }
 
 /// A complete message, stored in one go (uploads and finished recordings).

@@ -111,6 +111,7 @@ diesel::table! {
         played_at -> Nullable<Timestamp>,
         deleted_at -> Nullable<Timestamp>,
         reason -> Nullable<Text>,
+        marked_unheard -> Bool,
     }
 }
 

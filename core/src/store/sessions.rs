@@ -160,7 +160,7 @@ pub fn find_web(
 }
 
 /// Longest notice kept for a session's next page.
-const FLASH_MAX: usize = 300;
+const FLASH_MAX: usize = 500;
 
 /// Keep `text` for the next page the web session `token` shows (replacing one not yet shown).
 pub fn set_flash(conn: &mut DbConnection, token: &str, text: &str) -> Result<(), StoreError> {

@@ -109,8 +109,11 @@ impl PluginHost {
                 limit: self.limits.max_module_bytes,
             });
         }
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| PluginError::NotAComponent(format!("{e:#}")))?;
+        let component =
+            Component::new(&self.engine, bytes).map_err(|e| PluginError::NotAComponent {
+                what: not_a_component(bytes).into(),
+                detail: format!("{e:#}"),
+            })?;
         let ty = component.component_type();
         for (name, _) in ty.imports(&self.engine) {
             if !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)) {
@@ -154,5 +157,20 @@ impl PluginHost {
             self.plan_blocking(&plugin, &sample)?;
         }
         Ok(plugin)
+    }
+}
+
+/// What a file that is not a component is, in words an admin can act on.
+fn not_a_component(bytes: &[u8]) -> &'static str {
+    match bytes {
+        [0, b'a', b's', b'm', 1, 0, 0, 0, ..] => {
+            "this is a core WebAssembly module, not a component: build the plugin for the \
+             wasm32-wasip2 target (cargo build --target wasm32-wasip2), or wrap the module with \
+             wasm-tools component new"
+        }
+        [0, b'a', b's', b'm', ..] => {
+            "this WebAssembly file is damaged or of a kind Hark cannot load"
+        }
+        _ => "this is not a WebAssembly file (it does not begin with \\0asm)",
     }
 }

@@ -74,8 +74,9 @@ impl From<&hark_core::config::RouterConfig> for Limits {
 pub enum PluginError {
     #[error("the module is {size} bytes; the limit is {limit}")]
     TooLarge { size: usize, limit: usize },
-    #[error("not a valid WebAssembly component: {0}")]
-    NotAComponent(String),
+    /// `what` says in words what the file is instead; `detail` is the parser's own message.
+    #[error("{what}\n{detail}")]
+    NotAComponent { what: String, detail: String },
     #[error("imports {0}, which plugins may not use")]
     ForbiddenImport(String),
     #[error("does not implement the hark:delivery/delivery-plugin world: {0}")]

@@ -44,6 +44,7 @@ impl FromRequest for AdminUser {
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(users::users_page)
         .service(users::create_user)
+        .service(users::edit_user)
         .service(users::set_disabled)
         .service(users::reset_pin)
         .service(plugins::plugins_page)

@@ -211,7 +211,14 @@ pub(crate) async fn upload_plugin(
         Ok(r) => r,
         Err(why) => {
             tracing::warn!(by = %me.user.extension, %why, "plugin upload refused");
-            return refuse(format!("Refused: {why}. Nothing was changed.")).await;
+            // The words first; a checker's own detail (a parser's message) on a line below.
+            let refusal = match why.split_once('\n') {
+                Some((words, detail)) => {
+                    format!("Refused: {words}. Nothing was changed.\n{detail}")
+                }
+                None => format!("Refused: {why}. Nothing was changed."),
+            };
+            return refuse(refusal).await;
         }
     };
     let form = plugins::PluginUpsertForm {

@@ -1,4 +1,5 @@
-//! People: create, disable and enable, reset a PIN (and its lockout).
+//! People: create, edit (name, e-mail, a new password), disable and enable, reset a PIN (and
+//! its lockout).
 
 use super::AdminUser;
 use crate::{
@@ -148,6 +149,93 @@ pub(crate) async fn create_user(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct EditForm {
+    #[serde(default)]
+    csrf: String,
+    display_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// Change someone's name or e-mail, or give them a new password (they forgot theirs): a new
+/// password ends their sessions and lifts a sign-in lockout.
+#[post("/admin/users/{extension}/edit")]
+pub(crate) async fn edit_user(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    ext: web::Path<String>,
+    form: web::Form<EditForm>,
+) -> Result<HttpResponse, PageError> {
+    let me = admin.0;
+    me.check_csrf(&form.csrf)?;
+    let f = form.into_inner();
+    let (name, email) = (f.display_name.trim().to_owned(), f.email.trim().to_owned());
+    let problem = if name.is_empty() || name.chars().count() > 80 {
+        Some("A name is 1 to 80 characters.")
+    } else if !email.is_empty() && (!email.contains('@') || email.len() > 254) {
+        Some("That is not an e-mail address.")
+    } else if !f.password.is_empty() && f.password.chars().count() < 10 {
+        Some("A password is at least 10 characters (or leave it empty to keep theirs).")
+    } else {
+        None
+    };
+    if let Some(p) = problem {
+        return render_users(&state, &me, StatusCode::UNPROCESSABLE_ENTITY, p.into()).await;
+    }
+    let password = f.password;
+    let hash = if password.is_empty() {
+        None
+    } else {
+        Some(
+            tokio::task::spawn_blocking(move || password::hash(&password))
+                .await?
+                .map_err(|e| PageError::Internal(e.to_string()))?,
+        )
+    };
+    let new_password = hash.is_some();
+    let ext = ext.into_inner();
+    let e2 = ext.clone();
+    let found = state
+        .deps
+        .store
+        .transaction(move |c| {
+            let Some(u) = users::find_by_extension(c, &e2)? else {
+                return Ok(None);
+            };
+            let id = u.user_id();
+            users::update(
+                c,
+                &id,
+                &users::UserUpdateForm {
+                    display_name: name,
+                    email: (!email.is_empty()).then_some(email),
+                    phone_uri: u.phone_uri.clone(),
+                    timezone: u.timezone.clone(),
+                },
+            )?;
+            if let Some(hash) = &hash {
+                users::set_password_hash(c, &id, hash)?;
+                hark_core::store::sessions::delete_for_user(c, &id, None)?;
+            }
+            Ok(Some(u.id))
+        })
+        .await?;
+    let Some(user) = found else {
+        return Err(PageError::NotFound);
+    };
+    let done = if new_password {
+        state.hub.sessions_ended(&user);
+        tracing::info!(by = %me.user.extension, extension = %ext, "password reset by an admin");
+        format!("{ext} saved, with a new password; their sessions ended.")
+    } else {
+        format!("{ext} saved.")
+    };
+    crate::forms::done(&state, &me, "/admin", &done).await
 }
 
 #[derive(Debug, Deserialize)]

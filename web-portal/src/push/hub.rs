@@ -1,11 +1,12 @@
 //! The node's hub: its bus queue, the tabs open here, and the frames between them.
 
+use chrono::Timelike;
 use hark_core::{
     bus::{Bus, BusError, Exchange, QueueSpec},
     events::{Envelope, Event, keys},
     ids::UserId,
     push::user_key,
-    store::{Store, StoreError, groups, users},
+    store::{Store, StoreError, groups, inbox, profiles, users},
 };
 use serde_json::json;
 use std::{
@@ -168,6 +169,8 @@ impl Hub {
                 message_id,
                 sender_id,
                 recipients,
+                duration_ms,
+                urgent,
                 ..
             } => {
                 let here: Vec<UserId> = {
@@ -180,17 +183,47 @@ impl Hub {
                 if here.is_empty() {
                     return Ok(());
                 }
-                let sender = self
+                let now = chrono::Utc::now();
+                let (sender, each) = self
                     .store
-                    .run(move |c| users::find_by_id(c, &sender_id))
+                    .run(move |c| {
+                        let sender = users::find_by_id(c, &sender_id)?;
+                        let mut each = Vec::with_capacity(here.len());
+                        for r in here {
+                            let unread = inbox::count_new(c, &r)?;
+                            let alert = match users::find_by_id(c, &r)? {
+                                Some(u) => {
+                                    let tz = u.timezone.parse().unwrap_or(chrono_tz::UTC);
+                                    let local = now.with_timezone(&tz);
+                                    let minute = u16::try_from(local.hour() * 60 + local.minute())
+                                        .unwrap_or(0);
+                                    profiles::find(c, &r)?
+                                        .is_none_or(|p| p.tab_alerts_at(minute, urgent))
+                                }
+                                None => false,
+                            };
+                            each.push((r, unread, alert));
+                        }
+                        Ok((sender, each))
+                    })
                     .await?;
-                let frame = json!({
-                    "type": "inbox",
-                    "message_id": message_id,
-                    "from": sender.map(|s| s.display_name).unwrap_or_default(),
-                })
-                .to_string();
-                for r in &here {
+                let (from, from_extension) = sender
+                    .map(|s| (s.display_name, s.extension))
+                    .unwrap_or_default();
+                for (r, unread, alert) in &each {
+                    // What arrived, for the tab's alert and title: shown unless the person's
+                    // quiet hours keep portal alerts back.
+                    let frame = json!({
+                        "type": "inbox",
+                        "message_id": message_id,
+                        "from": from,
+                        "from_extension": from_extension,
+                        "duration_ms": duration_ms,
+                        "urgent": urgent,
+                        "unread": unread,
+                        "alert": alert,
+                    })
+                    .to_string();
                     self.send(r.as_str(), &frame);
                 }
             }

@@ -56,6 +56,13 @@ pub(crate) async fn socket(
     let waiting = waiting_popups(&state.deps.store, me.user.user_id())
         .await
         .map_err(PageError::from)?;
+    let uid = me.user.user_id();
+    let unread = state
+        .deps
+        .store
+        .run(move |c| hark_core::store::inbox::count_new(c, &uid))
+        .await
+        .map_err(PageError::from)?;
     let hub = state.hub.clone();
     actix_web::rt::spawn(async move {
         let user = me.user.id.clone();
@@ -64,7 +71,7 @@ pub(crate) async fn socket(
             stream: stream.max_frame_size(state.config.ws_max_frame_bytes),
             rx,
         };
-        serve_tab(tab_io, waiting, &me, &state).await;
+        serve_tab(tab_io, (unread, waiting), &me, &state).await;
         close(&hub, &user, tab).await;
     });
     Ok(response)
@@ -116,13 +123,21 @@ async fn still_signed_in(state: &AppState, token: &str) -> bool {
 }
 
 /// One tab's socket until it closes, goes silent, floods or its session ends.
-async fn serve_tab(io: TabIo, waiting: Vec<String>, me: &WebUser, state: &AppState) {
+/// `unread` is how many messages the person has not heard (the tab's title shows it);
+/// `waiting` the pop-ups they have not seen yet.
+async fn serve_tab(
+    io: TabIo,
+    (unread, waiting): (i64, Vec<String>),
+    me: &WebUser,
+    state: &AppState,
+) {
     let TabIo {
         mut session,
         mut stream,
         mut rx,
     } = io;
-    let hello = json!({"type": "hello", "extension": me.user.extension}).to_string();
+    let hello =
+        json!({"type": "hello", "extension": me.user.extension, "unread": unread}).to_string();
     if session.text(hello).await.is_err() {
         return;
     }
