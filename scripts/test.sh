@@ -13,9 +13,11 @@ say() { printf '\n== %s\n' "$*"; }
 # test peers: python3-aiosmtpd (SMTP server), chromium and chromium-driver (browser tests),
 # sip-tester baresip linphone-cli (SIP clients), tshark (captures), openssl (test certificates),
 # kamailio (the SIP dispatcher in front of IVR nodes in the cluster tests), npm (fetches axe-core,
-# the accessibility audit the browser tests run in each page).
+# the accessibility audit the browser tests run in each page; only when no npm is installed, as a
+# Node.js from elsewhere brings its own).
 packages=(pkg-config libssl-dev libpq-dev postgresql rabbitmq-server python3-aiosmtpd chromium
-  chromium-driver sip-tester baresip linphone-cli tshark openssl kamailio npm)
+  chromium-driver sip-tester baresip linphone-cli tshark openssl kamailio)
+command -v npm >/dev/null || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -46,7 +46,17 @@ async fn record_send_and_hear_in_browsers() {
         )
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await; // Alice talks for two seconds.
+    // While she talks the page counts the time and shows her microphone's level.
+    alice
+        .wait_until(
+            "the timer and the level meter to move",
+            "const t = document.querySelector('#recorder .rec-timer');
+             const m = document.querySelector('#recorder meter.rec-level');
+             return !t.hidden && !m.hidden && t.textContent === '0:01' && m.value > 0.1;",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await; // Alice talks for about two seconds.
     alice.find("#stop").await.unwrap().click().await.unwrap();
     alice
         .wait_until(
@@ -741,6 +751,26 @@ async fn alerts_the_inbox_player_and_undo_in_the_browser() {
         serde_json::json!([false, 2]),
         "the reload repeated nothing"
     );
+
+    // What cannot be undone asks first: Bob keeps Carol when he says no, loses her on yes.
+    bob.goto("/profile").await.unwrap();
+    let remove = "#contacts tr[data-contact='103'] button[data-confirm]";
+    bob.find(remove).await.unwrap().click().await.unwrap();
+    let asked = bob.client.get_alert_text().await.unwrap();
+    assert!(asked.contains("Remove Carol Chen"), "{asked}");
+    bob.client.dismiss_alert().await.unwrap();
+    bob.find("#contacts tr[data-contact='103']").await.unwrap();
+    bob.find(remove).await.unwrap().click().await.unwrap();
+    bob.client.accept_alert().await.unwrap();
+    bob.wait_for("#flash").await.unwrap();
+    let kept = bob
+        .eval(
+            "return !!document.querySelector(\"#contacts tr[data-contact='103']\")",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept, Value::Bool(false), "removed after yes");
     bob.stop().await;
 
     // Pop-ups waiting when Carol signs in come as one notice.

@@ -23,6 +23,86 @@ fn clock(minute: i64) -> String {
     format!("{:02}:{:02}", m / 60, m % 60)
 }
 
+/// Quiet hours that end at the next minute hold Bob's e-mail until then, the sender sees
+/// when it will go, and then it goes.
+async fn quiet_hours_hold_then_deliver(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    let bob = WebSession::login(&stack.base, "102", DEMO_PASSWORD).await;
+    let alice = stack.login("101").await;
+    let now = chrono::Utc::now();
+    let minute = i64::from(now.hour() * 60 + now.minute());
+    let (status, body) = bob
+        .post(
+            "/profile/delivery",
+            &[
+                ("channel", "email"),
+                ("delay", "0"),
+                ("quiet", "on"),
+                ("quiet_from", &clock(minute - 60)),
+                ("quiet_to", &clock(minute + 1)),
+                ("quiet_allow", "popup"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let id = stack
+        .send(&alice, "102", sine_wav(440.0, 0.5, 16_000))
+        .await;
+    assert_eq!(stack.attempts(&id).await, [("email".into(), None, 0)]);
+    let rows = stack.attempt_rows(&id).await;
+    let due = rows[0].due_at.and_utc();
+    let end = (now + chrono::Duration::minutes(1))
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap();
+    assert!(
+        (due - end).num_seconds().abs() <= 60,
+        "held until quiet hours end at {end}: due {due}"
+    );
+    // The sender is told when it will go and how; so is her dashboard.
+    let m = stack.message(&alice, &id).await;
+    let bob_seat = support::recipient(&m, "102");
+    assert_eq!(bob_seat["state"], "queued", "{m}");
+    assert_eq!(bob_seat["next_try"]["channel"], "email", "{m}");
+    let alice_web = WebSession::login(&stack.base, "101", DEMO_PASSWORD).await;
+    let (_, page) = alice_web.get("/").await.unwrap();
+    assert!(
+        page.contains("next try ") && page.contains(" by e-mail"),
+        "{page}"
+    );
+    // When quiet hours end, it goes (bounded: at most the minute's rest and a margin).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(130);
+    loop {
+        let m = stack.message(&alice, &id).await;
+        let seat = support::recipient(&m, "102");
+        let delivered = seat["receipts"].as_array().and_then(|r| {
+            r.iter()
+                .find(|x| x["kind"] == "delivered")
+                .and_then(|x| x["at"].as_str())
+                .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+        });
+        if let Some(at) = delivered {
+            assert!(seat.get("next_try").is_none(), "{m}");
+            assert!(
+                at >= due - chrono::Duration::seconds(1),
+                "delivered at {at}, before quiet hours ended ({due})"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered after quiet hours ended: {m}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let mail = stack
+        .wait_emails(|e| e.iter().any(|m| m.to == "bob@example.org"))
+        .await;
+    assert_eq!(mail.iter().filter(|m| m.to == "bob@example.org").count(), 1);
+    stack.stop().await;
+}
+
 async fn rules_change_the_next_delivery(mode: Mode) {
     let stack = Stack::start(mode).await;
     let alice = stack.login("101").await;
@@ -340,6 +420,45 @@ async fn contacts_groups_and_my_name(mode: Mode) {
             .unwrap();
         assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     }
+    // Taking a digit from another contact says so.
+    let moved = dan
+        .resubmit(
+            "/profile/contacts",
+            &[("extension", "103"), ("speed_dial", "1")],
+        )
+        .await
+        .unwrap();
+    assert!(
+        moved.page.contains("Contact saved.") && !moved.page.contains("moved to them"),
+        "Carol had it already: {}",
+        moved.page
+    );
+    let moved = dan
+        .resubmit(
+            "/profile/contacts",
+            &[("extension", "101"), ("speed_dial", "1")],
+        )
+        .await
+        .unwrap();
+    assert!(
+        moved
+            .page
+            .contains("Speed dial 1 moved to them from Carol Chen (103)."),
+        "{}",
+        moved.page
+    );
+    let back = dan
+        .resubmit(
+            "/profile/contacts",
+            &[("extension", "103"), ("speed_dial", "1")],
+        )
+        .await
+        .unwrap();
+    assert!(
+        back.page.contains("from Alice Archer (101)"),
+        "{}",
+        back.page
+    );
     let (_, page) = dan.get("/profile").await.unwrap();
     let row = |ext: &str| {
         let at = page.find(&format!("data-contact=\"{ext}\"")).unwrap();
@@ -647,6 +766,10 @@ async fn admins_manage_people_and_plugins(mode: Mode) {
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("urgent-escalation"), "{page}");
     assert!(page.contains("is installed"), "{page}");
+    assert!(
+        page.contains("Configuration now: <code>{&#34;repeat_secs&#34;: 120}</code>"),
+        "the admin sees the configuration in force: {page}"
+    );
     let alice = stack.login("101").await;
     eventually("routers to use the uploaded plugin", || async {
         let id = stack
@@ -744,6 +867,7 @@ async fn a_person_nothing_can_reach_fails_saying_why(mode: Mode) {
 }
 
 both_modes!(
+    quiet_hours_hold_then_deliver,
     a_person_nothing_can_reach_fails_saying_why,
     rules_change_the_next_delivery,
     an_email_device_is_verified_then_used,

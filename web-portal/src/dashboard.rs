@@ -69,6 +69,8 @@ pub(crate) struct SentRow {
     pub at: String,
     pub length: String,
     pub urgent: bool,
+    /// The groups it went to ("Sales (200)"); empty for people only.
+    pub groups: String,
     pub recipients: Vec<SentTo>,
 }
 
@@ -81,6 +83,8 @@ pub(crate) struct SentTo {
     pub reason: Option<String>,
     /// "delivered 2026-12-06 14:02 CET by e-mail · heard …", in the sender's zone.
     pub times: String,
+    /// For one not reached yet: "next try 2026-12-06 22:00 CET by e-mail".
+    pub next_try: String,
 }
 
 impl SentRow {
@@ -106,9 +110,21 @@ impl SentRow {
                     })
                     .collect::<Vec<_>>()
                     .join(" · "),
+                next_try: r
+                    .next_try
+                    .as_ref()
+                    .map(|n| {
+                        format!(
+                            "next try {} by {}",
+                            local_time(n.at, tz),
+                            channel_words(&n.channel)
+                        )
+                    })
+                    .unwrap_or_default(),
             })
             .collect();
         Self {
+            groups: view.sent_to.clone().unwrap_or_default(),
             at: local_time(view.created_at, tz),
             length: clock(view.duration_ms),
             urgent: view.urgent,

@@ -1,10 +1,11 @@
-//! A sent message as its sender sees it: each recipient's state and receipts. The same view
-//! feeds the dashboard and the JSON API.
+//! A sent message as its sender sees it: the groups it went to, each recipient's state and
+//! receipts, and for one still waiting when the next try is (quiet hours hold it, a step
+//! waits its delay). The same view feeds the dashboard and the JSON API.
 
 use chrono::{DateTime, Utc};
 use hark_core::{
     ids::UserId,
-    store::{DbConnection, StoreError, messages, receipts, users},
+    store::{DbConnection, StoreError, attempts, messages, receipts, users},
 };
 use serde::Serialize;
 
@@ -24,7 +25,16 @@ pub(crate) struct RecipientView {
     /// Why delivery failed, in words ("Call my phone: busy"); only for `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// While nothing has reached them yet: when the next try is due and by which channel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_try: Option<NextTry>,
     pub receipts: Vec<ReceiptView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct NextTry {
+    pub at: DateTime<Utc>,
+    pub channel: String,
 }
 
 impl RecipientView {
@@ -44,6 +54,9 @@ pub(crate) struct SentView {
     pub duration_ms: i32,
     pub urgent: bool,
     pub created_at: DateTime<Utc>,
+    /// The groups it was sent to, by name ("Sales (200)"); absent for messages to people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_to: Option<String>,
     pub recipients: Vec<RecipientView>,
 }
 
@@ -53,8 +66,15 @@ pub(crate) fn summarize(
 ) -> Result<SentView, StoreError> {
     let id = m.message_id();
     let all_receipts = receipts::list_for_message(c, &id)?;
+    let seats = messages::list_recipients(c, &id)?;
+    // Attempts are read only for a message someone still waits for (most have none).
+    let waiting = if seats.iter().any(|r| r.state == "queued") {
+        attempts::list_attempts(c, &id)?
+    } else {
+        Vec::new()
+    };
     let mut recipients = Vec::new();
-    for r in messages::list_recipients(c, &id)? {
+    for r in seats {
         let user = users::find_by_id(c, &UserId::from(r.recipient_id.as_str()))?;
         let (extension, name) = user
             .map(|u| (u.extension, u.display_name))
@@ -68,9 +88,20 @@ pub(crate) fn summarize(
                 at: x.created_at.and_utc(),
             })
             .collect();
+        let next_try = waiting
+            .iter()
+            .filter(|a| {
+                r.state == "queued" && a.recipient_id == r.recipient_id && a.state == "pending"
+            })
+            .min_by_key(|a| a.due_at)
+            .map(|a| NextTry {
+                at: a.due_at.and_utc(),
+                channel: a.channel.clone(),
+            });
         recipients.push(RecipientView {
             extension,
             name,
+            next_try,
             reason: r.reason.filter(|_| r.state == "failed"),
             state: r.state,
             channel: r.channel,
@@ -84,6 +115,7 @@ pub(crate) fn summarize(
         duration_ms: m.duration_ms,
         urgent: m.urgent,
         created_at: m.created_at.and_utc(),
+        sent_to: m.sent_to.clone(),
         recipients,
     })
 }

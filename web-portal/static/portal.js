@@ -430,5 +430,12 @@ document.addEventListener("click", (e) => {
   if (button) togglePlayer(button);
 });
 
+// What cannot be undone asks first (a button's data-confirm); what can (deleting a message)
+// offers Undo afterwards instead.
+document.addEventListener("submit", (e) => {
+  const ask = e.submitter?.dataset.confirm;
+  if (ask && !window.confirm(ask)) e.preventDefault();
+});
+
 export { csrf };
 connect();

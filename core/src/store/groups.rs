@@ -137,6 +137,20 @@ pub fn resolve_recipients(
     }
 }
 
+/// The groups among `numbers` (those that are not someone's extension), as people name them:
+/// "Sales (200)".
+pub fn names_of(conn: &mut DbConnection, numbers: &[String]) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    for n in numbers {
+        if find_by_extension(conn, n)?.is_none()
+            && let Some(g) = find_by_number(conn, n)?
+        {
+            out.push(format!("{} ({})", g.name, g.number));
+        }
+    }
+    Ok(out)
+}
+
 /// Everyone who has `contact` among their contacts (whom their presence concerns).
 pub fn list_contact_owners(
     conn: &mut DbConnection,
@@ -165,22 +179,28 @@ pub fn list_for_member(conn: &mut DbConnection, user: &UserId) -> Result<Vec<Gro
 }
 
 /// Add `contact` to `owner`'s contacts, or change its speed dial. A speed dial (0–9) belongs
-/// to one contact at a time: giving it to another takes it from the first.
+/// to one contact at a time: giving it to another takes it from the first, who is returned
+/// (so the person can be told).
 pub fn set_contact(
     conn: &mut DbConnection,
     owner: &UserId,
     contact: &UserId,
     speed_dial: Option<i32>,
-) -> Result<(), StoreError> {
+) -> Result<Option<User>, StoreError> {
     if owner == contact {
         return Err(StoreError::Invalid("You are not your own contact.".into()));
     }
+    let mut moved_from = None;
     if let Some(d) = speed_dial {
         if !(0..=9).contains(&d) {
             return Err(StoreError::Invalid(
                 "A speed dial is one digit, 0 to 9.".into(),
             ));
         }
+        moved_from = list_contacts(conn, owner)?
+            .into_iter()
+            .find(|(u, dial)| *dial == Some(d) && u.id != contact.as_str())
+            .map(|(u, _)| u);
         diesel::update(
             contacts::table
                 .filter(contacts::owner_id.eq(owner.as_str()))
@@ -199,7 +219,7 @@ pub fn set_contact(
     if changed == 0 {
         add_contact(conn, owner, contact, speed_dial)?;
     }
-    Ok(())
+    Ok(moved_from)
 }
 
 /// Take `contact` off `owner`'s contacts; false when they were not there.

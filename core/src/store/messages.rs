@@ -30,6 +30,8 @@ pub struct Message {
     pub completed_at: Option<NaiveDateTime>,
     /// Set when the sender withdrew it before sending (its state is then `failed`).
     pub cancelled_at: Option<NaiveDateTime>,
+    /// The groups it was sent to, as the sender named them ("Sales (200)"); none for people.
+    pub sent_to: Option<String>,
 }
 
 impl Message {
@@ -84,6 +86,7 @@ pub fn create_complete(
         created_at: at,
         completed_at: Some(at),
         cancelled_at: None,
+        sent_to: None,
     };
     diesel::insert_into(messages::table)
         .values((
@@ -142,6 +145,18 @@ pub fn create_recording(
             ))
             .execute(conn)?;
     }
+    Ok(())
+}
+
+/// Name the groups message `id` was sent to ("Sales (200), Support (300)"), for its sender.
+pub fn set_sent_to(
+    conn: &mut DbConnection,
+    id: &MessageId,
+    groups: &str,
+) -> Result<(), StoreError> {
+    diesel::update(messages::table.find(id.as_str()))
+        .set(messages::sent_to.eq(Some(groups)))
+        .execute(conn)?;
     Ok(())
 }
 

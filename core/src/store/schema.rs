@@ -86,6 +86,7 @@ diesel::table! {
         created_at -> Timestamp,
         completed_at -> Nullable<Timestamp>,
         cancelled_at -> Nullable<Timestamp>,
+        sent_to -> Nullable<Text>,
     }
 }
 

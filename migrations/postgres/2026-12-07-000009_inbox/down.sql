@@ -1,1 +1,2 @@
+ALTER TABLE messages DROP COLUMN sent_to;
 ALTER TABLE message_recipients DROP COLUMN marked_unheard;

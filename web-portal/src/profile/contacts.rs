@@ -67,7 +67,16 @@ pub(crate) async fn set_contact(
         })
         .await;
     match result {
-        Ok(()) => answer(&state, &me, Ok("Contact saved.")).await,
+        Ok(None) => answer(&state, &me, Ok("Contact saved.")).await,
+        Ok(Some(from)) => {
+            let notice = format!(
+                "Contact saved. Speed dial {} moved to them from {} ({}).",
+                dial.unwrap_or_default(),
+                from.display_name,
+                from.extension
+            );
+            answer(&state, &me, Ok(&notice)).await
+        }
         Err(e) => answer(&state, &me, Err(refusal(e)?)).await,
     }
 }

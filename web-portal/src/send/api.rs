@@ -66,7 +66,8 @@ pub(crate) async fn upload(
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let numbers = super::parse_numbers(&query.to)?;
-    let recipients = super::resolve(&state.deps, numbers, &sender).await?;
+    let addressed = super::resolve(&state.deps, numbers, &sender).await?;
+    let recipients = addressed.people;
     if !state.throttle.send(&sender.id) {
         return Err(ApiError::TooManyRequests);
     }
@@ -90,6 +91,7 @@ pub(crate) async fn upload(
         super::Outgoing {
             sender: sender.user_id(),
             recipients: recipient_ids,
+            groups: addressed.groups,
             origin: Origin::Api,
             urgent: query.urgent,
             audio: bytes,

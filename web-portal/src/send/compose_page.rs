@@ -259,7 +259,8 @@ pub(crate) async fn send(
     let chosen = form.numbers.clone();
     let outcome = async {
         let numbers = super::parse_numbers(&form.numbers.join(","))?;
-        let people = super::resolve(&state.deps, numbers, &me.user).await?;
+        let addressed = super::resolve(&state.deps, numbers, &me.user).await?;
+        let people = addressed.people;
         let audio = form.audio.ok_or_else(|| {
             super::SendError::Invalid("record a message or choose an audio file first".into())
         })?;
@@ -269,6 +270,7 @@ pub(crate) async fn send(
             super::Outgoing {
                 sender: me.user.user_id(),
                 recipients: people.iter().map(User::user_id).collect(),
+                groups: addressed.groups,
                 origin: Origin::Web,
                 urgent: form.urgent,
                 audio: audio.bytes,
@@ -343,7 +345,9 @@ pub(crate) async fn call_me(
         .await;
     };
     let people = match super::parse_numbers(&chosen.join(",")) {
-        Ok(numbers) => super::resolve(&state.deps, numbers, &me.user).await,
+        Ok(numbers) => super::resolve(&state.deps, numbers, &me.user)
+            .await
+            .map(|a| a.people),
         Err(e) => Err(e),
     };
     let people = match people {

@@ -71,21 +71,35 @@ pub(crate) fn parse_numbers(to: &str) -> Result<Vec<String>, SendError> {
     Ok(numbers)
 }
 
-/// The people `numbers` name, for `sender`.
+/// Whom a message goes to.
+#[derive(Debug)]
+pub(crate) struct Addressed {
+    pub people: Vec<User>,
+    /// The groups named among them, for the sender's sent list: "Sales (200)".
+    pub groups: Option<String>,
+}
+
+/// The people `numbers` name, for `sender`, and the groups among them.
 pub(crate) async fn resolve(
     deps: &Deps,
     numbers: Vec<String>,
     sender: &User,
-) -> Result<Vec<User>, SendError> {
+) -> Result<Addressed, SendError> {
     let me = sender.user_id();
-    let people = deps
+    let (people, groups) = deps
         .store
-        .run(move |c| groups::resolve_recipients(c, &numbers, &me))
+        .run(move |c| {
+            let people = groups::resolve_recipients(c, &numbers, &me)?;
+            Ok((people, groups::names_of(c, &numbers)?))
+        })
         .await?;
     if people.is_empty() {
         return Err(SendError::Invalid("nobody to send to".into()));
     }
-    Ok(people)
+    Ok(Addressed {
+        people,
+        groups: (!groups.is_empty()).then(|| groups.join(", ")),
+    })
 }
 
 /// A file attached to a message.
@@ -101,6 +115,8 @@ pub(crate) struct Upload {
 pub(crate) struct Outgoing {
     pub sender: UserId,
     pub recipients: Vec<UserId>,
+    /// The groups it was sent to, by name ([`Addressed::groups`]).
+    pub groups: Option<String>,
     pub origin: Origin,
     pub urgent: bool,
     pub audio: Vec<u8>,
@@ -172,6 +188,7 @@ pub(crate) async fn send(
     let Outgoing {
         sender,
         recipients,
+        groups: sent_to,
         origin,
         urgent,
         audio: bytes,
@@ -228,6 +245,9 @@ pub(crate) async fn send(
         .store
         .transaction(move |c| {
             let m = messages::create_complete(c, &form)?;
+            if let Some(groups) = &sent_to {
+                messages::set_sent_to(c, &form.id, groups)?;
+            }
             if let Some(k) = &key {
                 upload_keys::remember(c, &form.sender, &k.key, &k.fingerprint, &form.id)?;
             }
