@@ -499,13 +499,14 @@ async fn hear_a_caller_live_in_the_browser() {
 }
 
 /// The pages a person signed in as an admin can reach, by screenshot name and path.
-const SIGNED_IN_PAGES: [(&str, &str); 8] = [
+const SIGNED_IN_PAGES: [(&str, &str); 9] = [
     ("dashboard", "/"),
     ("compose", "/compose"),
     ("profile", "/profile"),
     ("account", "/account"),
     ("trash", "/trash"),
     ("admin-people", "/admin"),
+    ("admin-groups", "/admin/groups"),
     ("admin-plugins", "/admin/plugins"),
     ("admin-system", "/admin/system"),
 ];

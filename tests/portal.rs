@@ -301,6 +301,66 @@ async fn inbox_plays_and_the_sender_sees_heard(mode: Mode) {
     stack.stop().await;
 }
 
+/// The inbox pages 20 at a time, newest first, with links either way.
+async fn the_inbox_pages_newest_first(mode: Mode) {
+    use diesel::prelude::*;
+    use hark_core::store::{messages, schema};
+    let stack = Stack::start(mode).await;
+    let (alice, carol) = (stack.user_id("101").await, stack.user_id("103").await);
+    // 21 messages, a minute apart, the oldest first.
+    let ids = stack
+        .app
+        .deps
+        .store
+        .run(move |c| {
+            let mut ids = Vec::new();
+            for i in 0..21i64 {
+                let form = messages::MessageInsertForm {
+                    id: hark_core::ids::MessageId::new(),
+                    sender: alice.clone(),
+                    origin: hark_core::events::Origin::Api,
+                    duration_ms: 1000,
+                    blob_key: format!("paging-{i}"),
+                    urgent: i == 20,
+                    recipients: vec![carol.clone()],
+                };
+                let m = messages::create_complete(c, &form)?;
+                diesel::update(schema::messages::table.find(&m.id))
+                    .set(
+                        schema::messages::created_at
+                            .eq(m.created_at - chrono::Duration::minutes(21 - i)),
+                    )
+                    .execute(c)?;
+                ids.push(m.id);
+            }
+            Ok(ids)
+        })
+        .await
+        .unwrap();
+    let web = WebSession::login(&stack.base, "103", DEMO_PASSWORD).await;
+    let rows = |page: &str| -> Vec<String> {
+        page.match_indices(r#"<li data-message=""#)
+            .map(|(at, m)| page[at + m.len()..].split('"').next().unwrap().to_owned())
+            .collect()
+    };
+    let (_, first) = web.get("/").await.unwrap();
+    let newest_first: Vec<String> = ids.iter().rev().take(20).cloned().collect();
+    assert_eq!(
+        rows(&first),
+        newest_first,
+        "page 1: the 20 newest, newest first"
+    );
+    assert!(first.contains(r#"<span class="badge urgent">urgent</span>"#));
+    assert!(first.contains(r#"href="/?page=2" rel="next""#), "{first}");
+    assert!(!first.contains(r#"rel="prev""#));
+    assert!(first.contains(r#"id="unheard-count">21 new"#), "{first}");
+    let (_, second) = web.get("/?page=2").await.unwrap();
+    assert_eq!(rows(&second), vec![ids[0].clone()], "page 2: the oldest");
+    assert!(second.contains(r#"href="/?page=1" rel="prev""#), "{second}");
+    assert!(!second.contains(r#"rel="next""#));
+    stack.stop().await;
+}
+
 /// A form token sent by someone not signed in is not written down, so strangers cannot use
 /// up (or pile up) tokens: the same token from Bob's real form still acts.
 async fn a_strangers_form_token_is_not_kept(mode: Mode) {
@@ -759,6 +819,7 @@ both_modes!(
     wrong_passwords_lock_the_account,
     one_address_is_rate_limited,
     inbox_plays_and_the_sender_sees_heard,
+    the_inbox_pages_newest_first,
     a_strangers_form_token_is_not_kept,
     presence_and_receipts_arrive_live,
     api_tokens_send_and_revoke,

@@ -572,7 +572,8 @@ async fn contacts_groups_and_my_name(mode: Mode) {
 }
 
 async fn admins_manage_people_and_plugins(mode: Mode) {
-    let stack = Stack::start(mode).await;
+    // A dozen sign-ins as five people from one address: more than the default per-minute limit.
+    let stack = Stack::start_with(mode, |c| c.portal.login_per_minute = 30).await;
     let bob = WebSession::login(&stack.base, "102", DEMO_PASSWORD).await;
     for page in ["/admin", "/admin/plugins", "/admin/system"] {
         let (status, _) = bob.get(page).await.unwrap();
@@ -726,6 +727,129 @@ async fn admins_manage_people_and_plugins(mode: Mode) {
         .await
         .unwrap();
     assert_eq!(status, StatusCode::SEE_OTHER);
+
+    // Erin leaves a message for Bob, then is removed: she can no longer sign in, her
+    // extension is free for someone new, and Bob's inbox still says who the message is from.
+    let erin_token: serde_json::Value = stack
+        .http
+        .post(format!("{}/api/v1/login", stack.base))
+        .json(&serde_json::json!({"extension": "150", "password": "a brand new password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let from_erin = stack
+        .send(
+            erin_token["token"].as_str().unwrap(),
+            "102",
+            sine_wav(440.0, 0.5, 16_000),
+        )
+        .await;
+    let erin = WebSession::login(&stack.base, "150", "a brand new password").await;
+    let (removed, _) = admin.submit("/admin", "remove-150", &[]).await.unwrap();
+    assert!(
+        removed
+            .page
+            .contains("Erin Evans (150) is removed; their extension is free."),
+        "{}",
+        removed.page
+    );
+    assert!(
+        !removed.page.contains(r#"data-user="150""#),
+        "{}",
+        removed.page
+    );
+    let (status, _) = erin.get("/").await.unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER, "her session ended");
+    let (status, _) = again
+        .try_login("150", "a brand new password")
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, page) = bob.get("/").await.unwrap();
+    assert!(
+        page.contains(&format!(r#"data-message="{from_erin}""#))
+            && page.contains("Erin Evans (removed)"),
+        "{page}"
+    );
+    let (status, page) = admin
+        .post(
+            "/admin/users",
+            &[
+                ("extension", "150"),
+                ("display_name", "Frank"),
+                ("pin", "1357"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER, "150 is free again: {page}");
+    // Groups of the organisation: the admin makes one, a message to its number reaches its
+    // members and its sender sees it went to the group; renamed, then removed.
+    let (made, _) = admin
+        .submit(
+            "/admin/groups",
+            "new-group",
+            &[
+                ("number", "300"),
+                ("name", "Sales"),
+                ("members", "102, 103"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(
+        made.page.contains("Group Sales (300) made."),
+        "{}",
+        made.page
+    );
+    assert!(made.page.contains(r#"value="102, 103""#), "{}", made.page);
+    let alice_token = stack.login("101").await;
+    let to_sales = stack
+        .send(&alice_token, "300", sine_wav(440.0, 0.5, 16_000))
+        .await;
+    let m = stack.message(&alice_token, &to_sales).await;
+    assert_eq!(m["sent_to"], "Sales (300)", "{m}");
+    assert_eq!(m["recipients"].as_array().map(Vec::len), Some(2), "{m}");
+    let (_, page) = admin.get("/").await.unwrap();
+    assert!(page.contains("To Sales (300)"), "{page}");
+    let (saved, _) = admin
+        .submit(
+            "/admin/groups",
+            "group-300",
+            &[("name", "Sales and support"), ("members", "102")],
+        )
+        .await
+        .unwrap();
+    assert!(
+        saved.page.contains("Group Sales and support (300) saved."),
+        "{}",
+        saved.page
+    );
+    let (_, page) = admin.get("/admin/groups").await.unwrap();
+    let save = support::web::form_action(&page, "group-300").expect("the group's form");
+    let path = save.split('?').next().unwrap();
+    let gone = admin
+        .resubmit(&format!("{path}/delete"), &[])
+        .await
+        .unwrap();
+    assert!(
+        gone.page.contains("Group Sales and support (300) removed."),
+        "{}",
+        gone.page
+    );
+    assert!(!gone.page.contains(r#"data-group="300""#), "{}", gone.page);
+    let (status, _) = bob.get("/admin/groups").await.unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, page) = admin.post("/admin/users/101/remove", &[]).await.unwrap();
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not yourself: {page}"
+    );
 
     // Plugins: a hostile upload is refused with the reason and changes nothing.
     let (status, page) = admin

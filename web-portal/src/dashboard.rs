@@ -159,9 +159,8 @@ struct Dashboard {
     contacts: Vec<ContactRow>,
     inbox: Vec<InboxRow>,
     unheard: i64,
-    /// This page of the inbox (from 1), how many there are, and the links either side.
+    /// This page of the inbox (from 1) and the links either side (empty: none).
     page: i64,
-    pages: i64,
     newer: String,
     older: String,
     sent: Vec<SentRow>,
@@ -182,7 +181,7 @@ pub(crate) async fn show(
     let uid = me.user.user_id();
     let tz = me.user.timezone.clone();
     let page = query.page.unwrap_or(1).clamp(1, 100_000);
-    let (contacts, (inbox, total, unheard), sent) = state
+    let (contacts, (inbox, more, unheard), sent) = state
         .deps
         .store
         .run(move |c| {
@@ -201,7 +200,7 @@ pub(crate) async fn show(
                         .unwrap_or_else(|| "offline".into()),
                 })
                 .collect::<Vec<_>>();
-            let (items, total) = inbox::page(c, &uid, (page - 1) * PAGE_SIZE, PAGE_SIZE)?;
+            let (items, more) = inbox::page(c, &uid, (page - 1) * PAGE_SIZE, PAGE_SIZE)?;
             let items = items
                 .into_iter()
                 .map(|i| {
@@ -211,7 +210,7 @@ pub(crate) async fn show(
                 .collect::<Result<Vec<_>, hark_core::store::StoreError>>()?;
             let unheard = inbox::count_new(c, &uid)?;
             let sent = sent::list(c, &uid, 25)?;
-            Ok((contacts, (items, total, unheard), sent))
+            Ok((contacts, (items, more, unheard), sent))
         })
         .await?;
     let inbox = inbox
@@ -222,14 +221,7 @@ pub(crate) async fn show(
         .into_iter()
         .map(|view| SentRow::of(view, &tz))
         .collect();
-    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
-    let link = |p: i64| {
-        if (1..=pages).contains(&p) {
-            format!("/?page={p}")
-        } else {
-            String::new()
-        }
-    };
+    let link = |p: i64| format!("/?page={p}");
     Ok(page::ok(&Dashboard {
         status: me.user.status.clone(),
         me: me.me(),
@@ -239,9 +231,12 @@ pub(crate) async fn show(
         inbox,
         unheard,
         page,
-        pages,
-        newer: link(page - 1),
-        older: link(page + 1),
+        newer: if page > 1 {
+            link(page - 1)
+        } else {
+            String::new()
+        },
+        older: if more { link(page + 1) } else { String::new() },
         sent,
     }))
 }

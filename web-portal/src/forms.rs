@@ -57,10 +57,11 @@ fn back_to(req: &ServiceRequest) -> String {
 
 /// The page whose forms post to `action`.
 fn page_of(action: &str) -> &'static str {
-    const PAGES: [&str; 5] = [
+    const PAGES: [&str; 6] = [
         "/account",
         "/profile",
         "/admin/plugins",
+        "/admin/groups",
         "/admin",
         "/compose",
     ];
@@ -192,6 +193,7 @@ mod tests {
         assert_eq!(page_of("/account/tokens"), "/account");
         assert_eq!(page_of("/admin/users/150/pin"), "/admin");
         assert_eq!(page_of("/admin/plugins/x"), "/admin/plugins");
+        assert_eq!(page_of("/admin/groups/g1/delete"), "/admin/groups");
         assert_eq!(page_of("/compose"), "/compose");
         assert_eq!(page_of("/profiles"), "/");
         assert_eq!(page_of("/messages/1/delete"), "/");

@@ -246,6 +246,23 @@ pub fn list_owned(conn: &mut DbConnection, owner: &UserId) -> Result<Vec<Group>,
         .load(conn)?)
 }
 
+/// Every group, by number (the admin's view).
+pub fn list_all(conn: &mut DbConnection) -> Result<Vec<Group>, StoreError> {
+    Ok(groups::table
+        .order(groups::number.asc())
+        .select(Group::as_select())
+        .load(conn)?)
+}
+
+/// Group `id`, whoever owns it (the admin's view).
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Group>, StoreError> {
+    Ok(groups::table
+        .find(id)
+        .select(Group::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// `owner`'s group `id`; another person's group is not found.
 pub fn find_owned(
     conn: &mut DbConnection,

@@ -68,34 +68,35 @@ pub fn count_new(conn: &mut DbConnection, user: &UserId) -> Result<i64, StoreErr
 /// How long a deleted message can be restored.
 pub const TRASH_DAYS: i64 = 30;
 
-/// One page of the inbox, newest first: the items from `offset`, at most `limit`, and how
-/// many there are in all.
+/// One page of the inbox, newest first: the items from `offset`, at most `limit`, and whether
+/// older ones follow (one more row is read to know; no count, which would cost a second
+/// query on every dashboard).
 pub fn page(
     conn: &mut DbConnection,
     user: &UserId,
     offset: i64,
     limit: i64,
-) -> Result<(Vec<InboxItem>, i64), StoreError> {
-    let mine = || {
-        message_recipients::table
-            .inner_join(messages::table)
-            .filter(message_recipients::recipient_id.eq(user.as_str()))
-            .filter(message_recipients::deleted_at.is_null())
-            .filter(messages::state.eq("complete"))
-    };
-    let total: i64 = mine().count().get_result(conn)?;
-    let rows: Vec<(Message, Recipient, User)> = mine()
+) -> Result<(Vec<InboxItem>, bool), StoreError> {
+    let limit = limit.max(0);
+    let rows: Vec<(Message, Recipient, User)> = message_recipients::table
+        .inner_join(messages::table)
         .inner_join(users::table.on(users::id.eq(messages::sender_id)))
+        .filter(message_recipients::recipient_id.eq(user.as_str()))
+        .filter(message_recipients::deleted_at.is_null())
+        .filter(messages::state.eq("complete"))
         .order((messages::created_at.desc(), messages::id.desc()))
         .offset(offset.max(0))
-        .limit(limit.max(0))
+        .limit(limit + 1)
         .select((
             Message::as_select(),
             Recipient::as_select(),
             User::as_select(),
         ))
         .load(conn)?;
-    Ok((items(rows), total))
+    let mut items = items(rows);
+    let more = items.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((items, more))
 }
 
 /// What the recipient deleted in the last [`TRASH_DAYS`], most recently deleted first.

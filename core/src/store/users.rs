@@ -271,6 +271,90 @@ pub fn set_disabled(
     Ok(n > 0)
 }
 
+/// The extension a removed person's row keeps: outside the 2-to-8-digit space, so their old
+/// extension is free again and nobody can sign in, dial or send to it.
+pub const REMOVED_PREFIX: &str = "removed-";
+
+impl User {
+    /// Removed by an admin ([`remove`]): kept only so the messages they sent and received
+    /// still say who.
+    pub fn is_removed(&self) -> bool {
+        self.extension.starts_with(REMOVED_PREFIX)
+    }
+}
+
+/// Remove a person (run inside a transaction). Their row stays for the history of the
+/// messages they sent and received, renamed "Name (removed)" with an extension nobody can
+/// use, its secrets, addresses and recorded name cleared and the account disabled; everything
+/// else that is theirs goes: sessions and API tokens, devices, delivery rules, presence, their
+/// place in others' contacts and in groups (a group they owned is kept, without owner), their
+/// inbox, and deliveries still waiting for them. Returns the recorded name's blob key (the
+/// caller deletes the file), or `None` when there was nobody to remove.
+pub fn remove(conn: &mut DbConnection, id: &UserId) -> Result<Option<Option<String>>, StoreError> {
+    use super::schema::{
+        contacts, delivery_attempts, delivery_profiles, devices, group_members, groups,
+        message_recipients, presence,
+    };
+    let Some(user) = find_by_id(conn, id)?.filter(|u| !u.is_removed()) else {
+        return Ok(None);
+    };
+    let short: String = user
+        .id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(12)
+        .collect();
+    let at = now();
+    diesel::update(users::table.find(id.as_str()))
+        .set((
+            users::extension.eq(format!("{REMOVED_PREFIX}{}-{short}", user.extension)),
+            users::display_name.eq(format!("{} (removed)", user.display_name)),
+            users::email.eq(None::<String>),
+            users::phone_uri.eq(None::<String>),
+            users::pin_hash.eq(None::<String>),
+            users::password_hash.eq(None::<String>),
+            users::name_blob.eq(None::<String>),
+            users::role.eq("user"),
+            users::disabled_at.eq(Some(at)),
+        ))
+        .execute(conn)?;
+    super::sessions::delete_for_user(conn, id, None)?;
+    diesel::delete(devices::table.filter(devices::user_id.eq(id.as_str()))).execute(conn)?;
+    diesel::delete(delivery_profiles::table.find(id.as_str())).execute(conn)?;
+    diesel::delete(presence::table.find(id.as_str())).execute(conn)?;
+    diesel::delete(
+        contacts::table.filter(
+            contacts::owner_id
+                .eq(id.as_str())
+                .or(contacts::contact_id.eq(id.as_str())),
+        ),
+    )
+    .execute(conn)?;
+    diesel::delete(group_members::table.filter(group_members::user_id.eq(id.as_str())))
+        .execute(conn)?;
+    diesel::update(groups::table.filter(groups::owner_id.eq(id.as_str())))
+        .set(groups::owner_id.eq(None::<String>))
+        .execute(conn)?;
+    diesel::update(
+        message_recipients::table
+            .filter(message_recipients::recipient_id.eq(id.as_str()))
+            .filter(message_recipients::deleted_at.is_null()),
+    )
+    .set(message_recipients::deleted_at.eq(Some(at)))
+    .execute(conn)?;
+    diesel::update(
+        delivery_attempts::table
+            .filter(delivery_attempts::recipient_id.eq(id.as_str()))
+            .filter(delivery_attempts::state.eq("pending")),
+    )
+    .set((
+        delivery_attempts::state.eq("cancelled"),
+        delivery_attempts::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(Some(user.name_blob))
+}
+
 /// What a person may change about themselves.
 #[derive(Clone, Debug)]
 pub struct UserUpdateForm {

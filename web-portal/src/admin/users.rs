@@ -1,5 +1,5 @@
 //! People: create, edit (name, e-mail, a new password), disable and enable, reset a PIN (and
-//! its lockout).
+//! its lockout), remove.
 
 use super::AdminUser;
 use crate::{
@@ -43,6 +43,7 @@ async fn render_users(
     let rows = state.deps.store.run(users::list).await?;
     let users = rows
         .into_iter()
+        .filter(|u| !u.is_removed())
         .map(|u| UserRow {
             admin: u.is_admin(),
             disabled: u.is_disabled(),
@@ -235,6 +236,55 @@ pub(crate) async fn edit_user(
     } else {
         format!("{ext} saved.")
     };
+    crate::forms::done(&state, &me, "/admin", &done).await
+}
+
+/// Remove someone for good (their messages' history keeps their name; see
+/// [`users::remove`]). Their open tabs close at once.
+#[post("/admin/users/{extension}/remove")]
+pub(crate) async fn remove_user(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    ext: web::Path<String>,
+    form: web::Form<crate::login::CsrfOnly>,
+) -> Result<HttpResponse, PageError> {
+    let me = admin.0;
+    me.check_csrf(&form.csrf)?;
+    let ext = ext.into_inner();
+    if ext == me.user.extension {
+        return render_users(
+            &state,
+            &me,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "You cannot remove yourself.".into(),
+        )
+        .await;
+    }
+    let e2 = ext.clone();
+    let removed = state
+        .deps
+        .store
+        .transaction(move |c| {
+            let Some(u) = users::find_by_extension(c, &e2)? else {
+                return Ok(None);
+            };
+            Ok(users::remove(c, &u.user_id())?.map(|blob| (u, blob)))
+        })
+        .await?;
+    let Some((user, name_blob)) = removed else {
+        return Err(PageError::NotFound);
+    };
+    state.hub.sessions_ended(&user.id);
+    if let Some(key) = name_blob
+        && let Err(e) = state.deps.blobs.delete(&key).await
+    {
+        tracing::warn!(error = %e, "a removed person's recorded name was not deleted");
+    }
+    tracing::info!(by = %me.user.extension, extension = %ext, "person removed");
+    let done = format!(
+        "{} ({ext}) is removed; their extension is free. Messages they sent still name them.",
+        user.display_name
+    );
     crate::forms::done(&state, &me, "/admin", &done).await
 }
 

@@ -21,7 +21,10 @@ pub(crate) struct GroupForm {
 }
 
 /// Extensions → people, or which are unknown.
-fn members_of(c: &mut store::DbConnection, list: &str) -> Result<Vec<UserId>, StoreError> {
+pub(crate) fn members_of(
+    c: &mut store::DbConnection,
+    list: &str,
+) -> Result<Vec<UserId>, StoreError> {
     let mut out = Vec::new();
     let mut unknown = Vec::new();
     for ext in list

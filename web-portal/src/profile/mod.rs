@@ -18,7 +18,7 @@ mod contacts;
 mod delivery;
 mod details;
 mod devices;
-mod groups;
+pub(crate) mod groups;
 mod name;
 
 pub(crate) use self::devices::{add_device, delete_device, verify, verify_page};
