@@ -253,7 +253,8 @@ async fn bad_uploads_store_nothing(mode: Mode) {
 }
 
 /// "Call me to record" from the portal: Hark rings the softphone on Alice's profile, she talks
-/// after the beep and hangs up, and the message reaches the contact she ticked.
+/// after the beep and hangs up, and the message reaches the group she ticked, named so on her
+/// sent list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_me_to_record_from_the_portal() {
     let stack = Stack::start(Mode::Embedded).await;
@@ -286,7 +287,7 @@ async fn call_me_to_record_from_the_portal() {
         .unwrap();
     let alice = WebSession::login(&stack.base, "101", DEMO_PASSWORD).await;
     let (called, action) = alice
-        .submit("/compose", "call-me", &[("pick", "102")])
+        .submit("/compose", "call-me", &[("pick", "200")])
         .await
         .unwrap();
     assert_eq!(called.status, StatusCode::SEE_OTHER, "{}", called.page);
@@ -309,9 +310,11 @@ async fn call_me_to_record_from_the_portal() {
         "the message holds {tone} ms of what Alice said"
     );
     phone.stop().await;
+    let (_, page) = alice.get("/").await.unwrap();
+    assert!(page.contains("To Team (200)"), "{page}");
 
     // The same form sent again (a reload, a double click) places no second call.
-    let again = alice.resubmit(&action, &[("pick", "102")]).await.unwrap();
+    let again = alice.resubmit(&action, &[("pick", "200")]).await.unwrap();
     assert_eq!(again.status, StatusCode::SEE_OTHER);
     assert!(again.page.contains("already sent"), "{}", again.page);
     assert!(!again.page.contains("Hark is calling"), "{}", again.page);

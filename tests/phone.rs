@@ -218,11 +218,12 @@ async fn softphone_hears_who_is_online_and_direct_dials() {
     alice.event("CALL_CLOSED", wait).await.unwrap();
     alice.stop().await;
 
-    // 102 dials *101: PIN, then the beep at once.
+    // 102 dials *200, the team's group: PIN, then the beep at once; the message reaches 101
+    // (and the rest of the team), and Bob's sent list names the group.
     let mic = dir.path().join("bob.wav");
     std::fs::write(&mic, audio::sine_wav(520.0, 60.0, 8000)).unwrap();
     let mut bob = Baresip::start("102", &mic, limit).await.unwrap();
-    bob.command("dial", &format!("sip:*101@{}", stack.ivr_addr()))
+    bob.command("dial", &format!("sip:*200@{}", stack.ivr_addr()))
         .await
         .unwrap();
     bob.event("CALL_ESTABLISHED", wait).await.unwrap();
@@ -244,6 +245,9 @@ async fn softphone_hears_who_is_online_and_direct_dials() {
     assert!((1500..=3500).contains(&tone), "{tone} ms of Bob's tone");
     bob.command("hangup", "").await.unwrap();
     bob.stop().await;
+    let web = support::web::WebSession::login(&stack.base, "102", hark::demo::DEMO_PASSWORD).await;
+    let (_, page) = web.get("/").await.unwrap();
+    assert!(page.contains("To Team (200)"), "{page}");
     stack.stop().await;
 }
 

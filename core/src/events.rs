@@ -287,8 +287,13 @@ pub enum CallPurpose {
         attempt_id: AttemptId,
         message_id: MessageId,
     },
-    /// "Call me to record": they record a message on the phone for these recipients.
-    Record { recipients: Vec<UserId> },
+    /// "Call me to record": they record a message on the phone for these recipients;
+    /// `sent_to` names the groups among them ("Sales (200)") for the sender's sent list.
+    Record {
+        recipients: Vec<UserId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sent_to: Option<String>,
+    },
 }
 
 impl Command {

@@ -122,8 +122,11 @@ async fn place(ivr: Arc<Ivr>, endpoint: ezk_sip_core::Endpoint, call: Originate)
             )
             .await;
         }
-        CallPurpose::Record { recipients } => {
-            record(&ivr, &endpoint, &user_id, &target, recipients).await;
+        CallPurpose::Record {
+            recipients,
+            sent_to,
+        } => {
+            record(&ivr, &endpoint, &user_id, &target, recipients, sent_to).await;
         }
     }
 }
@@ -217,6 +220,7 @@ async fn record(
     user_id: &UserId,
     target: &str,
     recipients: Vec<UserId>,
+    sent_to: Option<String>,
 ) {
     let id = user_id.clone();
     let user = match ivr.deps.store.run(move |c| users::find_by_id(c, &id)).await {
@@ -239,7 +243,7 @@ async fn record(
             tell_caller(ivr, user_id, "answered", "").await;
             let mut call = OnLine::pick_up(ivr, placed, "outbound");
             let mut s = call.session(ivr, user);
-            let result = menu::callback::record(&mut s, recipients).await;
+            let result = menu::callback::record(&mut s, recipients, sent_to).await;
             call.hang_up(ivr, result).await;
         }
         Err(u) => {

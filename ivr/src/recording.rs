@@ -89,6 +89,7 @@ impl Outgoing {
         ivr: Arc<Ivr>,
         sender: UserId,
         recipients: Vec<UserId>,
+        sent_to: Option<String>,
     ) -> Result<Self, RecordingError> {
         let id = MessageId::new();
         let dir = if ivr.config.spool_dir.is_empty() {
@@ -108,6 +109,9 @@ impl Outgoing {
             .store
             .transaction(move |c| {
                 messages::create_recording(c, &mid, &s, Origin::Phone, false, &rs)?;
+                if let Some(groups) = &sent_to {
+                    messages::set_sent_to(c, &mid, groups)?;
+                }
                 store::recordings::start(c, &row)?;
                 store::outbox::enqueue_event(
                     c,

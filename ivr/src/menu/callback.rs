@@ -69,7 +69,7 @@ pub async fn deliver(
             }
             Some('2') => {
                 done.hear(&on_heard).await;
-                send::record_and_review(s, vec![sender.user_id()]).await?;
+                send::record_and_review(s, vec![sender.user_id()], None).await?;
                 s.say(&[Part::Prompt("goodbye")]).await?;
                 return Ok(());
             }
@@ -97,12 +97,17 @@ pub async fn deliver(
     }
 }
 
-/// "Call me to record": record for `recipients`, or ask for them when there are none.
-pub async fn record(s: &mut Session<'_>, recipients: Vec<UserId>) -> Result<(), Stop> {
+/// "Call me to record": record for `recipients` (the groups among them named by `sent_to`),
+/// or ask for them when there are none.
+pub async fn record(
+    s: &mut Session<'_>,
+    recipients: Vec<UserId>,
+    sent_to: Option<String>,
+) -> Result<(), Stop> {
     if recipients.is_empty() {
         send::run(s).await?;
     } else {
-        send::record_and_review(s, recipients).await?;
+        send::record_and_review(s, recipients, sent_to).await?;
     }
     s.say(&[Part::Prompt("goodbye")]).await?;
     Ok(())

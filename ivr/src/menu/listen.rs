@@ -48,7 +48,7 @@ pub async fn run(s: &mut Session<'_>) -> Result<(), Stop> {
             match s.choose_once(&[Part::Prompt("listen_menu")]).await? {
                 Some('1') => play = true,
                 Some('2') => {
-                    send::record_and_review(s, vec![item.sender.user_id()]).await?;
+                    send::record_and_review(s, vec![item.sender.user_id()], None).await?;
                 }
                 Some('3') => break,
                 Some('7') => {

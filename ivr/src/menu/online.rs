@@ -50,7 +50,7 @@ pub async fn run(s: &mut Session<'_>) -> Result<(), Stop> {
         .iter()
         .find(|(_, sd)| digit.is_some() && *sd == digit)
     {
-        Some((person, _)) => send::record_and_review(s, vec![person.user_id()]).await,
+        Some((person, _)) => send::record_and_review(s, vec![person.user_id()], None).await,
         None => Ok(()),
     }
 }

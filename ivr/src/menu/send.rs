@@ -17,6 +17,7 @@ use std::time::Duration;
 /// Menu 2: pick recipients, then record.
 pub async fn run(s: &mut Session<'_>) -> Result<(), Stop> {
     let mut chosen: Vec<User> = Vec::new();
+    let mut groups_named: Vec<String> = Vec::new();
     let mut silent = 0;
     let wait = s.first_wait();
     loop {
@@ -47,8 +48,13 @@ pub async fn run(s: &mut Session<'_>) -> Result<(), Stop> {
                 break;
             }
             Some(n) => match resolve(s, &n).await? {
-                Some(people) => {
+                Some((people, group)) => {
                     silent = 0;
+                    if let Some(g) = group
+                        && !groups_named.contains(&g)
+                    {
+                        groups_named.push(g);
+                    }
                     for p in people {
                         if !chosen.iter().any(|c| c.id == p.id) {
                             chosen.push(p);
@@ -63,14 +69,15 @@ pub async fn run(s: &mut Session<'_>) -> Result<(), Stop> {
             },
         }
     }
-    record_and_review(s, chosen.iter().map(User::user_id).collect()).await
+    let sent_to = (!groups_named.is_empty()).then(|| groups_named.join(", "));
+    record_and_review(s, chosen.iter().map(User::user_id).collect(), sent_to).await
 }
 
 /// Direct dial: `number` is an extension or group; straight to the beep.
 pub async fn direct(s: &mut Session<'_>, number: &str) -> Result<(), Stop> {
     match resolve(s, number).await? {
-        Some(people) if !people.is_empty() => {
-            record_and_review(s, people.iter().map(User::user_id).collect()).await
+        Some((people, group)) if !people.is_empty() => {
+            record_and_review(s, people.iter().map(User::user_id).collect(), group).await
         }
         _ => {
             s.say(&[Part::Digits(number), Part::Prompt("unknown_number")])
@@ -80,8 +87,12 @@ pub async fn direct(s: &mut Session<'_>, number: &str) -> Result<(), Stop> {
     }
 }
 
-/// What one entry names: a speed dial (one digit), an extension or a group.
-async fn resolve(s: &mut Session<'_>, entry: &str) -> Result<Option<Vec<User>>, Stop> {
+/// What one entry names: a speed dial (one digit), an extension or a group — the people, and
+/// the group as its sender sees it named ("Team (200)") when it is one.
+async fn resolve(
+    s: &mut Session<'_>,
+    entry: &str,
+) -> Result<Option<(Vec<User>, Option<String>)>, Stop> {
     let (me, entry) = (s.user.user_id(), entry.to_owned());
     let found = s
         .ivr
@@ -94,10 +105,11 @@ async fn resolve(s: &mut Session<'_>, entry: &str) -> Result<Option<Vec<User>>, 
                 return Ok(contacts
                     .into_iter()
                     .find(|(_, sd)| *sd == Some(digit))
-                    .map(|(u, _)| vec![u]));
+                    .map(|(u, _)| (vec![u], None)));
             }
-            match groups::resolve_recipients(c, std::slice::from_ref(&entry), &me) {
-                Ok(people) => Ok(Some(people)),
+            let entry = std::slice::from_ref(&entry);
+            match groups::resolve_recipients(c, entry, &me) {
+                Ok(people) => Ok(Some((people, groups::names_of(c, entry)?.pop()))),
                 Err(StoreError::NotFoundNumbers(_)) => Ok(None),
                 Err(e) => Err(e),
             }
@@ -106,8 +118,13 @@ async fn resolve(s: &mut Session<'_>, entry: &str) -> Result<Option<Vec<User>>, 
     Ok(found)
 }
 
-/// Record a message to `recipients` and let the caller review it.
-pub async fn record_and_review(s: &mut Session<'_>, recipients: Vec<UserId>) -> Result<(), Stop> {
+/// Record a message to `recipients` and let the caller review it; `sent_to` names the groups
+/// it was addressed to, for the sender's list of sent messages.
+pub async fn record_and_review(
+    s: &mut Session<'_>,
+    recipients: Vec<UserId>,
+    sent_to: Option<String>,
+) -> Result<(), Stop> {
     let silence = Duration::from_secs(u64::from(s.ivr.config.silence_secs));
     let max = Duration::from_secs(u64::from(s.ivr.config.max_record_secs));
     let mut empty = 0;
@@ -117,7 +134,13 @@ pub async fn record_and_review(s: &mut Session<'_>, recipients: Vec<UserId>) -> 
         let beep = s.ivr.voice.prompt("beep");
         s.line.play_whole(&beep).await?;
         s.line.clear_typeahead();
-        let mut out = Outgoing::begin(s.ivr.clone(), s.user.user_id(), recipients.clone()).await?;
+        let mut out = Outgoing::begin(
+            s.ivr.clone(),
+            s.user.user_id(),
+            recipients.clone(),
+            sent_to.clone(),
+        )
+        .await?;
         let recorded = s.line.record(silence, max, |f| out.push(f)).await;
         let hung_up = recorded.end == RecordEnd::HungUp;
         match out.stop(recorded).await? {

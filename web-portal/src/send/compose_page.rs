@@ -344,14 +344,12 @@ pub(crate) async fn call_me(
         )
         .await;
     };
-    let people = match super::parse_numbers(&chosen.join(",")) {
-        Ok(numbers) => super::resolve(&state.deps, numbers, &me.user)
-            .await
-            .map(|a| a.people),
+    let addressed = match super::parse_numbers(&chosen.join(",")) {
+        Ok(numbers) => super::resolve(&state.deps, numbers, &me.user).await,
         Err(e) => Err(e),
     };
-    let people = match people {
-        Ok(p) => p,
+    let addressed = match addressed {
+        Ok(a) => a,
         Err(e) => {
             return refused(&state, &me, &chosen, PageError::from(e)).await;
         }
@@ -360,7 +358,8 @@ pub(crate) async fn call_me(
         user_id: me.user.user_id(),
         target: phone.clone(),
         purpose: CallPurpose::Record {
-            recipients: people.iter().map(User::user_id).collect(),
+            recipients: addressed.people.iter().map(User::user_id).collect(),
+            sent_to: addressed.groups,
         },
     }));
     state
