@@ -354,6 +354,18 @@ pub struct IvrConfig {
     /// Empty: `<data_dir>/spool`. Put it on a disk, not tmpfs: it is what keeps a call's
     /// memory small.
     pub spool_dir: String,
+    /// The digest realm phones authenticate in. Their stored password hashes are made in it:
+    /// changing it means setting each phone's password again.
+    pub sip_realm: String,
+    /// Digest algorithms offered to phones, in order (`"SHA-256"`, `"MD5"`). MD5 alone by
+    /// default, as Asterisk does: many phones (and libre, under Debian's baresip) give up on a
+    /// challenge list holding an algorithm they do not know instead of picking the one they
+    /// do. Both hashes are always stored, so adding SHA-256 needs no new passwords.
+    pub sip_digest_algorithms: Vec<String>,
+    /// Shortest and longest registration a phone gets: shorter asks get 423 with
+    /// `Min-Expires`, longer are shortened.
+    pub register_min_secs: u32,
+    pub register_max_secs: u32,
 }
 
 impl Default for IvrConfig {
@@ -383,6 +395,10 @@ impl Default for IvrConfig {
             trunk_password: Secret::new(""),
             ring_timeout_secs: 30,
             spool_dir: String::new(),
+            sip_realm: "hark".into(),
+            sip_digest_algorithms: vec!["MD5".into()],
+            register_min_secs: 60,
+            register_max_secs: 3600,
         }
     }
 }

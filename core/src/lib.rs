@@ -24,6 +24,7 @@ pub mod blob;
 pub mod bus;
 pub mod channel;
 pub mod config;
+pub mod digest;
 pub mod events;
 pub mod ids;
 pub mod link;

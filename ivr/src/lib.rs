@@ -7,7 +7,8 @@
 //! ezk (with SDP), and hands admitted calls up through its [`sip::CallHandler`]; [`line`] is a
 //! call as the menus use it (play with barge-in, keys, record); [`recording`] turns what a
 //! caller says into a message (live fragments while they speak, an encrypted blob when they
-//! stop); [`menu`] is the caller flow; [`call`] ties one call together; [`callback`] places
+//! stop); [`menu`] is the caller flow; [`call`] ties one call together; [`registrar`] takes
+//! phones' REGISTERs (through the SIP layer's [`sip::RegisterHandler`]); [`callback`] places
 //! outbound calls for the notifier's callback channel; [`orphans`] finishes the recordings of
 //! an IVR process that died.
 
@@ -20,6 +21,7 @@ pub mod metrics;
 pub mod orphans;
 pub mod prompts;
 pub mod recording;
+pub mod registrar;
 pub mod sip;
 pub mod spool;
 pub mod voice;
@@ -67,6 +69,8 @@ pub struct Ivr {
 pub struct Server {
     ivr: Arc<Ivr>,
     endpoint: ezk_sip_core::Endpoint,
+    /// Kept here: the intake holds it weakly.
+    registrar: Arc<dyn sip::RegisterHandler>,
 }
 
 impl std::fmt::Debug for Server {
@@ -91,6 +95,7 @@ impl Server {
         // The endpoint must exist before the IVR knows its bound port; its intake finds the
         // IVR (the handler of calls) through this slot, filled in just after.
         let slot: sip::endpoint::HandlerSlot = Arc::new(std::sync::OnceLock::new());
+        let registrar_slot: sip::endpoint::RegistrarSlot = Arc::new(std::sync::OnceLock::new());
         let metrics = Arc::new(metrics::Metrics::default());
         let limiter = Arc::new(sip::limits::Limiter::new(
             sip::limits::Limits::from_config(&config).map_err(IvrError::Config)?,
@@ -102,6 +107,7 @@ impl Server {
         let admission = Arc::new(sip::admission::Admission::new(limiter, config.max_calls));
         let intake = sip::endpoint::Intake {
             calls: slot.clone(),
+            registrar: registrar_slot.clone(),
             admission: admission.clone(),
             metrics: metrics.clone(),
             retry_after_secs: config.retry_after_secs,
@@ -136,7 +142,14 @@ impl Server {
         });
         let handler: Arc<dyn sip::CallHandler> = ivr.clone();
         let _ = slot.set(Arc::downgrade(&handler));
-        Ok(Self { ivr, endpoint })
+        let registrar: Arc<dyn sip::RegisterHandler> =
+            Arc::new(registrar::Registrar::new(ivr.clone()).map_err(IvrError::Config)?);
+        let _ = registrar_slot.set(Arc::downgrade(&registrar));
+        Ok(Self {
+            ivr,
+            endpoint,
+            registrar,
+        })
     }
 
     pub fn sip_addr(&self) -> SocketAddr {
@@ -153,6 +166,7 @@ impl Server {
         tracing::info!(sip = %self.ivr.sip.sip_addr, "IVR listening (UDP and TCP)");
         let sweeping = shutdown.child_token();
         let orphans = tokio::spawn(orphans::run(self.ivr.clone(), sweeping.clone()));
+        let registrations = tokio::spawn(registrar::sweep(self.ivr.clone(), sweeping.clone()));
         let callbacks = callback::run(
             self.ivr.clone(),
             self.endpoint.clone(),
@@ -164,7 +178,11 @@ impl Server {
         if let Err(e) = orphans.await {
             tracing::error!(error = %e, "orphaned-recordings task failed");
         }
+        if let Err(e) = registrations.await {
+            tracing::error!(error = %e, "registration sweeper failed");
+        }
         drop(self.endpoint);
+        drop(self.registrar);
         result
     }
 }

@@ -21,6 +21,7 @@ pub struct Metrics {
     rtp: Family<Labels, Counter>,
     jitter_ms: Histogram,
     dtmf: Family<Labels, Counter>,
+    registers: Family<Labels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -39,6 +40,7 @@ impl Default for Metrics {
             rtp: Family::default(),
             jitter_ms: Histogram::new([1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0]),
             dtmf: Family::default(),
+            registers: Family::default(),
         }
     }
 }
@@ -74,6 +76,11 @@ impl Metrics {
             self.jitter_ms.clone(),
         );
         r.register("dtmf", "Key presses, by method", self.dtmf.clone());
+        r.register(
+            "registers",
+            "REGISTER requests answered, by status (401 challenges, 403 wrong credentials)",
+            self.registers.clone(),
+        );
     }
 
     pub fn call_started(&self, direction: &'static str) {
@@ -114,6 +121,12 @@ impl Metrics {
     pub fn dtmf(&self, method: Method) {
         self.dtmf
             .get_or_create(&vec![("method", method.as_str().to_owned())])
+            .inc();
+    }
+
+    pub fn registered(&self, code: ezk_sip_types::StatusCode) {
+        self.registers
+            .get_or_create(&vec![("status", code.into_u16().to_string())])
             .inc();
     }
 

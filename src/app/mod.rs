@@ -223,6 +223,7 @@ impl App {
                     plugin_max_bytes: Limits::from(&self.config.router).max_module_bytes,
                     decoder: upload_decoder(&self.config.portal)?,
                     default_channels: self.config.router.default_channels.clone(),
+                    sip_realm: self.config.ivr.sip_realm.clone(),
                 };
                 set.spawn(async move {
                     let r = hark_web_portal::run(setup, deps, listener, shutdown).await;

@@ -42,10 +42,32 @@ impl Baresip {
         limit: Duration,
         answer: bool,
     ) -> Result<Self> {
+        Self::start_account(user, source, limit, answer, None).await
+    }
+
+    /// As [`Baresip::start`], registered as `user` with `password` at `registrar` (refreshing
+    /// every minute); `REGISTER_OK` or `REGISTER_FAIL` follows as an event.
+    pub async fn registered(
+        user: &str,
+        password: &str,
+        registrar: SocketAddr,
+        source: &Path,
+        limit: Duration,
+    ) -> Result<Self> {
+        Self::start_account(user, source, limit, true, Some((registrar, password))).await
+    }
+
+    async fn start_account(
+        user: &str,
+        source: &Path,
+        limit: Duration,
+        answer: bool,
+        registrar: Option<(SocketAddr, &str)>,
+    ) -> Result<Self> {
         // A port found free can be taken by someone else's outgoing connection before baresip
         // binds it: then try again with others.
         for attempt in 1.. {
-            match Self::try_start(user, source, limit, answer).await {
+            match Self::try_start(user, source, limit, answer, registrar).await {
                 Err(e) if attempt < 3 && e.to_string().contains("Address already in use") => {}
                 other => return other,
             }
@@ -53,7 +75,13 @@ impl Baresip {
         unreachable!("the loop returns")
     }
 
-    async fn try_start(user: &str, source: &Path, limit: Duration, answer: bool) -> Result<Self> {
+    async fn try_start(
+        user: &str,
+        source: &Path,
+        limit: Duration,
+        answer: bool,
+        registrar: Option<(SocketAddr, &str)>,
+    ) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let sip_port = free_port()?;
         let ctrl_port = free_port()?;
@@ -85,13 +113,20 @@ impl Baresip {
             snd = snd.display(),
         );
         std::fs::write(dir.path().join("config"), config)?;
-        std::fs::write(
-            dir.path().join("accounts"),
-            format!(
-                "<sip:{user}@127.0.0.1:{sip_port}>;regint=0;answermode={};audio_codecs=pcmu,pcma\n",
-                if answer { "auto" } else { "manual" }
+        let answermode = if answer { "auto" } else { "manual" };
+        let account = match registrar {
+            // The AOR's host is the registrar; baresip REGISTERs there and answers its
+            // challenge with the password.
+            Some((at, password)) => format!(
+                "<sip:{user}@{at}>;auth_pass={password};regint=60;answermode={answermode};\
+                 audio_codecs=pcmu,pcma\n"
             ),
-        )?;
+            None => format!(
+                "<sip:{user}@127.0.0.1:{sip_port}>;regint=0;answermode={answermode};\
+                 audio_codecs=pcmu,pcma\n"
+            ),
+        };
+        std::fs::write(dir.path().join("accounts"), account)?;
         std::fs::write(dir.path().join("contacts"), "")?;
         let log = std::fs::File::create(dir.path().join("baresip.log"))?;
         let child = tokio::process::Command::new("baresip")
@@ -224,6 +259,22 @@ impl Baresip {
 
     pub fn log(&self) -> String {
         read_log(self.dir.path())
+    }
+
+    /// Wait until baresip's output holds `text`, at most `limit`. (Registration finishes at
+    /// start-up, before the control connection exists, so its events are not seen there.)
+    pub async fn wait_log(&self, text: &str, limit: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let log = read_log(self.dir.path());
+            if log.contains(text) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("baresip never printed {text:?}\n{log}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn stop(mut self) {

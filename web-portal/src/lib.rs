@@ -90,6 +90,8 @@ pub(crate) struct AppState {
     /// The channels a message takes when a person's rules say nothing that can be used (the
     /// router's `default_channels`), shown on the profile page.
     pub default_channels: Vec<String>,
+    /// The realm phones authenticate in.
+    pub sip_realm: String,
 }
 
 /// What the portal is started with besides its dependencies.
@@ -105,6 +107,8 @@ pub struct Setup {
     pub decoder: hark_core::audio::Decoder,
     /// The router's `default_channels` (the profile page says what they are).
     pub default_channels: Vec<String>,
+    /// The IVR's digest realm (`ivr.sip_realm`), in which phones' passwords are stored.
+    pub sip_realm: String,
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
@@ -127,6 +131,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(dashboard::trash)
         .service(inbox::attachment)
         .service(profile::show)
+        .service(profile::set_sip)
+        .service(profile::clear_sip)
         .service(profile::save_details)
         .service(profile::add_device)
         .service(profile::delete_device)
@@ -185,6 +191,7 @@ pub async fn run(
         plugin_max_bytes,
         decoder,
         default_channels,
+        sip_realm,
     } = setup;
     let per_minute = config.login_per_minute;
     let login = tokio::task::spawn_blocking(move || login::LoginGuard::new(per_minute))
@@ -213,6 +220,7 @@ pub async fn run(
         plugins,
         plugin_max_bytes,
         default_channels,
+        sip_realm,
     });
     listener.set_nonblocking(true)?;
     let server = HttpServer::new(move || {

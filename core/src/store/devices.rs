@@ -93,8 +93,11 @@ pub fn add(
     Ok(d)
 }
 
-/// Remove `user`'s device `id`; false when they have none such.
+/// Remove `user`'s device `id` (and where it is registered); false when they have none such.
 pub fn delete(conn: &mut DbConnection, user: &UserId, id: &str) -> Result<bool, StoreError> {
+    if find_for_user(conn, user, id)?.is_some() {
+        super::registrations::unbind_all(conn, id)?;
+    }
     Ok(diesel::delete(
         devices::table
             .filter(devices::id.eq(id))
@@ -140,4 +143,165 @@ fn find_by_id(conn: &mut DbConnection, id: &str) -> Result<Option<Device>, Store
         .select(Device::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Kinds of device that are phones, and can have SIP credentials.
+pub const PHONE_KINDS: [&str; 2] = ["sip", "phone"];
+
+/// A phone device's SIP credentials as the registrar checks them.
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = devices)]
+pub struct SipAccount {
+    #[diesel(column_name = id)]
+    pub device_id: String,
+    pub user_id: String,
+    pub sip_username: Option<String>,
+    /// The realm the HA1s were made in; a phone made in another realm cannot authenticate.
+    pub sip_realm: Option<String>,
+    pub sip_ha1_md5: Option<String>,
+    pub sip_ha1_sha256: Option<String>,
+    /// A call from this phone, registered and authenticated, needs no PIN.
+    pub trusted: bool,
+    /// Send it message-waiting NOTIFYs without a SUBSCRIBE.
+    pub mwi_unsolicited: bool,
+}
+
+impl SipAccount {
+    /// The stored HA1 for `algorithm`, if the device has credentials in `realm`.
+    pub fn ha1(&self, algorithm: crate::digest::Algorithm, realm: &str) -> Option<&str> {
+        if self.sip_realm.as_deref() != Some(realm) {
+            return None;
+        }
+        match algorithm {
+            crate::digest::Algorithm::Md5 => self.sip_ha1_md5.as_deref(),
+            crate::digest::Algorithm::Sha256 => self.sip_ha1_sha256.as_deref(),
+        }
+    }
+}
+
+/// The phone device whose SIP username is `username`, with its owner's account still enabled.
+pub fn find_sip_account(
+    conn: &mut DbConnection,
+    username: &str,
+) -> Result<Option<SipAccount>, StoreError> {
+    use super::schema::users;
+    Ok(devices::table
+        .inner_join(users::table.on(users::id.eq(devices::user_id)))
+        .filter(devices::sip_username.eq(username))
+        .filter(users::disabled_at.is_null())
+        .select(SipAccount::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// `user`'s device `id`'s SIP settings, if it is theirs.
+pub fn sip_account_of(
+    conn: &mut DbConnection,
+    user: &UserId,
+    id: &str,
+) -> Result<Option<SipAccount>, StoreError> {
+    Ok(devices::table
+        .filter(devices::id.eq(id))
+        .filter(devices::user_id.eq(user.as_str()))
+        .select(SipAccount::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// What a SIP username may be: what phones put in a URI's user part without escaping.
+pub fn valid_sip_username(username: &str) -> bool {
+    (1..=32).contains(&username.len())
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b))
+}
+
+/// Give `user`'s phone device `id` SIP credentials (or change them): `username` (unique
+/// among all devices) and `password`, stored as its HA1s in `realm`. `trusted` and
+/// `mwi_unsolicited` as above. False when the device is not theirs.
+#[allow(clippy::too_many_arguments)]
+pub fn set_sip_credentials(
+    conn: &mut DbConnection,
+    user: &UserId,
+    id: &str,
+    username: &str,
+    password: &str,
+    realm: &str,
+    trusted: bool,
+    mwi_unsolicited: bool,
+) -> Result<bool, StoreError> {
+    use crate::digest::{Algorithm, ha1};
+    if !valid_sip_username(username) {
+        return Err(StoreError::Invalid(
+            "a SIP username is 1 to 32 letters, digits or . _ - +".into(),
+        ));
+    }
+    if password.chars().count() < 8 {
+        return Err(StoreError::Invalid(
+            "a phone's password needs at least 8 characters".into(),
+        ));
+    }
+    let Some(device) = find_for_user(conn, user, id)? else {
+        return Ok(false);
+    };
+    if !PHONE_KINDS.contains(&device.kind.as_str()) {
+        return Err(StoreError::Invalid(
+            "only a phone or SIP device can register".into(),
+        ));
+    }
+    let taken = devices::table
+        .filter(devices::sip_username.eq(username))
+        .filter(devices::id.ne(id))
+        .count()
+        .get_result::<i64>(conn)?;
+    if taken > 0 {
+        return Err(StoreError::Conflict(format!(
+            "the SIP username {username} is taken"
+        )));
+    }
+    diesel::update(devices::table.find(id))
+        .set((
+            devices::sip_username.eq(Some(username)),
+            devices::sip_realm.eq(Some(realm)),
+            devices::sip_ha1_md5.eq(Some(ha1(Algorithm::Md5, username, realm, password))),
+            devices::sip_ha1_sha256.eq(Some(ha1(Algorithm::Sha256, username, realm, password))),
+            devices::trusted.eq(trusted),
+            devices::mwi_unsolicited.eq(mwi_unsolicited),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
+/// Take `user`'s device `id`'s SIP credentials away (its registrations go with them).
+pub fn clear_sip_credentials(
+    conn: &mut DbConnection,
+    user: &UserId,
+    id: &str,
+) -> Result<bool, StoreError> {
+    use super::schema::registrations;
+    let n = diesel::update(
+        devices::table
+            .filter(devices::id.eq(id))
+            .filter(devices::user_id.eq(user.as_str())),
+    )
+    .set((
+        devices::sip_username.eq(None::<String>),
+        devices::sip_realm.eq(None::<String>),
+        devices::sip_ha1_md5.eq(None::<String>),
+        devices::sip_ha1_sha256.eq(None::<String>),
+    ))
+    .execute(conn)?;
+    diesel::delete(registrations::table.filter(registrations::device_id.eq(id))).execute(conn)?;
+    Ok(n > 0)
+}
+
+/// The SIP settings of all of `user`'s devices (phones without credentials included).
+pub fn sip_accounts_of_user(
+    conn: &mut DbConnection,
+    user: &UserId,
+) -> Result<Vec<SipAccount>, StoreError> {
+    Ok(devices::table
+        .filter(devices::user_id.eq(user.as_str()))
+        .select(SipAccount::as_select())
+        .load(conn)?)
 }

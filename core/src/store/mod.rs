@@ -23,6 +23,7 @@ pub mod processed;
 pub mod profiles;
 pub mod receipts;
 pub mod recordings;
+pub mod registrations;
 pub mod schema;
 pub mod sessions;
 pub mod upload_keys;

@@ -70,6 +70,28 @@ diesel::table! {
         verified_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         verify_hash -> Nullable<Text>,
+        sip_username -> Nullable<Text>,
+        sip_realm -> Nullable<Text>,
+        sip_ha1_md5 -> Nullable<Text>,
+        sip_ha1_sha256 -> Nullable<Text>,
+        trusted -> Bool,
+        mwi_unsolicited -> Bool,
+    }
+}
+
+diesel::table! {
+    registrations (device_id, contact) {
+        device_id -> Text,
+        contact -> Text,
+        user_id -> Text,
+        source -> Text,
+        path -> Nullable<Text>,
+        call_id -> Text,
+        cseq -> BigInt,
+        node_id -> Text,
+        user_agent -> Nullable<Text>,
+        expires_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 
@@ -281,6 +303,7 @@ diesel::joinable!(message_recipients -> messages (message_id));
 diesel::joinable!(message_recipients -> users (recipient_id));
 diesel::joinable!(receipts -> messages (message_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(registrations -> devices (device_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     claims,
@@ -296,6 +319,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     group_members,
     delivery_profiles,
     devices,
+    registrations,
     messages,
     attachments,
     message_recipients,

@@ -5,6 +5,8 @@
 //! - INVITE: over `max_calls`, or over `max_calls_per_source` from its source, it gets 503
 //!   with `Retry-After` at once (a flood costs a response, not a call); otherwise it is
 //!   answered on its own task;
+//! - REGISTER: to the registrar the application gives ([`RegisterHandler`]), in a
+//!   transaction of its own;
 //! - OPTIONS: 200 with what Hark allows and accepts (keep-alive pings from proxies);
 //! - methods Hark knows but does not serve here: 405 with `Allow`; unknown methods: 501.
 //!
@@ -16,7 +18,7 @@
 //! call's usages (or answers 481 for a dialog that does not exist).
 
 use super::{
-    CallHandler,
+    CallHandler, RegisterHandler,
     admission::Admission,
     guard::{self, Guard},
 };
@@ -34,8 +36,9 @@ use std::{
 };
 
 /// Methods this endpoint serves (sent in `Allow`).
-const ALLOWED: [Method; 7] = [
+const ALLOWED: [Method; 8] = [
     Method::INVITE,
+    Method::REGISTER,
     Method::ACK,
     Method::BYE,
     Method::CANCEL,
@@ -45,8 +48,7 @@ const ALLOWED: [Method; 7] = [
 ];
 
 /// Methods SIP defines that Hark does not serve outside a dialog: 405, not 501.
-const KNOWN: [Method; 7] = [
-    Method::REGISTER,
+const KNOWN: [Method; 6] = [
     Method::SUBSCRIBE,
     Method::NOTIFY,
     Method::MESSAGE,
@@ -99,10 +101,15 @@ pub async fn build(
 /// application owns the endpoint).
 pub type HandlerSlot = Arc<OnceLock<Weak<dyn CallHandler>>>;
 
+/// Where the intake finds the registrar once it exists (weak, as for calls).
+pub type RegistrarSlot = Arc<OnceLock<Weak<dyn RegisterHandler>>>;
+
 /// The layer that takes what arrives outside any dialog.
 pub struct Intake {
     /// Who answers admitted INVITEs.
     pub calls: HandlerSlot,
+    /// Who answers REGISTER.
+    pub registrar: RegistrarSlot,
     /// Call slots, in all and per source.
     pub admission: Arc<Admission>,
     pub metrics: Arc<Metrics>,
@@ -128,6 +135,7 @@ impl Layer for Intake {
     fn init(&mut self, endpoint: &mut ezk_sip_core::EndpointBuilder) {
         endpoint.add_allow(Method::OPTIONS);
         endpoint.add_allow(Method::INFO);
+        endpoint.add_allow(Method::REGISTER);
     }
 
     async fn receive(&self, endpoint: &Endpoint, request: MayTake<'_, IncomingRequest>) {
@@ -153,6 +161,21 @@ impl Layer for Intake {
                         StatusCode::SERVICE_UNAVAILABLE,
                         None,
                         Some(retry),
+                    )
+                    .await;
+                }
+            }
+        } else if method == Method::REGISTER {
+            match self.registrar.get().and_then(Weak::upgrade) {
+                Some(registrar) => registrar.register(endpoint.clone(), request.take()),
+                None => {
+                    let req = request.take();
+                    guard::answer_statelessly(
+                        endpoint,
+                        &req,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        None,
+                        allow,
                     )
                     .await;
                 }

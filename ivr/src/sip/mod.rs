@@ -16,13 +16,16 @@
 //!   (request and INVITE rate), before anything is made for a request; stateless refusals.
 //! - [`limits`]: the per-source state those limits and the call slots are counted in.
 //! - [`endpoint`]: UDP and TCP transports and the intake layer: new INVITEs (with overload
-//!   refusal), OPTIONS, and methods Hark does not implement.
+//!   refusal), REGISTER (handed to the [`RegisterHandler`]), OPTIONS, and methods Hark does
+//!   not implement.
+//! - [`digest`]: digest authentication as a server: challenges, nonces, checking a response.
 //! - [`inbound`]: answering one INVITE: SDP offer/answer, 100/180/200, ACK.
 //! - [`outbound`]: placing a call (callbacks), through a proxy with digest auth if configured.
 //! - [`leg`]: one established call's signalling: BYE either way, re-INVITE (hold), session
 //!   refresh.
 
 pub mod admission;
+pub mod digest;
 pub mod endpoint;
 pub mod guard;
 pub mod inbound;
@@ -55,6 +58,12 @@ pub const P_ASSERTED_IDENTITY: Name = Name::custom("P-Asserted-Identity", &["p-a
 /// of its own (the intake goes straight back to the next request).
 pub trait CallHandler: Send + Sync + 'static {
     fn incoming(self: Arc<Self>, endpoint: Endpoint, invite: IncomingRequest, permit: CallPermit);
+}
+
+/// What the application does with a REGISTER that arrived outside any dialog: answer it on a
+/// task of its own (the registrar, with the store behind it).
+pub trait RegisterHandler: Send + Sync + 'static {
+    fn register(self: Arc<Self>, endpoint: Endpoint, request: IncomingRequest);
 }
 
 /// This node's SIP and media addresses and the settings the SIP layer applies.

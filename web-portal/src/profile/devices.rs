@@ -138,6 +138,83 @@ pub(crate) async fn delete_device(
     answer(&state, &me, Ok("Device removed.")).await
 }
 
+#[derive(Debug, Deserialize)]
+pub(crate) struct SipForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    /// Checkboxes: present when ticked.
+    trusted: Option<String>,
+    mwi: Option<String>,
+}
+
+/// Give a phone device SIP credentials (or new ones), so the phone can register with Hark.
+/// The password is stored only as its digest hashes.
+#[post("/profile/devices/{id}/sip")]
+pub(crate) async fn set_sip(
+    state: web::Data<AppState>,
+    me: WebUser,
+    id: web::Path<String>,
+    form: web::Form<SipForm>,
+) -> Result<HttpResponse, PageError> {
+    me.check_csrf(&form.csrf)?;
+    let form = form.into_inner();
+    let (uid, id, realm) = (me.user.user_id(), id.into_inner(), state.sip_realm.clone());
+    let username = form.username.trim().to_owned();
+    let shown = username.clone();
+    let set = state
+        .deps
+        .store
+        .run(move |c| {
+            devices::set_sip_credentials(
+                c,
+                &uid,
+                &id,
+                &username,
+                &form.password,
+                &realm,
+                form.trusted.is_some(),
+                form.mwi.is_some(),
+            )
+        })
+        .await;
+    match set {
+        Ok(true) => {
+            let done = format!(
+                "Phone sign-in saved: register the phone as {shown} with that password (realm {}).",
+                state.sip_realm
+            );
+            answer(&state, &me, Ok(&done)).await
+        }
+        Ok(false) => Err(PageError::NotFound),
+        Err(e) => answer(&state, &me, Err(refusal(e)?)).await,
+    }
+}
+
+/// Take a phone's SIP credentials away; where it is registered is forgotten with them.
+#[post("/profile/devices/{id}/sip/delete")]
+pub(crate) async fn clear_sip(
+    state: web::Data<AppState>,
+    me: WebUser,
+    id: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, PageError> {
+    me.check_csrf(&form.csrf)?;
+    let (uid, id) = (me.user.user_id(), id.into_inner());
+    let cleared = state
+        .deps
+        .store
+        .transaction(move |c| devices::clear_sip_credentials(c, &uid, &id))
+        .await?;
+    if !cleared {
+        return Err(PageError::NotFound);
+    }
+    answer(&state, &me, Ok("The phone can no longer register.")).await
+}
+
 #[derive(Template)]
 #[template(path = "verify.html")]
 struct VerifyPage {

@@ -21,7 +21,9 @@ mod devices;
 pub(crate) mod groups;
 mod name;
 
-pub(crate) use self::devices::{add_device, delete_device, verify, verify_page};
+pub(crate) use self::devices::{
+    add_device, clear_sip, delete_device, set_sip, verify, verify_page,
+};
 pub(crate) use self::groups::{create_group, delete_group, update_group};
 pub(crate) use contacts::{delete_contact, set_contact};
 pub(crate) use delivery::{add_sender, delete_sender, save_delivery};
@@ -62,6 +64,14 @@ pub(crate) struct DeviceRow {
     pub kind: String,
     pub address: String,
     pub verified: bool,
+    /// A phone or SIP device: it can have SIP credentials and register.
+    pub phone: bool,
+    /// Its SIP username, when it has credentials.
+    pub sip_username: String,
+    pub trusted: bool,
+    pub mwi: bool,
+    /// Where it is registered now, in words.
+    pub registered: String,
 }
 
 pub(crate) struct SenderRow {
@@ -133,6 +143,8 @@ fn summary(steps: &[Step]) -> String {
 struct Loaded {
     user: users::User,
     devices: Vec<store::devices::Device>,
+    accounts: Vec<store::devices::SipAccount>,
+    registered: Vec<store::registrations::Registration>,
     profile: Profile,
     contacts: Vec<(users::User, Option<i32>)>,
     groups: Vec<(store::groups::Group, Vec<users::User>)>,
@@ -145,6 +157,8 @@ async fn load(state: &AppState, uid: UserId) -> Result<Loaded, PageError> {
         .run(move |c| {
             let user = users::find_by_id(c, &uid)?.ok_or(StoreError::NotFound("user"))?;
             let devices = store::devices::list_for_user(c, &uid)?;
+            let accounts = store::devices::sip_accounts_of_user(c, &uid)?;
+            let registered = store::registrations::of_user(c, &uid, store::now())?;
             let profile = profiles::find(c, &uid)?.unwrap_or_default();
             let contacts = store::groups::list_contacts(c, &uid)?;
             let groups = store::groups::list_owned(c, &uid)?
@@ -157,6 +171,8 @@ async fn load(state: &AppState, uid: UserId) -> Result<Loaded, PageError> {
             Ok(Loaded {
                 user,
                 devices,
+                accounts,
+                registered,
                 profile,
                 contacts,
                 groups,
@@ -215,18 +231,33 @@ pub(super) async fn render(
         devices: l
             .devices
             .iter()
-            .map(|d| DeviceRow {
-                id: d.id.clone(),
-                kind: match d.kind.as_str() {
-                    "email" => "E-mail",
-                    "phone" => "Phone",
-                    "sip" => "SIP",
-                    "browser" => "Portal",
-                    other => other,
+            .map(|d| {
+                let account = l.accounts.iter().find(|a| a.device_id == d.id);
+                let here: Vec<_> = l
+                    .registered
+                    .iter()
+                    .filter(|r| r.device_id == d.id)
+                    .collect();
+                DeviceRow {
+                    id: d.id.clone(),
+                    kind: match d.kind.as_str() {
+                        "email" => "E-mail",
+                        "phone" => "Phone",
+                        "sip" => "SIP",
+                        "browser" => "Portal",
+                        other => other,
+                    }
+                    .to_owned(),
+                    address: d.address.clone(),
+                    verified: d.verified_at.is_some(),
+                    phone: store::devices::PHONE_KINDS.contains(&d.kind.as_str()),
+                    sip_username: account
+                        .and_then(|a| a.sip_username.clone())
+                        .unwrap_or_default(),
+                    trusted: account.is_some_and(|a| a.trusted),
+                    mwi: account.is_some_and(|a| a.mwi_unsolicited),
+                    registered: registered_words(&here, &l.user.timezone),
                 }
-                .to_owned(),
-                address: d.address.clone(),
-                verified: d.verified_at.is_some(),
             })
             .collect(),
         channels: Channel::ALL
@@ -340,4 +371,28 @@ pub(super) fn check_phone(p: &str) -> Result<(), String> {
     } else {
         Err("A phone is a number like +15551234, or a SIP address like sip:me@example.org.".into())
     }
+}
+
+/// Where a phone is registered, in words: "Registered from 192.0.2.7:5060 (Yealink T54W) until
+/// 2026-12-07 15:05 CET", one line per contact, or that it is not.
+fn registered_words(here: &[&store::registrations::Registration], tz: &str) -> String {
+    if here.is_empty() {
+        return "Not registered.".into();
+    }
+    here.iter()
+        .map(|r| {
+            let from = r
+                .source
+                .split_once(':')
+                .map_or(r.source.as_str(), |(_, a)| a);
+            let agent = r
+                .user_agent
+                .as_deref()
+                .map(|a| format!(" ({a})"))
+                .unwrap_or_default();
+            let until = crate::page::local_time(r.expires_at.and_utc(), tz);
+            format!("Registered from {from}{agent} until {until}.")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -1,0 +1,381 @@
+//! Phones that register: a real softphone (baresip) registers with its SIP password, is
+//! refused with a wrong one and unregisters; and the registrar's answers driven by hand over
+//! UDP — the same challenge for people who exist and who do not, SHA-256 and MD5, a replayed
+//! REGISTER asked again, expiry bounds (423 with Min-Expires), nobody registering for
+//! someone else, `Contact: *` removing every binding, `Path` kept and echoed.
+
+mod support;
+
+use hark_core::{
+    digest::{self, Algorithm, Qop},
+    ids::UserId,
+    store::{self, devices, registrations},
+};
+use std::{net::SocketAddr, time::Duration};
+use support::{Mode, Stack, audio, baresip::Baresip, both_modes, eventually, sip_inbox::Inbox};
+
+const PASSWORD: &str = "bobs-phone-secret";
+const REALM: &str = "hark";
+
+/// Bob gets a SIP phone device with credentials `102` / [`PASSWORD`].
+async fn give_bob_a_phone(stack: &Stack) -> (UserId, String) {
+    let bob = stack.user_id("102").await;
+    let b = bob.clone();
+    let device = stack
+        .app
+        .deps
+        .store
+        .run(move |c| {
+            let d = devices::add(c, &b, "sip", "sip:102@hark", None)?;
+            assert!(devices::set_sip_credentials(
+                c, &b, &d.id, "102", PASSWORD, REALM, false, false
+            )?);
+            Ok(d.id)
+        })
+        .await
+        .unwrap();
+    (bob, device)
+}
+
+async fn bindings(stack: &Stack, device: &str) -> Vec<registrations::Registration> {
+    let device = device.to_owned();
+    stack
+        .app
+        .deps
+        .store
+        .run(move |c| registrations::of_device(c, &device, store::now()))
+        .await
+        .unwrap()
+}
+
+async fn softphone_registers_and_a_wrong_password_is_refused(mode: Mode) {
+    let stack = Stack::start(mode).await;
+    let (_, device) = give_bob_a_phone(&stack).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mic = dir.path().join("mic.wav");
+    std::fs::write(&mic, audio::sine_wav(440.0, 60.0, 8000)).unwrap();
+    let limit = Duration::from_secs(60);
+
+    let phone = Baresip::registered("102", PASSWORD, stack.ivr_addr(), &mic, limit)
+        .await
+        .unwrap();
+    phone
+        .wait_log("200 OK () [1 binding]", Duration::from_secs(20))
+        .await
+        .unwrap();
+    let found = bindings(&stack, &device).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].source, format!("udp:{}", phone.sip), "{found:?}");
+    assert!(found[0].contact.contains(&phone.sip.port().to_string()));
+    let left = (found[0].expires_at - store::now()).num_seconds();
+    assert!((50..=60).contains(&left), "regint 60: {left} s left");
+
+    let thief = Baresip::registered("102", "a-wrong-guess", stack.ivr_addr(), &mic, limit)
+        .await
+        .unwrap();
+    thief
+        .wait_log("403 Wrong credentials", Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        bindings(&stack, &device).await.len(),
+        1,
+        "the guess bound nothing"
+    );
+    thief.stop().await;
+
+    // Quitting, baresip unregisters (`expires=0`): the binding goes.
+    phone.stop().await;
+    eventually("the binding removed", || async {
+        bindings(&stack, &device).await.is_empty().then_some(())
+    })
+    .await;
+    stack.stop().await;
+}
+
+both_modes!(softphone_registers_and_a_wrong_password_is_refused);
+
+/// A REGISTER by hand.
+struct Register<'a> {
+    aor: &'a str,
+    call_id: &'a str,
+    cseq: u32,
+    contact: String,
+    extra: String,
+}
+
+impl Register<'_> {
+    fn text(&self, local: SocketAddr, authorization: Option<&str>) -> String {
+        let auth = authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "REGISTER sip:127.0.0.1 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {local};rport;branch=z9hG4bK-{}-{}\r\n\
+             From: <sip:{aor}@127.0.0.1>;tag=f-{}\r\n\
+             To: <sip:{aor}@127.0.0.1>\r\n\
+             Call-ID: {}\r\n\
+             CSeq: {} REGISTER\r\n\
+             Contact: {}\r\n\
+             Max-Forwards: 70\r\n\
+             {auth}{}Content-Length: 0\r\n\r\n",
+            self.call_id,
+            self.cseq,
+            self.call_id,
+            self.call_id,
+            self.cseq,
+            self.contact,
+            self.extra,
+            aor = self.aor,
+        )
+    }
+}
+
+/// The final response to `call_id`'s request `cseq`.
+async fn answer(inbox: &mut Inbox, call_id: &str, cseq: u32) -> String {
+    let (id, seq) = (
+        format!("Call-ID: {call_id}\r\n"),
+        format!("CSeq: {cseq} REGISTER\r\n"),
+    );
+    let found = inbox
+        .wait_for(|seen| {
+            seen.iter()
+                .find(|r| r.contains(&id) && r.contains(&seq) && !r.starts_with("SIP/2.0 1"))
+                .cloned()
+        })
+        .await;
+    found.unwrap_or_else(|| panic!("no answer to {call_id} {cseq}"))
+}
+
+fn header_values<'a>(response: &'a str, name: &str) -> Vec<&'a str> {
+    response
+        .lines()
+        .filter_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+        .collect()
+}
+
+/// The nonce of a challenge's first `WWW-Authenticate`.
+fn nonce(challenge: &str) -> String {
+    let v = header_values(challenge, "WWW-Authenticate")[0];
+    let start = v.find("nonce=\"").expect("a nonce") + 7;
+    v[start..][..v[start..].find('"').unwrap()].to_owned()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn authorization(algorithm: Algorithm, user: &str, password: &str, nonce: &str, nc: u32) -> String {
+    let uri = "sip:127.0.0.1";
+    let ha1 = digest::ha1(algorithm, user, REALM, password);
+    let cnonce = "c0ffee";
+    let response = digest::response(
+        algorithm,
+        &ha1,
+        nonce,
+        "REGISTER",
+        uri,
+        Some(Qop { nc, cnonce }),
+    );
+    format!(
+        r#"Digest username="{user}", realm="{REALM}", nonce="{nonce}", uri="{uri}", response="{response}", algorithm={}, cnonce="{cnonce}", qop=auth, nc={nc:08x}"#,
+        algorithm.name()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registrars_answers() {
+    let stack = Stack::start_with(Mode::Embedded, |c| {
+        c.ivr.sip_digest_algorithms = vec!["SHA-256".into(), "MD5".into()];
+    })
+    .await;
+    let (_, device) = give_bob_a_phone(&stack).await;
+    let ivr = stack.ivr_addr();
+    let mut inbox = Inbox::bind().await;
+    let local = inbox.local();
+    let contact = format!("<sip:102@{local}>");
+    let mut reg = Register {
+        aor: "102",
+        call_id: "reg-a",
+        cseq: 1,
+        contact: contact.clone(),
+        extra: String::new(),
+    };
+
+    // No credentials: a challenge offering SHA-256 then MD5 (as configured here; MD5 alone by
+    // default), the same whether the person exists or not.
+    inbox.send(ivr, reg.text(local, None)).await;
+    let challenge = answer(&mut inbox, "reg-a", 1).await;
+    assert!(challenge.starts_with("SIP/2.0 401"), "{challenge}");
+    let offered = header_values(&challenge, "WWW-Authenticate");
+    assert_eq!(offered.len(), 2, "{challenge}");
+    assert!(offered[0].contains("algorithm=SHA-256") && offered[1].contains("algorithm=MD5"));
+    assert!(
+        offered
+            .iter()
+            .all(|o| o.contains(r#"realm="hark""#) && o.contains("qop=\"auth\""))
+    );
+    let nobody = Register {
+        aor: "999",
+        call_id: "reg-nobody",
+        cseq: 1,
+        contact: format!("<sip:999@{local}>"),
+        extra: String::new(),
+    };
+    inbox.send(ivr, nobody.text(local, None)).await;
+    let other = answer(&mut inbox, "reg-nobody", 1).await;
+    let shape = |r: &str| {
+        let n = nonce(r);
+        header_values(r, "WWW-Authenticate")
+            .iter()
+            .map(|v| v.replace(&n, "N"))
+            .collect::<Vec<_>>()
+    };
+    assert!(other.starts_with("SIP/2.0 401"), "{other}");
+    assert_eq!(shape(&other), shape(&challenge), "nothing tells who exists");
+
+    // SHA-256 with the right password: bound for the longest time allowed.
+    let n = nonce(&challenge);
+    reg.cseq = 2;
+    let auth = authorization(Algorithm::Sha256, "102", PASSWORD, &n, 1);
+    inbox.send(ivr, reg.text(local, Some(&auth))).await;
+    let ok = answer(&mut inbox, "reg-a", 2).await;
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    let listed = header_values(&ok, "Contact");
+    assert_eq!(listed.len(), 1, "{ok}");
+    assert!(
+        listed[0].contains(&local.to_string()) && listed[0].ends_with("expires=3600"),
+        "{ok}"
+    );
+    assert_eq!(bindings(&stack, &device).await.len(), 1);
+
+    // The same request again, captured and replayed (same nonce, same count, a later CSeq
+    // as an attacker would send): asked again.
+    reg.cseq = 3;
+    inbox.send(ivr, reg.text(local, Some(&auth))).await;
+    let replayed = answer(&mut inbox, "reg-a", 3).await;
+    assert!(replayed.starts_with("SIP/2.0 401"), "{replayed}");
+    // The next count on the same nonce, with MD5: fine.
+    reg.cseq = 4;
+    reg.contact = format!("{contact};expires=7200");
+    let auth = authorization(Algorithm::Md5, "102", PASSWORD, &n, 2);
+    inbox.send(ivr, reg.text(local, Some(&auth))).await;
+    let ok = answer(&mut inbox, "reg-a", 4).await;
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    assert!(
+        header_values(&ok, "Contact")[0].ends_with("expires=3600"),
+        "longest is 3600: {ok}"
+    );
+
+    // Too short: 423 with the shortest allowed.
+    reg.cseq = 5;
+    reg.contact = format!("{contact};expires=30");
+    let auth = authorization(Algorithm::Md5, "102", PASSWORD, &n, 3);
+    inbox.send(ivr, reg.text(local, Some(&auth))).await;
+    let brief = answer(&mut inbox, "reg-a", 5).await;
+    assert!(brief.starts_with("SIP/2.0 423"), "{brief}");
+    assert_eq!(header_values(&brief, "Min-Expires"), ["60"], "{brief}");
+
+    // A wrong password, for Bob and for nobody: the same 403.
+    reg.cseq = 6;
+    reg.contact = contact.clone();
+    let auth = authorization(Algorithm::Md5, "102", "a guess", &n, 4);
+    inbox.send(ivr, reg.text(local, Some(&auth))).await;
+    let wrong = answer(&mut inbox, "reg-a", 6).await;
+    let nobody = Register { cseq: 2, ..nobody };
+    let auth = authorization(Algorithm::Md5, "999", "a guess", &nonce(&other), 1);
+    inbox.send(ivr, nobody.text(local, Some(&auth))).await;
+    let unknown = answer(&mut inbox, "reg-nobody", 2).await;
+    assert!(wrong.starts_with("SIP/2.0 403"), "{wrong}");
+    assert_eq!(
+        wrong.lines().next(),
+        unknown.lines().next(),
+        "the same refusal"
+    );
+
+    // Bob's credentials for Carol's address: refused.
+    let carol = Register {
+        aor: "103",
+        call_id: "reg-c",
+        cseq: 1,
+        contact: format!("<sip:103@{local}>"),
+        extra: String::new(),
+    };
+    let auth = authorization(Algorithm::Md5, "102", PASSWORD, &n, 5);
+    inbox.send(ivr, carol.text(local, Some(&auth))).await;
+    let theirs = answer(&mut inbox, "reg-c", 1).await;
+    assert!(theirs.starts_with("SIP/2.0 403"), "{theirs}");
+
+    // A nonce nobody issued: a fresh challenge, not "stale".
+    reg.cseq = 7;
+    let forged = "00".repeat(32);
+    let auth = authorization(Algorithm::Md5, "102", PASSWORD, &forged, 1);
+    inbox.send(ivr, reg.text(local, Some(&auth))).await;
+    let asked = answer(&mut inbox, "reg-a", 7).await;
+    assert!(
+        asked.starts_with("SIP/2.0 401") && !asked.contains("stale"),
+        "{asked}"
+    );
+
+    // Through a proxy: its Path is kept and echoed; a second contact joins the first.
+    reg.cseq = 8;
+    reg.contact = "<sip:102@10.0.0.9:5060>".into();
+    reg.extra = "Path: <sip:proxy.example;lr>\r\nSupported: path\r\n".into();
+    let auth = authorization(Algorithm::Md5, "102", PASSWORD, &n, 6);
+    inbox.send(ivr, reg.text(local, Some(&auth))).await;
+    let ok = answer(&mut inbox, "reg-a", 8).await;
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    assert_eq!(header_values(&ok, "Contact").len(), 2, "{ok}");
+    assert_eq!(
+        header_values(&ok, "Path"),
+        ["<sip:proxy.example;lr>"],
+        "{ok}"
+    );
+    let found = bindings(&stack, &device).await;
+    let proxied = found
+        .iter()
+        .find(|b| b.contact.contains("10.0.0.9"))
+        .unwrap();
+    assert_eq!(proxied.path.as_deref(), Some("<sip:proxy.example;lr>"));
+    assert_eq!(proxied.source, format!("udp:{local}"), "where it came from");
+
+    // An old request arriving late (same Call-ID, lower CSeq): 500, nothing changed.
+    reg.cseq = 4;
+    reg.extra = String::new();
+    reg.contact = format!("{contact};expires=0");
+    let auth = authorization(Algorithm::Md5, "102", PASSWORD, &n, 7);
+    let mut late = reg.text(local, Some(&auth));
+    late = late.replace("branch=z9hG4bK-reg-a-4", "branch=z9hG4bK-reg-a-4late");
+    inbox.send(ivr, late).await;
+    let refused = inbox
+        .wait_for(|seen| {
+            seen.iter()
+                .find(|r| r.starts_with("SIP/2.0 500") && r.contains("CSeq: 4 REGISTER"))
+                .cloned()
+        })
+        .await;
+    assert!(refused.is_some(), "{:?}", inbox.seen.last());
+    assert_eq!(bindings(&stack, &device).await.len(), 2);
+
+    // Contact: * with Expires: 0 removes them all.
+    reg.cseq = 9;
+    reg.contact = "*".into();
+    reg.extra = "Expires: 0\r\n".into();
+    let auth = authorization(Algorithm::Md5, "102", PASSWORD, &n, 8);
+    inbox.send(ivr, reg.text(local, Some(&auth))).await;
+    let gone = answer(&mut inbox, "reg-a", 9).await;
+    assert!(gone.starts_with("SIP/2.0 200"), "{gone}");
+    assert!(header_values(&gone, "Contact").is_empty(), "{gone}");
+    assert!(bindings(&stack, &device).await.is_empty());
+
+    // A malformed Authorization: 400.
+    reg.cseq = 10;
+    reg.contact = contact.clone();
+    reg.extra = String::new();
+    inbox
+        .send(ivr, reg.text(local, Some("Digest username=")))
+        .await;
+    let bad = answer(&mut inbox, "reg-a", 10).await;
+    assert!(bad.starts_with("SIP/2.0 400"), "{bad}");
+    stack.stop().await;
+}
