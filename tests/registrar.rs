@@ -6,13 +6,16 @@
 
 mod support;
 
+use hark::demo::DEMO_PASSWORD;
 use hark_core::{
     digest::{self, Algorithm, Qop},
     ids::UserId,
     store::{self, devices, registrations},
 };
 use std::{net::SocketAddr, time::Duration};
-use support::{Mode, Stack, audio, baresip::Baresip, both_modes, eventually, sip_inbox::Inbox};
+use support::{
+    Mode, Stack, audio, baresip::Baresip, both_modes, eventually, sip_inbox::Inbox, web::WebSession,
+};
 
 const PASSWORD: &str = "bobs-phone-secret";
 const REALM: &str = "hark";
@@ -48,9 +51,72 @@ async fn bindings(stack: &Stack, device: &str) -> Vec<registrations::Registratio
         .unwrap()
 }
 
+/// Bob adds his softphone on the profile page and gives it a password; baresip registers
+/// with it, the page says from where, a wrong password is refused, and quitting unregisters.
 async fn softphone_registers_and_a_wrong_password_is_refused(mode: Mode) {
     let stack = Stack::start(mode).await;
-    let (_, device) = give_bob_a_phone(&stack).await;
+    let web = WebSession::login(&stack.base, "102", DEMO_PASSWORD).await;
+    let (added, _) = web
+        .submit(
+            "/profile",
+            "device-form",
+            &[("kind", "sip"), ("address", "sip:102@hark")],
+        )
+        .await
+        .unwrap();
+    assert!(added.page.contains("Device added."), "{}", added.page);
+    let bob = stack.user_id("102").await;
+    let device = stack
+        .app
+        .deps
+        .store
+        .run(move |c| devices::list_for_user(c, &bob))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.kind == "sip")
+        .unwrap()
+        .id;
+    let form = format!("sip-form-{device}");
+    let (short, _) = web
+        .submit(
+            "/profile",
+            &form,
+            &[("username", "102"), ("password", "short")],
+        )
+        .await
+        .unwrap();
+    assert!(
+        short.page.contains("at least 8 characters"),
+        "{}",
+        short.page
+    );
+    let (saved, _) = web
+        .submit(
+            "/profile",
+            &form,
+            &[("username", "102"), ("password", PASSWORD)],
+        )
+        .await
+        .unwrap();
+    assert!(
+        saved
+            .page
+            .contains("Phone sign-in saved: register the phone as 102"),
+        "{}",
+        saved.page
+    );
+    assert!(saved.page.contains("Not registered."), "{}", saved.page);
+    let stored = stack
+        .app
+        .deps
+        .store
+        .run(|c| devices::find_sip_account(c, "102"))
+        .await
+        .unwrap()
+        .unwrap();
+    let hashes = format!("{stored:?}");
+    assert!(!hashes.contains(PASSWORD), "only hashes are stored");
     let dir = tempfile::tempdir().unwrap();
     let mic = dir.path().join("mic.wav");
     std::fs::write(&mic, audio::sine_wav(440.0, 60.0, 8000)).unwrap();
@@ -69,6 +135,11 @@ async fn softphone_registers_and_a_wrong_password_is_refused(mode: Mode) {
     assert!(found[0].contact.contains(&phone.sip.port().to_string()));
     let left = (found[0].expires_at - store::now()).num_seconds();
     assert!((50..=60).contains(&left), "regint 60: {left} s left");
+    let (_, page) = web.get("/profile").await.unwrap();
+    assert!(
+        page.contains(&format!("Registered from {}", phone.sip)),
+        "{page}"
+    );
 
     let thief = Baresip::registered("102", "a-wrong-guess", stack.ivr_addr(), &mic, limit)
         .await
