@@ -450,3 +450,83 @@ async fn the_registrars_answers() {
     assert!(bad.starts_with("SIP/2.0 400"), "{bad}");
     stack.stop().await;
 }
+
+/// Run sipvicious's svcrack against `ivr` for username 102 with `words`; its output.
+async fn svcrack(ivr: SocketAddr, words: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("words.txt");
+    std::fs::write(&list, words.join("\n") + "\n").unwrap();
+    let run = tokio::process::Command::new("svcrack")
+        .args(["-u", "102", "-d"])
+        .arg(&list)
+        .args(["-p", &ivr.port().to_string(), "--maximumtime=10"])
+        .arg(ivr.ip().to_string())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("svcrack finished within two minutes")
+        .expect("svcrack runs (scripts/test.sh installs sipvicious)");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// sipvicious's svcrack, the password cracker people point at SIP servers, against Bob's
+/// phone with a word list that ends in the right password. With the lockout out of reach it
+/// finds the password (so the tool works against Hark); with the defaults its address is
+/// locked out after five wrong ones and it finds nothing — while Bob's phone, registering
+/// from another address, still gets in, and the locked address is refused even the right
+/// password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn svcrack_is_locked_out() {
+    let mut words: Vec<String> = (1..=15).map(|i| format!("guess-{i:02}")).collect();
+    words.push(PASSWORD.to_owned());
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+
+    let open = Stack::start_with(Mode::Embedded, |c| c.ivr.register_attempts = 1_000).await;
+    give_bob_a_phone(&open).await;
+    let found = svcrack(open.ivr_addr(), &words).await;
+    assert!(
+        found.contains(PASSWORD),
+        "svcrack cracks an unguarded phone:\n{found}"
+    );
+    open.stop().await;
+
+    let stack = Stack::start(Mode::Embedded).await;
+    let (_, device) = give_bob_a_phone(&stack).await;
+    let cracked = svcrack(stack.ivr_addr(), &words).await;
+    assert!(!cracked.contains(PASSWORD), "svcrack found it:\n{cracked}");
+
+    let ivr = stack.ivr_addr();
+    for (from, code) in [("127.0.0.2", "SIP/2.0 200"), ("127.0.0.1", "SIP/2.0 403")] {
+        let mut inbox = Inbox {
+            sock: tokio::net::UdpSocket::bind((from, 0)).await.unwrap(),
+            seen: Vec::new(),
+        };
+        let local = inbox.local();
+        let call_id = format!("after-{from}");
+        let mut reg = Register {
+            aor: "102",
+            call_id: &call_id,
+            cseq: 1,
+            contact: format!("<sip:102@{local}>"),
+            extra: String::new(),
+        };
+        inbox.send(ivr, reg.text(local, None)).await;
+        let first = answer(&mut inbox, &call_id, 1).await;
+        if code.ends_with("403") {
+            assert!(first.starts_with(code), "locked out at once: {first}");
+            continue;
+        }
+        reg.cseq = 2;
+        let auth = authorization(Algorithm::Md5, "102", PASSWORD, &nonce(&first), 1);
+        inbox.send(ivr, reg.text(local, Some(&auth))).await;
+        let ok = answer(&mut inbox, &call_id, 2).await;
+        assert!(ok.starts_with(code), "from {from}: {ok}");
+    }
+    assert_eq!(bindings(&stack, &device).await.len(), 1);
+    stack.stop().await;
+}

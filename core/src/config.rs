@@ -366,6 +366,10 @@ pub struct IvrConfig {
     /// `Min-Expires`, longer are shortened.
     pub register_min_secs: u32,
     pub register_max_secs: u32,
+    /// Wrong SIP passwords from one source, or for one phone from anywhere, before the source
+    /// that sent the last of them is refused everything for `register_lockout_mins`.
+    pub register_attempts: u32,
+    pub register_lockout_mins: u32,
 }
 
 impl Default for IvrConfig {
@@ -399,6 +403,8 @@ impl Default for IvrConfig {
             sip_digest_algorithms: vec!["MD5".into()],
             register_min_secs: 60,
             register_max_secs: 3600,
+            register_attempts: 5,
+            register_lockout_mins: 15,
         }
     }
 }

@@ -15,6 +15,12 @@
 //! - The source address and transport are kept beside the contact (a phone behind NAT is
 //!   reached where its REGISTER came from); `Path` headers from a proxy in front are kept and
 //!   echoed (RFC 3327).
+//! - Wrong passwords are counted per source address (here, in memory) and per device (in the
+//!   store, across nodes); when either reaches `ivr.register_attempts`, the source that sent
+//!   the last one is refused everything (403) for `ivr.register_lockout_mins`. A phone's own
+//!   address is not locked by guesses from elsewhere; a right password clears both counts.
+//!   Sources in `ivr.trusted_sources` (a proxy in front) are never locked: the proxy sees the
+//!   clients and should limit them itself.
 //! - Answers are sent without a transaction (see [`Registrar::answer`]).
 //! - Passwords, nonces, responses and digests are never logged.
 
@@ -35,7 +41,23 @@ use hark_core::{
         registrations::{self, Change, Refusal, Registration},
     },
 };
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+/// Source addresses whose wrong passwords are remembered at most; past it, those not locked
+/// are forgotten first.
+const SOURCES_KEPT: usize = 100_000;
+
+/// What this node remembers of one source address's wrong passwords.
+#[derive(Debug, Default)]
+struct Source {
+    failures: u32,
+    locked_until: Option<Instant>,
+}
 
 /// How long a nonce is good for before a phone is asked again (with `stale=true`).
 const NONCE_LIFETIME: Duration = Duration::from_secs(300);
@@ -49,6 +71,9 @@ pub struct Registrar {
     nonces: digest::Nonces,
     /// An HA1 for usernames that do not exist, so they cost the same check.
     decoy_ha1: String,
+    sources: Mutex<HashMap<IpAddr, Source>>,
+    /// Which sources are the trusted proxy (never locked).
+    limits: sip::limits::Limits,
 }
 
 impl Registrar {
@@ -68,12 +93,65 @@ impl Registrar {
             return Err("ivr.sip_digest_algorithms offers nothing".into());
         }
         let decoy: [u8; 16] = rand::random();
+        let limits = sip::limits::Limits::from_config(&ivr.config)?;
         Ok(Self {
             decoy_ha1: Algorithm::Sha256.hash(&decoy),
+            sources: Mutex::new(HashMap::new()),
+            limits,
             ivr,
             offered,
             nonces: digest::Nonces::new(NONCE_LIFETIME),
         })
+    }
+
+    /// Whether `source` is locked out now.
+    fn locked(&self, source: SocketAddr) -> bool {
+        let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        sources
+            .get(&source.ip())
+            .and_then(|s| s.locked_until)
+            .is_some_and(|until| until > Instant::now())
+    }
+
+    /// Count a wrong password from `source`, `device_failures` being the phone's count in a
+    /// row now (0 for a username nobody has); lock the source past the limit.
+    fn failed(&self, source: SocketAddr, username: &str, device_failures: i32) {
+        if self.limits.is_trusted(source) {
+            return;
+        }
+        let config = &self.ivr.config;
+        let limit = config.register_attempts.max(1);
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        if sources.len() >= SOURCES_KEPT && !sources.contains_key(&source.ip()) {
+            let now = Instant::now();
+            sources.retain(|_, s| s.locked_until.is_some_and(|u| u > now));
+            if sources.len() >= SOURCES_KEPT {
+                sources.clear();
+            }
+        }
+        let s = sources.entry(source.ip()).or_default();
+        s.failures += 1;
+        let device_over = u32::try_from(device_failures).unwrap_or(0) >= limit;
+        if s.failures >= limit || device_over {
+            let mins = config.register_lockout_mins;
+            s.locked_until = Some(Instant::now() + Duration::from_secs(u64::from(mins) * 60));
+            s.failures = 0;
+            tracing::warn!(
+                %source,
+                %username,
+                device_failures,
+                minutes = mins,
+                "SIP source locked out after wrong passwords"
+            );
+        }
+    }
+
+    /// A right password from `source`: its count starts again.
+    fn succeeded(&self, source: SocketAddr) {
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        if sources.get(&source.ip()).is_some_and(|s| s.failures > 0) {
+            sources.remove(&source.ip());
+        }
     }
 
     fn realm(&self) -> &str {
@@ -111,6 +189,9 @@ impl Registrar {
             endpoint.create_response(request, code, Some(reason.into()))
         };
         let source = request.tp_info.source;
+        if self.locked(source) {
+            return refuse(StatusCode::FORBIDDEN, "Forbidden");
+        }
         let Some(aor) = sip::user_part(&request.base_headers.to.uri.uri.user_part) else {
             return refuse(StatusCode::BAD_REQUEST, "No user in To");
         };
@@ -154,15 +235,44 @@ impl Registrar {
         let right = digest::verify(&presented, "REGISTER", ha1);
         let account = match account {
             Some(a) if right => a,
-            _ => {
+            other => {
                 tracing::warn!(
                     username = %presented.username,
                     %source,
                     "REGISTER refused: wrong credentials"
                 );
+                let device_failures = match other {
+                    Some(a) => {
+                        let device = a.device_id.clone();
+                        self.ivr
+                            .deps
+                            .store
+                            .run(move |c| devices::sip_failed(c, &device))
+                            .await
+                            .unwrap_or_else(|e| {
+                                tracing::error!(error = %e, "registrar: cannot count a failure");
+                                0
+                            })
+                    }
+                    None => 0,
+                };
+                self.failed(source, &presented.username, device_failures);
                 return refuse(StatusCode::FORBIDDEN, "Wrong credentials");
             }
         };
+        self.succeeded(source);
+        if account.sip_failures > 0 {
+            let device = account.device_id.clone();
+            if let Err(e) = self
+                .ivr
+                .deps
+                .store
+                .run(move |c| devices::sip_succeeded(c, &device))
+                .await
+            {
+                tracing::error!(error = %e, "registrar: cannot clear a failure count");
+            }
+        }
         if !self
             .nonces
             .first_use(&presented.nonce, presented.qop.as_ref().map(|(nc, _)| *nc))

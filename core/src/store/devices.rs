@@ -164,6 +164,8 @@ pub struct SipAccount {
     pub trusted: bool,
     /// Send it message-waiting NOTIFYs without a SUBSCRIBE.
     pub mwi_unsolicited: bool,
+    /// Wrong passwords for it in a row.
+    pub sip_failures: i32,
 }
 
 impl SipAccount {
@@ -304,4 +306,25 @@ pub fn sip_accounts_of_user(
         .filter(devices::user_id.eq(user.as_str()))
         .select(SipAccount::as_select())
         .load(conn)?)
+}
+
+/// Count a wrong SIP password for device `id`; returns how many in a row it has now.
+pub fn sip_failed(conn: &mut DbConnection, id: &str) -> Result<i32, StoreError> {
+    diesel::update(devices::table.find(id))
+        .set(devices::sip_failures.eq(devices::sip_failures + 1))
+        .execute(conn)?;
+    Ok(devices::table
+        .find(id)
+        .select(devices::sip_failures)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// A right SIP password for device `id`: its count of wrong ones starts again.
+pub fn sip_succeeded(conn: &mut DbConnection, id: &str) -> Result<(), StoreError> {
+    diesel::update(devices::table.find(id).filter(devices::sip_failures.ne(0)))
+        .set(devices::sip_failures.eq(0))
+        .execute(conn)?;
+    Ok(())
 }

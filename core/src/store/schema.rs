@@ -76,6 +76,7 @@ diesel::table! {
         sip_ha1_sha256 -> Nullable<Text>,
         trusted -> Bool,
         mwi_unsolicited -> Bool,
+        sip_failures -> Integer,
     }
 }
 

@@ -75,7 +75,7 @@ impl Limits {
         })
     }
 
-    fn is_trusted(&self, source: SocketAddr) -> bool {
+    pub fn is_trusted(&self, source: SocketAddr) -> bool {
         self.trusted.iter().any(|t| t.covers(source))
     }
 }

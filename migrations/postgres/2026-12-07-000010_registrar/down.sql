@@ -1,5 +1,6 @@
 DROP TABLE registrations;
 DROP INDEX devices_sip_username;
+ALTER TABLE devices DROP COLUMN sip_failures;
 ALTER TABLE devices DROP COLUMN mwi_unsolicited;
 ALTER TABLE devices DROP COLUMN trusted;
 ALTER TABLE devices DROP COLUMN sip_ha1_sha256;

@@ -9,6 +9,8 @@ ALTER TABLE devices ADD COLUMN sip_ha1_md5 TEXT;
 ALTER TABLE devices ADD COLUMN sip_ha1_sha256 TEXT;
 ALTER TABLE devices ADD COLUMN trusted BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE devices ADD COLUMN mwi_unsolicited BOOLEAN NOT NULL DEFAULT FALSE;
+-- Wrong SIP passwords for this device in a row (any source); a right one clears it.
+ALTER TABLE devices ADD COLUMN sip_failures INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX devices_sip_username ON devices (sip_username);
 
 -- Where a phone device is registered: one row per contact (RFC 3261 §10), on any IVR node.
