@@ -228,8 +228,8 @@ def main():
         for i in range(1, USERS + 1):
             # The authentication keyword as a field: sipp 3.6 cannot put fields inside it.
             f.write(f"p{i:04d};[authentication username=p{i:04d} password={PASSWORD}]\n")
-    print(subprocess.run(["sh", "-c", "lscpu | grep -E 'Model name|^CPU\\(s\\)'; free -g | head -2; "
-                          "kamailio -v | head -1; sipp -v | grep -i version"],
+    print(subprocess.run(["sh", "-c", "lscpu | grep -E 'Model name|^CPU.s.:'; free -g | head -2; "
+                          "kamailio -v | head -1; sipp -v | grep 'SIPp v'"],
                          capture_output=True, text=True).stdout)
 
     sip_port, portal_port = free_port(), free_port(socket.SOCK_STREAM)
