@@ -552,6 +552,82 @@ fn admin_queries(c: &mut DbConnection, aid: &UserId, bid: &UserId) -> Result<(),
     );
     let phone = store::devices::add(c, aid, "sip", "sip:a@example.net", None)?;
     assert!(phone.verified_at.is_some());
+    // SIP credentials (hashes only, unique usernames, phones only) and where phones register.
+    let now = store::now();
+    assert!(store::devices::set_sip_credentials(
+        c,
+        aid,
+        &phone.id,
+        "101",
+        "a long secret",
+        "hark",
+        true,
+        false
+    )?);
+    assert!(matches!(
+        store::devices::set_sip_credentials(
+            c,
+            aid,
+            &d.id,
+            "101x",
+            "a long secret",
+            "hark",
+            false,
+            false
+        ),
+        Err(StoreError::Invalid(_))
+    ));
+    let account = store::devices::find_sip_account(c, "101")?.unwrap();
+    let md5 = hark_core::digest::Algorithm::Md5;
+    assert!(account.trusted && account.ha1(md5, "hark").is_some());
+    assert!(
+        account.ha1(md5, "elsewhere").is_none(),
+        "made in another realm"
+    );
+    assert_eq!(store::devices::sip_failed(c, &phone.id)?, 1);
+    store::devices::sip_succeeded(c, &phone.id)?;
+    assert_eq!(
+        store::devices::find_sip_account(c, "101")?
+            .unwrap()
+            .sip_failures,
+        0
+    );
+    let binding = |contact: &str, expires_at| store::registrations::Registration {
+        device_id: phone.id.clone(),
+        contact: contact.into(),
+        user_id: aid.to_string(),
+        source: "udp:127.0.0.1:5062".into(),
+        path: Some("<sip:proxy;lr>".into()),
+        call_id: "c1".into(),
+        cseq: 1,
+        node_id: "n1".into(),
+        user_agent: Some("baresip".into()),
+        expires_at,
+        updated_at: now,
+    };
+    use store::registrations::{Change, Refusal};
+    let live = store::registrations::apply(
+        c,
+        &phone.id,
+        "c1",
+        1,
+        vec![
+            Change::Bind(binding("sip:a@h", now + chrono::Duration::minutes(10))),
+            Change::Bind(binding("sip:b@h", now - chrono::Duration::minutes(1))),
+        ],
+        now,
+    )?
+    .unwrap();
+    assert_eq!(live.len(), 1, "an expired binding is not live");
+    assert_eq!(
+        store::registrations::apply(c, &phone.id, "c1", 1, Vec::new(), now)?,
+        Err(Refusal::OutOfOrder)
+    );
+    assert_eq!(store::registrations::of_user(c, aid, now)?.len(), 1);
+    assert_eq!(store::registrations::sweep(c, now)?, 1, "the expired one");
+    assert!(store::devices::clear_sip_credentials(c, aid, &phone.id)?);
+    assert!(store::registrations::of_user(c, aid, now)?.is_empty());
+    assert!(store::devices::find_sip_account(c, "101")?.is_none());
     assert_eq!(store::devices::list_for_user(c, aid)?.len(), 2);
     assert!(
         !store::devices::delete(c, bid, &phone.id)?,
@@ -633,7 +709,7 @@ fn admin_queries(c: &mut DbConnection, aid: &UserId, bid: &UserId) -> Result<(),
 }
 
 async fn check(store: Store) {
-    assert_eq!(store.migrate().unwrap(), 9);
+    assert_eq!(store.migrate().unwrap(), 10);
     assert_eq!(store.migrate().unwrap(), 0, "migrations are idempotent");
     // Statement by statement: a deliberately refused insert must not abort the rest (as it
     // would inside one PostgreSQL transaction). Rollback has its own test below.
