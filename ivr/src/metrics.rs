@@ -149,6 +149,7 @@ mod tests {
         m.dtmf(Method::SipInfo);
         m.refused(ezk_sip_types::StatusCode::SERVICE_UNAVAILABLE);
         m.sip_rejected("flood");
+        m.registered(ezk_sip_types::StatusCode::UNAUTHORIZED);
         let c = Counters::default();
         c.packets_in.store(50, Ordering::Relaxed);
         c.lost.store(2, Ordering::Relaxed);
@@ -161,6 +162,7 @@ mod tests {
             "hark_ivr_calls_total{direction=\"inbound\"} 1",
             "hark_ivr_refused_calls_total{status=\"503\"} 1",
             "hark_ivr_sip_rejected_total{reason=\"flood\"} 1",
+            "hark_ivr_registers_total{status=\"401\"} 1",
             "hark_ivr_rtp_packets_total{kind=\"in\"} 50",
             "hark_ivr_rtp_packets_total{kind=\"lost\"} 2",
             "hark_ivr_dtmf_total{method=\"sip_info\"} 1",
