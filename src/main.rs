@@ -57,6 +57,9 @@ enum Command {
     /// Manage delivery plugins (WebAssembly components).
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Manage people's devices, and the SIP sign-in phones register with.
+    #[command(subcommand)]
+    Device(DeviceCommand),
     /// Decode one uploaded audio file from stdin to the canonical WAV on stdout, within
     /// limits (the portal runs this as a child for every upload).
     #[command(hide = true)]
@@ -94,6 +97,38 @@ enum PluginCommand {
     Enable { name: String },
     /// Disable a plugin by name.
     Disable { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// Add a device for a person (verified at once: an admin added it). With
+    /// `--sip-username`, the phone also gets a SIP sign-in, its password read from standard
+    /// input (one line, 8 characters or more).
+    Add {
+        #[arg(long)]
+        extension: String,
+        /// email, phone, sip or browser.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        sip_username: Option<String>,
+        /// Calls from this registered phone need no PIN.
+        #[arg(long)]
+        trusted: bool,
+        /// Send it message-waiting NOTIFYs without a SUBSCRIBE.
+        #[arg(long)]
+        mwi: bool,
+    },
+    /// List devices (one person's with `--extension`), with their SIP sign-in and where they
+    /// are registered.
+    List {
+        #[arg(long)]
+        extension: Option<String>,
+    },
+    /// Remove a device by its id (where it is registered goes with it).
+    Remove { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +248,7 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
             Ok(())
         }
         Command::User(cmd) => user(cmd, &config).await,
+        Command::Device(cmd) => device(cmd, &config).await,
         Command::DecodeUpload { .. } => bail!("decode-upload runs before the runtime starts"),
         Command::Plugin(cmd) => {
             let store = app::open_store(&config)?;
@@ -283,6 +319,124 @@ async fn wait_for_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+async fn device(cmd: DeviceCommand, config: &Config) -> Result<()> {
+    use hark_core::store::{devices, registrations};
+    let store = app::open_store(config)?;
+    let mut out = std::io::stdout().lock();
+    let person = |extension: String| {
+        let store = store.clone();
+        async move {
+            let ext = extension.clone();
+            store
+                .run(move |c| users::find_by_extension(c, &ext))
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("nobody has extension {extension}"))
+        }
+    };
+    match cmd {
+        DeviceCommand::Add {
+            extension,
+            kind,
+            address,
+            sip_username,
+            trusted,
+            mwi,
+        } => {
+            let u = person(extension).await?;
+            let password = match &sip_username {
+                Some(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    Some(line.trim_end_matches(['\r', '\n']).to_owned())
+                }
+                None => None,
+            };
+            let realm = config.ivr.sip_realm.clone();
+            let uid = u.user_id();
+            let d = store
+                .transaction(move |c| {
+                    let d = devices::add(c, &uid, &kind, &address, None)?;
+                    if let (Some(name), Some(pw)) = (&sip_username, &password) {
+                        devices::set_sip_credentials(
+                            c, &uid, &d.id, name, pw, &realm, trusted, mwi,
+                        )?;
+                    }
+                    Ok(d)
+                })
+                .await?;
+            writeln!(
+                out,
+                "added {} {} {} for {}",
+                d.id, d.kind, d.address, u.extension
+            )?;
+        }
+        DeviceCommand::List { extension } => {
+            let people = match extension {
+                Some(e) => vec![person(e).await?],
+                None => store.run(users::list).await?,
+            };
+            writeln!(
+                out,
+                "{:<38} {:<10} {:<8} {:<32} {:<12} REGISTERED",
+                "ID", "EXTENSION", "KIND", "ADDRESS", "SIP"
+            )?;
+            for u in people {
+                let uid = u.user_id();
+                let (list, accounts, bound) = store
+                    .run(move |c| {
+                        Ok((
+                            devices::list_for_user(c, &uid)?,
+                            devices::sip_accounts_of_user(c, &uid)?,
+                            registrations::of_user(c, &uid, hark_core::store::now())?,
+                        ))
+                    })
+                    .await?;
+                for d in list {
+                    let sip = accounts
+                        .iter()
+                        .find(|a| a.device_id == d.id)
+                        .and_then(|a| a.sip_username.clone())
+                        .unwrap_or_else(|| "-".into());
+                    let here: Vec<&str> = bound
+                        .iter()
+                        .filter(|r| r.device_id == d.id)
+                        .map(|r| r.source.as_str())
+                        .collect();
+                    let registered = if here.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        here.join(", ")
+                    };
+                    writeln!(
+                        out,
+                        "{:<38} {:<10} {:<8} {:<32} {:<12} {}",
+                        d.id, u.extension, d.kind, d.address, sip, registered
+                    )?;
+                }
+            }
+        }
+        DeviceCommand::Remove { id } => {
+            let people = store.run(users::list).await?;
+            let mut removed = false;
+            for u in people {
+                let (uid, id) = (u.user_id(), id.clone());
+                if store
+                    .transaction(move |c| devices::delete(c, &uid, &id))
+                    .await?
+                {
+                    removed = true;
+                    break;
+                }
+            }
+            if !removed {
+                bail!("no device {id}");
+            }
+            writeln!(out, "removed {id}")?;
+        }
+    }
+    Ok(())
 }
 
 async fn user(cmd: UserCommand, config: &Config) -> Result<()> {

@@ -1,5 +1,8 @@
 //! The `hark` binary as an operator uses it: `serve --demo`, `user list`, `user add`,
-//! `migrate`, configuration from a file plus `HARK_…` overrides, and a clean stop on SIGTERM.
+//! `device add|list|remove` (a softphone registering with the sign-in it was given), `migrate`,
+//! configuration from a file plus `HARK_…` overrides, and a clean stop on SIGTERM.
+
+mod support;
 
 use std::{
     process::Stdio,
@@ -110,7 +113,12 @@ async fn serve_demo_then_manage_users_then_stop() {
 
     let mut serve = Running::start(&["serve", "--demo"], &config);
     let line = serve.wait_for("portal listening on http://").await;
-    serve.wait_for("IVR taking calls at sip:127.0.0.1:").await;
+    let ivr_line = serve.wait_for("IVR taking calls at sip:127.0.0.1:").await;
+    let ivr: std::net::SocketAddr = ivr_line[ivr_line.find("sip:").unwrap() + 4..]
+        .trim()
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap();
     let base = line[line.find("http://").unwrap()..].trim().to_owned();
     assert!(
         !base.ends_with(":1"),
@@ -171,6 +179,62 @@ async fn serve_demo_then_manage_users_then_stop() {
     .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("taken"));
+    // Eve's softphone gets a SIP sign-in from the command line and registers with it.
+    let out = hark(
+        &[
+            "device",
+            "add",
+            "--extension",
+            "105",
+            "--kind",
+            "sip",
+            "--address",
+            "sip:105@hark",
+            "--sip-username",
+            "eve-phone",
+        ],
+        &config,
+        Some("eves-phone-secret\n"),
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mic = dir.path().join("mic.wav");
+    std::fs::write(&mic, support::audio::sine_wav(440.0, 30.0, 8000)).unwrap();
+    let phone = support::baresip::Baresip::registered(
+        "eve-phone",
+        "eves-phone-secret",
+        ivr,
+        &mic,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    phone.wait_log("200 OK () [1 binding]", WAIT).await.unwrap();
+    let out = hark(&["device", "list", "--extension", "105"], &config, None).await;
+    let listing = String::from_utf8(out.stdout).unwrap();
+    let row = listing
+        .lines()
+        .find(|l| l.contains("sip:105@hark"))
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert!(
+        row.contains("eve-phone") && row.contains(&format!("udp:{}", phone.sip)),
+        "{listing}"
+    );
+    let id = row.split_whitespace().next().unwrap().to_owned();
+    phone.stop().await;
+    assert!(
+        hark(&["device", "remove", &id], &config, None)
+            .await
+            .status
+            .success()
+    );
+    let out = hark(&["device", "remove", &id], &config, None).await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no device"));
+
     // Migrating an up-to-date database is a no-op.
     assert!(hark(&["migrate"], &config, None).await.status.success());
 
