@@ -578,6 +578,29 @@ async fn every_page_fits_a_phone_and_a_desktop_and_passes_an_accessibility_audit
     stack
         .send(&bob, "101", audio::sine_wav(440.0, 1.0, 16_000))
         .await;
+    // A softphone with a SIP sign-in, for the profile's phone section.
+    let alice_id = stack.user_id("101").await;
+    stack
+        .app
+        .deps
+        .store
+        .run(move |c| {
+            use hark_core::store::devices;
+            let d = devices::add(c, &alice_id, "sip", "sip:101@hark", None)?;
+            devices::set_sip_credentials(
+                c,
+                &alice_id,
+                &d.id,
+                "101",
+                "alices-phone-secret",
+                "hark",
+                false,
+                true,
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
     for (name, path) in SIGNED_IN_PAGES {
         check_page(&b, name, path, &mut faults).await;
     }
