@@ -93,11 +93,9 @@ pub fn add(
     Ok(d)
 }
 
-/// Remove `user`'s device `id` (and where it is registered); false when they have none such.
+/// Remove `user`'s device `id` (where it is registered goes with it: `registrations`
+/// references it `ON DELETE CASCADE`); false when they have none such.
 pub fn delete(conn: &mut DbConnection, user: &UserId, id: &str) -> Result<bool, StoreError> {
-    if find_for_user(conn, user, id)?.is_some() {
-        super::registrations::unbind_all(conn, id)?;
-    }
     Ok(diesel::delete(
         devices::table
             .filter(devices::id.eq(id))

@@ -5,8 +5,8 @@
 //! - INVITE: over `max_calls`, or over `max_calls_per_source` from its source, it gets 503
 //!   with `Retry-After` at once (a flood costs a response, not a call); otherwise it is
 //!   answered on its own task;
-//! - REGISTER: to the registrar the application gives ([`RegisterHandler`]), in a
-//!   transaction of its own;
+//! - REGISTER: to the registrar the application gives ([`RegisterHandler`]), which answers
+//!   it without a transaction too;
 //! - OPTIONS: 200 with what Hark allows and accepts (keep-alive pings from proxies);
 //! - methods Hark knows but does not serve here: 405 with `Allow`; unknown methods: 501.
 //!
