@@ -144,6 +144,9 @@ pub enum Event {
     },
     /// A plugin was added, changed, enabled or disabled: every router reloads its plugins.
     PluginChanged { name: String },
+    /// Someone's mailbox changed other than by a message arriving or being played (deleted,
+    /// restored, marked unheard): their phones' message-waiting lamps are set again.
+    MailboxChanged { user_id: UserId },
     /// A receipt for the sender; also stored, so senders read it through the API.
     Receipt {
         message_id: MessageId,
@@ -164,6 +167,7 @@ impl Event {
             Event::MessagePlayed { .. } => keys::MESSAGE_PLAYED.into(),
             Event::DeliveryOutcome { .. } => keys::DELIVERY_OUTCOME.into(),
             Event::PluginChanged { .. } => keys::PLUGIN_CHANGED.into(),
+            Event::MailboxChanged { .. } => keys::MAILBOX_CHANGED.into(),
             Event::Receipt { sender_id, .. } => format!("receipt.{sender_id}"),
         }
     }
@@ -271,9 +275,14 @@ pub struct VerifyEmail {
 pub struct Originate {
     /// Whom the call is for: the person who will answer.
     pub user_id: UserId,
-    /// Where to ring them: a SIP URI (`sip:bob@host`), called directly, or a phone number
-    /// (`+15551234`, `tel:+15551234`), dialled through the configured trunk.
+    /// Where to ring them when no phone of theirs is registered: a SIP URI (`sip:bob@host`),
+    /// called directly, or a phone number (`+15551234`, `tel:+15551234`), dialled through the
+    /// configured trunk; empty when there is none.
     pub target: String,
+    /// The phone device the plan chose: its registered contacts ring (all of them at once).
+    /// None: every registered phone of the person rings. Registered phones go before `target`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     pub purpose: CallPurpose,
 }
 
@@ -315,6 +324,7 @@ pub mod keys {
     pub const RECEIPT_ANY: &str = "receipt.*";
     pub const PRESENCE_CHANGED: &str = "presence.changed";
     pub const PLUGIN_CHANGED: &str = "plugin.changed";
+    pub const MAILBOX_CHANGED: &str = "mailbox.changed";
 
     pub const IVR_ORIGINATE: &str = "ivr.originate";
 
@@ -349,6 +359,7 @@ mod tests {
         let c = Envelope::new(Command::Originate(Originate {
             user_id: UserId::from("u2"),
             target: "sip:bob@127.0.0.1:5070".into(),
+            device: Some("d1".into()),
             purpose: CallPurpose::Deliver {
                 attempt_id: AttemptId::new(),
                 message_id: MessageId::new(),

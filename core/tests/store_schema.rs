@@ -709,7 +709,7 @@ fn admin_queries(c: &mut DbConnection, aid: &UserId, bid: &UserId) -> Result<(),
 }
 
 async fn check(store: Store) {
-    assert_eq!(store.migrate().unwrap(), 10);
+    assert_eq!(store.migrate().unwrap(), 11);
     assert_eq!(store.migrate().unwrap(), 0, "migrations are idempotent");
     // Statement by statement: a deliberately refused insert must not abort the rest (as it
     // would inside one PostgreSQL transaction). Rollback has its own test below.

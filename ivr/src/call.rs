@@ -1,16 +1,21 @@
 //! A call once it is up, either way: its line for the menus, the metrics, and the hang-up.
-//! [`inbound`] is one inbound call from INVITE to BYE: answer, run the caller flow, hang up.
+//! [`inbound`] is one inbound call from INVITE to BYE: tell whether a registered phone is
+//! calling, answer, run the caller flow, hang up.
 
 use crate::{
     Ivr,
     line::Line,
     media::session::Counters,
-    menu::{self, Session, Stop},
+    menu::{self, PhoneCaller, Session, Stop},
+    phone_auth::Checked,
     sip::{CallHandler, Connected, admission::CallPermit, inbound},
     voice::Part,
 };
 use ezk_sip_core::{Endpoint, IncomingRequest};
-use hark_core::store::users::User;
+use hark_core::{
+    ids::UserId,
+    store::{self, devices, registrations, users::User},
+};
 use std::sync::Arc;
 
 impl CallHandler for Ivr {
@@ -25,20 +30,91 @@ pub async fn inbound(
     invite: IncomingRequest,
     permit: CallPermit,
 ) {
+    let phone = match from_registered_phone(&ivr, &endpoint, &invite).await {
+        Identified::Phone(p) => Some(p),
+        Identified::Anyone => None,
+        Identified::Answered => return,
+    };
     let Some((answered, _permit)) = inbound::answer(&ivr.sip, &endpoint, invite, permit).await
     else {
         return;
     };
-    tracing::info!(caller = ?answered.caller, dialled = ?answered.dialled, "call answered");
+    tracing::info!(caller = ?answered.caller, dialled = ?answered.dialled, phone = phone.is_some(), "call answered");
     let mut call = OnLine::pick_up(&ivr, answered.call, "inbound");
     let result = menu::run(
         ivr.clone(),
         &mut call.line,
         answered.caller,
+        phone,
         answered.dialled,
     )
     .await;
     call.hang_up(&ivr, result).await;
+}
+
+/// Who an INVITE is from, as far as phone sign-ins go.
+enum Identified {
+    /// A registered phone that proved its password.
+    Phone(PhoneCaller),
+    /// Not from a registered phone: the caller says who they are in the menus.
+    Anyone,
+    /// Already answered (challenged or refused): nothing more to do.
+    Answered,
+}
+
+/// Whether `invite` comes from a registered phone: its From names a device's SIP username and
+/// it comes from where that device registered. Such an INVITE is challenged like its REGISTER
+/// (the phone answers with the same password), so a forged From from the phone's address
+/// gets nowhere — the challenge goes to the real phone. Anything else is a caller like any
+/// other; nothing here tells an outsider which usernames exist.
+async fn from_registered_phone(
+    ivr: &Arc<Ivr>,
+    endpoint: &Endpoint,
+    invite: &IncomingRequest,
+) -> Identified {
+    let Some(from) = crate::sip::user_part(&invite.base_headers.from.uri.uri.user_part) else {
+        return Identified::Anyone;
+    };
+    let source = crate::sip::source_text(invite);
+    let registered = ivr
+        .deps
+        .store
+        .run(move |c| {
+            let Some(account) = devices::find_sip_account(c, &from)? else {
+                return Ok(false);
+            };
+            Ok(
+                registrations::of_device(c, &account.device_id, store::now())?
+                    .iter()
+                    .any(|b| b.source == source),
+            )
+        })
+        .await;
+    match registered {
+        Ok(true) => {}
+        Ok(false) => return Identified::Anyone,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot tell whether a caller is a registered phone");
+            return Identified::Anyone;
+        }
+    }
+    let mut response = match ivr.phones.check(invite, "INVITE").await {
+        Checked::Authenticated(account) => {
+            return Identified::Phone(PhoneCaller {
+                user_id: UserId::from(account.user_id.as_str()),
+                trusted: account.trusted,
+            });
+        }
+        Checked::Challenge { stale } => ivr.phones.challenge(endpoint, invite, stale),
+        Checked::Refused(code, reason) => {
+            endpoint.create_response(invite, code, Some(reason.into()))
+        }
+    };
+    // Without a transaction, as every refusal before a call exists: the ACK is let go.
+    if let Err(e) = endpoint.send_outgoing_response(&mut response).await {
+        tracing::debug!(error = %e, "could not challenge an INVITE");
+    }
+    Identified::Answered
 }
 
 /// An answered call, for the menus.

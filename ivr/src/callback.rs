@@ -26,7 +26,7 @@ use crate::{
         self,
         callback::{Delivery, OnHeard},
     },
-    sip::outbound::{self, Unplaced},
+    sip::outbound::{self, Route, Unplaced},
     voice,
 };
 use hark_core::{
@@ -36,7 +36,7 @@ use hark_core::{
     ids::{AttemptId, MessageId, UserId},
     played::{self, Via},
     push::{self, PushFrame},
-    store::{self, StoreError, messages, users},
+    store::{self, StoreError, messages, registrations, users},
 };
 use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
@@ -107,6 +107,7 @@ async fn place(ivr: Arc<Ivr>, endpoint: ezk_sip_core::Endpoint, call: Originate)
     let Originate {
         user_id,
         target,
+        device,
         purpose,
     } = call;
     match purpose {
@@ -114,8 +115,14 @@ async fn place(ivr: Arc<Ivr>, endpoint: ezk_sip_core::Endpoint, call: Originate)
             attempt_id,
             message_id,
         } => {
-            let (outcome, detail, played) =
-                deliver(&ivr, &endpoint, &user_id, &target, &message_id).await;
+            let (outcome, detail, played) = deliver(
+                &ivr,
+                &endpoint,
+                &user_id,
+                (&target, device.as_deref()),
+                &message_id,
+            )
+            .await;
             tracing::info!(%message_id, recipient = %user_id, ?outcome, %detail, "callback ended");
             report(
                 &ivr, attempt_id, message_id, user_id, outcome, detail, played,
@@ -126,7 +133,15 @@ async fn place(ivr: Arc<Ivr>, endpoint: ezk_sip_core::Endpoint, call: Originate)
             recipients,
             sent_to,
         } => {
-            record(&ivr, &endpoint, &user_id, &target, recipients, sent_to).await;
+            record(
+                &ivr,
+                &endpoint,
+                &user_id,
+                (&target, device.as_deref()),
+                recipients,
+                sent_to,
+            )
+            .await;
         }
     }
 }
@@ -137,7 +152,7 @@ async fn deliver(
     ivr: &Arc<Ivr>,
     endpoint: &ezk_sip_core::Endpoint,
     recipient_id: &UserId,
-    target: &str,
+    target: (&str, Option<&str>),
     message_id: &MessageId,
 ) -> (Outcome, String, bool) {
     let failed = |why: String| (Outcome::Failed, why, false);
@@ -175,11 +190,12 @@ async fn deliver(
         },
         Err(e) => return failed(format!("the message's audio is missing: {e}")),
     };
-    let route = match outbound::route(&ivr.config, target) {
+    let routes = match routes(ivr, recipient_id, target).await {
         Ok(r) => r,
         Err(why) => return failed(why),
     };
-    let placed = match outbound::place(&ivr.sip, endpoint, &route, &sender.display_name).await {
+    let placed = match outbound::place_first(&ivr.sip, endpoint, routes, &sender.display_name).await
+    {
         Ok(p) => p,
         Err(Unplaced::Declined) => {
             return (Outcome::Declined, Unplaced::Declined.to_string(), false);
@@ -218,7 +234,7 @@ async fn record(
     ivr: &Arc<Ivr>,
     endpoint: &ezk_sip_core::Endpoint,
     user_id: &UserId,
-    target: &str,
+    target: (&str, Option<&str>),
     recipients: Vec<UserId>,
     sent_to: Option<String>,
 ) {
@@ -234,8 +250,8 @@ async fn record(
             return;
         }
     };
-    let placed = match outbound::route(&ivr.config, target) {
-        Ok(route) => outbound::place(&ivr.sip, endpoint, &route, "Hark").await,
+    let placed = match routes(ivr, user_id, target).await {
+        Ok(routes) => outbound::place_first(&ivr.sip, endpoint, routes, "Hark").await,
         Err(why) => Err(Unplaced::Failed(why)),
     };
     match placed {
@@ -247,16 +263,50 @@ async fn record(
             call.hang_up(ivr, result).await;
         }
         Err(u) => {
-            tracing::info!(user = %user_id, %target, outcome = %u, "call me to record: not answered");
+            tracing::info!(user = %user_id, target = %target.0, outcome = %u, "call me to record: not answered");
             let outcome = match u {
                 Unplaced::Busy => "busy",
                 Unplaced::NoAnswer => "no_answer",
                 Unplaced::Declined => "declined",
-                Unplaced::Failed(_) => "failed",
+                Unplaced::Failed(_) | Unplaced::AnsweredElsewhere => "failed",
             };
             tell_caller(ivr, user_id, outcome, &u.to_string()).await;
         }
     }
+}
+
+/// Where to ring `user`: every registered contact of the chosen device (of all their phones
+/// when none was chosen), all at once; else the fixed address (`target`: the device's, or the
+/// number on their account).
+async fn routes(
+    ivr: &Arc<Ivr>,
+    user: &UserId,
+    (target, device): (&str, Option<&str>),
+) -> Result<Vec<Route>, String> {
+    let (u, d) = (user.clone(), device.map(str::to_owned));
+    let bindings = ivr
+        .deps
+        .store
+        .run(move |c| match d {
+            Some(d) => registrations::of_device(c, &d, store::now()),
+            None => registrations::of_user(c, &u, store::now()),
+        })
+        .await
+        .map_err(|e| format!("cannot read where their phones are registered: {e}"))?;
+    let mut routes = Vec::new();
+    for b in &bindings {
+        match Route::registered(b) {
+            Ok(r) => routes.push(r),
+            Err(why) => tracing::warn!(device = %b.device_id, %why, "skipping a registration"),
+        }
+    }
+    if !routes.is_empty() {
+        return Ok(routes);
+    }
+    if target.trim().is_empty() {
+        return Err("no phone of theirs is registered and they have no number".into());
+    }
+    Ok(vec![outbound::route(&ivr.config, target)?])
 }
 
 /// Tell the person's open portal tabs how their "call me to record" call went (none open: no

@@ -8,7 +8,9 @@
 //! call as the menus use it (play with barge-in, keys, record); [`recording`] turns what a
 //! caller says into a message (live fragments while they speak, an encrypted blob when they
 //! stop); [`menu`] is the caller flow; [`call`] ties one call together; [`registrar`] takes
-//! phones' REGISTERs (through the SIP layer's [`sip::RegisterHandler`]); [`callback`] places
+//! phones' REGISTERs and [`mwi`] their SUBSCRIBEs (through the SIP layer's
+//! [`sip::PhoneHandler`]) and sets their message-waiting lamps; [`phone_auth`] is who a phone
+//! is (digest); [`callback`] places
 //! outbound calls for the notifier's callback channel; [`orphans`] finishes the recordings of
 //! an IVR process that died.
 
@@ -18,7 +20,9 @@ pub mod line;
 pub mod media;
 pub mod menu;
 pub mod metrics;
+pub mod mwi;
 pub mod orphans;
+pub mod phone_auth;
 pub mod prompts;
 pub mod recording;
 pub mod registrar;
@@ -63,6 +67,8 @@ pub struct Ivr {
     pub pin_checks: hark_core::password::Checker,
     /// Call slots, in all and per source (the source limits are shared with the guard layer).
     pub admission: Arc<sip::admission::Admission>,
+    /// Digest authentication of phones (REGISTER, SUBSCRIBE, INVITE from a registered phone).
+    pub phones: phone_auth::PhoneAuth,
 }
 
 /// A bound IVR, not yet serving.
@@ -70,7 +76,7 @@ pub struct Server {
     ivr: Arc<Ivr>,
     endpoint: ezk_sip_core::Endpoint,
     /// Kept here: the intake holds it weakly.
-    registrar: Arc<dyn sip::RegisterHandler>,
+    registrar: Arc<dyn sip::PhoneHandler>,
 }
 
 impl std::fmt::Debug for Server {
@@ -131,8 +137,11 @@ impl Server {
                 "argon2id PIN checks the IVR ran (accounts without a PIN included)",
             );
         });
+        let phones =
+            phone_auth::PhoneAuth::new(&config, deps.store.clone()).map_err(IvrError::Config)?;
         let ivr = Arc::new(Ivr {
             sip: sip::Local::new(&config, bound),
+            phones,
             config,
             deps,
             voice,
@@ -142,8 +151,8 @@ impl Server {
         });
         let handler: Arc<dyn sip::CallHandler> = ivr.clone();
         let _ = slot.set(Arc::downgrade(&handler));
-        let registrar: Arc<dyn sip::RegisterHandler> =
-            Arc::new(registrar::Registrar::new(ivr.clone()).map_err(IvrError::Config)?);
+        let registrar: Arc<dyn sip::PhoneHandler> =
+            Arc::new(registrar::Registrar::new(ivr.clone()));
         let _ = registrar_slot.set(Arc::downgrade(&registrar));
         Ok(Self {
             ivr,
@@ -167,6 +176,12 @@ impl Server {
         let sweeping = shutdown.child_token();
         let orphans = tokio::spawn(orphans::run(self.ivr.clone(), sweeping.clone()));
         let registrations = tokio::spawn(registrar::sweep(self.ivr.clone(), sweeping.clone()));
+        tokio::spawn(mwi::at_start(self.ivr.clone(), self.endpoint.clone()));
+        let lamps = tokio::spawn(mwi::run(
+            self.ivr.clone(),
+            self.endpoint.clone(),
+            shutdown.clone(),
+        ));
         let callbacks = callback::run(
             self.ivr.clone(),
             self.endpoint.clone(),
@@ -180,6 +195,11 @@ impl Server {
         }
         if let Err(e) = registrations.await {
             tracing::error!(error = %e, "registration sweeper failed");
+        }
+        match lamps.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "message-waiting lamps stopped"),
+            Err(e) => tracing::error!(error = %e, "message-waiting task failed"),
         }
         drop(self.endpoint);
         drop(self.registrar);

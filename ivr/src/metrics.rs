@@ -22,6 +22,7 @@ pub struct Metrics {
     jitter_ms: Histogram,
     dtmf: Family<Labels, Counter>,
     registers: Family<Labels, Counter>,
+    lamps: Family<Labels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -41,6 +42,7 @@ impl Default for Metrics {
             jitter_ms: Histogram::new([1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0]),
             dtmf: Family::default(),
             registers: Family::default(),
+            lamps: Family::default(),
         }
     }
 }
@@ -80,6 +82,11 @@ impl Metrics {
             "registers",
             "REGISTER requests answered, by status (401 challenges, 403 wrong credentials)",
             self.registers.clone(),
+        );
+        r.register(
+            "lamp_notifies",
+            "message-waiting NOTIFYs sent, by the phone's answer (\"none\": unanswered)",
+            self.lamps.clone(),
         );
     }
 
@@ -127,6 +134,18 @@ impl Metrics {
     pub fn registered(&self, code: ezk_sip_types::StatusCode) {
         self.registers
             .get_or_create(&vec![("status", code.into_u16().to_string())])
+            .inc();
+    }
+
+    pub fn lamp_set(&self, code: ezk_sip_types::StatusCode) {
+        self.lamps
+            .get_or_create(&vec![("status", code.into_u16().to_string())])
+            .inc();
+    }
+
+    pub fn lamp_unanswered(&self) {
+        self.lamps
+            .get_or_create(&vec![("status", "none".to_owned())])
             .inc();
     }
 

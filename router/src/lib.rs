@@ -88,7 +88,9 @@ impl consume::Handler<Event> for EventHandler {
                 via,
             } => played::handle(&self.deps, id, message_id, recipient_id, via).await?,
             // Not ours (the queue is bound to other keys); acknowledge and move on.
-            Event::Receipt { .. } | Event::PluginChanged { .. } => false,
+            Event::Receipt { .. } | Event::PluginChanged { .. } | Event::MailboxChanged { .. } => {
+                false
+            }
         };
         if wrote {
             self.deps.outbox.notify();

@@ -1,12 +1,13 @@
-//! `message.played`: the first play anywhere ends the plan and tells the sender "heard".
+//! `message.played`: the first play anywhere ends the plan, tells the sender "heard", and
+//! (`mailbox.changed`) has the recipient's message-waiting lamps set again.
 
 use crate::{CONSUMER, outcome::receipt};
 use hark_core::{
     Deps,
     bus::consume::{self, HandleError},
-    events::ReceiptKind,
+    events::{Envelope, Event, ReceiptKind},
     ids::{EventId, MessageId, UserId},
-    store::{StoreError, attempts, messages},
+    store::{self, StoreError, attempts, messages},
 };
 
 pub(crate) async fn handle(
@@ -33,6 +34,13 @@ pub(crate) async fn handle(
                 &sender,
                 ReceiptKind::Heard,
                 Some(&via),
+            )?;
+            // Their phones' lamps count it as heard now.
+            store::outbox::enqueue_event(
+                c,
+                &Envelope::new(Event::MailboxChanged {
+                    user_id: recipient.clone(),
+                }),
             )?;
         }
         Ok(())

@@ -54,7 +54,32 @@ impl Baresip {
         source: &Path,
         limit: Duration,
     ) -> Result<Self> {
-        Self::start_account(user, source, limit, true, Some((registrar, password))).await
+        Self::registered_with(user, password, registrar, source, limit, true, false).await
+    }
+
+    /// As [`Baresip::registered`]; with `answer` false incoming calls ring until the caller
+    /// gives up (a desk phone nobody picks up); with `lamp` it also shows message waiting
+    /// (its `mwi` module SUBSCRIBEs to its own mailbox and prints each NOTIFY as
+    /// `----- MWI for …`). Only one phone a test should load `mwi`: baresip 1.0.0's module
+    /// has been seen sending dozens of SUBSCRIBEs at once when a second registered phone
+    /// starts beside another.
+    pub async fn registered_with(
+        user: &str,
+        password: &str,
+        registrar: SocketAddr,
+        source: &Path,
+        limit: Duration,
+        answer: bool,
+        lamp: bool,
+    ) -> Result<Self> {
+        Self::start_account(
+            user,
+            source,
+            limit,
+            answer,
+            Some((registrar, password, lamp)),
+        )
+        .await
     }
 
     async fn start_account(
@@ -62,7 +87,7 @@ impl Baresip {
         source: &Path,
         limit: Duration,
         answer: bool,
-        registrar: Option<(SocketAddr, &str)>,
+        registrar: Option<(SocketAddr, &str, bool)>,
     ) -> Result<Self> {
         // A port found free can be taken by someone else's outgoing connection before baresip
         // binds it: then try again with others.
@@ -80,7 +105,7 @@ impl Baresip {
         source: &Path,
         limit: Duration,
         answer: bool,
-        registrar: Option<(SocketAddr, &str)>,
+        registrar: Option<(SocketAddr, &str, bool)>,
     ) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let sip_port = free_port()?;
@@ -112,12 +137,17 @@ impl Baresip {
             src = source.display(),
             snd = snd.display(),
         );
+        let config = if registrar.is_some_and(|(_, _, lamp)| lamp) {
+            format!("{config}module_app\tmwi.so\n")
+        } else {
+            config
+        };
         std::fs::write(dir.path().join("config"), config)?;
         let answermode = if answer { "auto" } else { "manual" };
         let account = match registrar {
             // The AOR's host is the registrar; baresip REGISTERs there and answers its
             // challenge with the password.
-            Some((at, password)) => format!(
+            Some((at, password, _)) => format!(
                 "<sip:{user}@{at}>;auth_pass={password};regint=60;answermode={answermode};\
                  audio_codecs=pcmu,pcma\n"
             ),

@@ -166,10 +166,11 @@ async fn act(
     let id = MessageId::from(id);
     let uid = me.user.user_id();
     let mid = id.clone();
+    // A transaction: the change and the event that sets the person's lamps go together.
     let found = state
         .deps
         .store
-        .run(move |c| {
+        .transaction(move |c| {
             let done = match what {
                 Act::Delete => inbox::delete(c, &mid, &uid)?,
                 Act::Restore => inbox::restore(c, &mid, &uid)?,
@@ -185,6 +186,7 @@ async fn act(
     let Some(from) = found else {
         return Err(PageError::NotFound);
     };
+    state.deps.outbox.notify();
     match what {
         Act::Delete => {
             let undo = format!("/messages/{id}/restore");

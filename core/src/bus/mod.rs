@@ -131,8 +131,22 @@ pub fn standard_topology() -> Vec<QueueSpec> {
         .map(|k| QueueSpec::durable(k).bind(Exchange::Commands, k))
         .collect();
     specs.push(router_queue());
+    specs.push(mwi_queue());
     specs
 }
+
+/// The IVRs' queue for message-waiting lamps: every change to someone's mailbox — a message
+/// recorded for them, or `mailbox.changed` (played, which the router writes once it has marked
+/// the play; deleted, restored, marked unheard).
+pub fn mwi_queue() -> QueueSpec {
+    use crate::events::keys;
+    QueueSpec::durable(MWI_QUEUE)
+        .bind(Exchange::Events, keys::MESSAGE_RECORDED)
+        .bind(Exchange::Events, keys::MAILBOX_CHANGED)
+}
+
+/// [`mwi_queue`]'s name.
+pub const MWI_QUEUE: &str = "ivr.mwi";
 
 /// The router's queue: every event it acts on.
 pub fn router_queue() -> QueueSpec {

@@ -140,6 +140,9 @@ pub fn restore(conn: &mut DbConnection, id: &MessageId, user: &UserId) -> Result
     )
     .set(message_recipients::deleted_at.eq(None::<chrono::NaiveDateTime>))
     .execute(conn)?;
+    if n > 0 {
+        changed(conn, user)?;
+    }
     Ok(n > 0)
 }
 
@@ -171,10 +174,14 @@ fn set_mark(
     let n = diesel::update(
         message_recipients::table
             .find((id.as_str(), user.as_str()))
-            .filter(message_recipients::deleted_at.is_null()),
+            .filter(message_recipients::deleted_at.is_null())
+            .filter(message_recipients::marked_unheard.ne(marked)),
     )
     .set(message_recipients::marked_unheard.eq(marked))
     .execute(conn)?;
+    if n > 0 {
+        changed(conn, user)?;
+    }
     Ok(n > 0)
 }
 
@@ -188,5 +195,19 @@ pub fn delete(conn: &mut DbConnection, id: &MessageId, user: &UserId) -> Result<
     )
     .set(message_recipients::deleted_at.eq(Some(now())))
     .execute(conn)?;
+    if n > 0 {
+        changed(conn, user)?;
+    }
     Ok(n > 0)
+}
+
+/// Tell whoever watches `user`'s mailbox (their phones' message-waiting lamps) that it
+/// changed, in the caller's transaction: the event goes out through the outbox.
+fn changed(conn: &mut DbConnection, user: &UserId) -> Result<(), StoreError> {
+    super::outbox::enqueue_event(
+        conn,
+        &crate::events::Envelope::new(crate::events::Event::MailboxChanged {
+            user_id: user.clone(),
+        }),
+    )
 }

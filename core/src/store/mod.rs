@@ -15,6 +15,7 @@ pub mod groups;
 pub mod inbox;
 pub mod live_chunks;
 pub mod messages;
+pub mod mwi;
 pub mod nodes;
 pub mod outbox;
 pub mod plugins;

@@ -97,6 +97,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    mwi_subscriptions (id) {
+        id -> Text,
+        device_id -> Text,
+        user_id -> Text,
+        call_id -> Text,
+        their_tag -> Text,
+        our_tag -> Text,
+        their_uri -> Text,
+        our_uri -> Text,
+        contact -> Text,
+        source -> Text,
+        route_set -> Nullable<Text>,
+        cseq -> BigInt,
+        expires_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     messages (id) {
         id -> Text,
         sender_id -> Text,
@@ -305,6 +324,7 @@ diesel::joinable!(message_recipients -> users (recipient_id));
 diesel::joinable!(receipts -> messages (message_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(registrations -> devices (device_id));
+diesel::joinable!(mwi_subscriptions -> devices (device_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     claims,
@@ -321,6 +341,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     delivery_profiles,
     devices,
     registrations,
+    mwi_subscriptions,
     messages,
     attachments,
     message_recipients,

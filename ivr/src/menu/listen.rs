@@ -56,8 +56,9 @@ pub async fn run(s: &mut Session<'_>) -> Result<(), Stop> {
                     s.ivr
                         .deps
                         .store
-                        .run(move |c| inbox::delete(c, &id, &me))
+                        .transaction(move |c| inbox::delete(c, &id, &me))
                         .await?;
+                    s.ivr.deps.outbox.notify();
                     s.say(&[Part::Prompt("deleted")]).await?;
                     break;
                 }

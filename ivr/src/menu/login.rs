@@ -1,24 +1,64 @@
-//! Who is calling: the caller id when it is a known extension, else the extension they key
-//! in; then their PIN. Wrong PINs count across calls; `pin_attempts` in a row lock the PIN for
+//! Who is calling: the person whose registered phone authenticated the call (its SIP
+//! password, see [`crate::phone_auth`]), else the caller id when it is a known extension, else
+//! the extension they key in; then their PIN, unless the phone is marked trusted. Wrong PINs count across calls; `pin_attempts` in a row lock the PIN for
 //! `pin_lockout_mins`, and a locked PIN is refused before it is even asked for, so guessing
 //! costs an attacker a call per try and then nothing works. Why a call ends ("locked",
 //! "goodbye") is always said whole, even to a caller who typed ahead.
 
 use super::{Stop, TRIES};
 use crate::{Ivr, line::Line, voice::Part};
-use hark_core::store::users::{self, User};
+use hark_core::{
+    ids::UserId,
+    store::users::{self, User},
+};
 use std::{sync::Arc, time::Duration};
+
+/// A call from a registered phone that proved its SIP password.
+#[derive(Clone, Debug)]
+pub struct PhoneCaller {
+    pub user_id: UserId,
+    /// The device is marked trusted: no PIN is asked.
+    pub trusted: bool,
+}
 
 pub async fn login(
     ivr: &Arc<Ivr>,
     line: &mut Line,
     caller: Option<&str>,
+    phone: Option<&PhoneCaller>,
 ) -> Result<Option<User>, Stop> {
     let say = |parts: &[Part<'_>]| ivr.voice.say(parts);
     let wait = Duration::from_secs(u64::from(ivr.config.digit_timeout_secs));
-    let known = match caller.filter(|c| c.bytes().all(|b| b.is_ascii_digit())) {
-        Some(ext) => find(ivr, ext).await?,
-        None => None,
+    if let Some(phone) = phone {
+        let id = phone.user_id.clone();
+        let user = ivr
+            .deps
+            .store
+            .run(move |c| users::find_by_id(c, &id))
+            .await?
+            .filter(|u| !u.is_disabled());
+        if let Some(user) = user
+            && phone.trusted
+            && !user.pin_locked()
+        {
+            line.play(&say(&[Part::Prompt("welcome")])).await?;
+            return Ok(Some(user));
+        }
+    }
+    let known = match (
+        phone,
+        caller.filter(|c| c.bytes().all(|b| b.is_ascii_digit())),
+    ) {
+        (Some(p), _) => {
+            let id = p.user_id.clone();
+            ivr.deps
+                .store
+                .run(move |c| users::find_by_id(c, &id))
+                .await?
+                .filter(|u| !u.is_disabled())
+        }
+        (None, Some(ext)) => find(ivr, ext).await?,
+        (None, None) => None,
     };
     let user = match known {
         Some(u) => {

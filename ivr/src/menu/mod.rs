@@ -10,6 +10,8 @@
 pub mod callback;
 mod listen;
 mod login;
+
+pub use login::PhoneCaller;
 mod online;
 mod receipts;
 mod send;
@@ -114,15 +116,17 @@ impl Session<'_> {
     }
 }
 
-/// Run the whole flow for one call. `caller` is the caller id's user part, `dialled` what they
-/// called (a direct dial when it starts with the prefix).
+/// Run the whole flow for one call. `caller` is the caller id's user part, `phone` who the
+/// registered phone that called is (when it authenticated), `dialled` what they called (a
+/// direct dial when it starts with the prefix).
 pub async fn run(
     ivr: Arc<Ivr>,
     line: &mut Line,
     caller: Option<String>,
+    phone: Option<PhoneCaller>,
     dialled: Option<String>,
 ) -> Result<(), Stop> {
-    let Some(user) = login::login(&ivr, line, caller.as_deref()).await? else {
+    let Some(user) = login::login(&ivr, line, caller.as_deref(), phone.as_ref()).await? else {
         return Ok(());
     };
     tracing::info!(extension = %user.extension, "caller logged in");

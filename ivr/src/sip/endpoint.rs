@@ -5,8 +5,9 @@
 //! - INVITE: over `max_calls`, or over `max_calls_per_source` from its source, it gets 503
 //!   with `Retry-After` at once (a flood costs a response, not a call); otherwise it is
 //!   answered on its own task;
-//! - REGISTER: to the registrar the application gives ([`RegisterHandler`]), which answers
-//!   it without a transaction too;
+//! - REGISTER and SUBSCRIBE: to the phone handler the application gives ([`PhoneHandler`]:
+//!   the registrar, message-waiting), which answers them without a transaction too — also a
+//!   SUBSCRIBE refresh inside a subscription's dialog, which lives in the store, not in ezk;
 //! - OPTIONS: 200 with what Hark allows and accepts (keep-alive pings from proxies);
 //! - methods Hark knows but does not serve here: 405 with `Allow`; unknown methods: 501.
 //!
@@ -18,7 +19,7 @@
 //! call's usages (or answers 481 for a dialog that does not exist).
 
 use super::{
-    CallHandler, RegisterHandler,
+    CallHandler, PhoneHandler,
     admission::Admission,
     guard::{self, Guard},
 };
@@ -36,9 +37,10 @@ use std::{
 };
 
 /// Methods this endpoint serves (sent in `Allow`).
-const ALLOWED: [Method; 8] = [
+const ALLOWED: [Method; 9] = [
     Method::INVITE,
     Method::REGISTER,
+    Method::SUBSCRIBE,
     Method::ACK,
     Method::BYE,
     Method::CANCEL,
@@ -48,8 +50,7 @@ const ALLOWED: [Method; 8] = [
 ];
 
 /// Methods SIP defines that Hark does not serve outside a dialog: 405, not 501.
-const KNOWN: [Method; 6] = [
-    Method::SUBSCRIBE,
+const KNOWN: [Method; 5] = [
     Method::NOTIFY,
     Method::MESSAGE,
     Method::REFER,
@@ -102,13 +103,13 @@ pub async fn build(
 pub type HandlerSlot = Arc<OnceLock<Weak<dyn CallHandler>>>;
 
 /// Where the intake finds the registrar once it exists (weak, as for calls).
-pub type RegistrarSlot = Arc<OnceLock<Weak<dyn RegisterHandler>>>;
+pub type RegistrarSlot = Arc<OnceLock<Weak<dyn PhoneHandler>>>;
 
 /// The layer that takes what arrives outside any dialog.
 pub struct Intake {
     /// Who answers admitted INVITEs.
     pub calls: HandlerSlot,
-    /// Who answers REGISTER.
+    /// Who answers REGISTER and SUBSCRIBE.
     pub registrar: RegistrarSlot,
     /// Call slots, in all and per source.
     pub admission: Arc<Admission>,
@@ -136,6 +137,7 @@ impl Layer for Intake {
         endpoint.add_allow(Method::OPTIONS);
         endpoint.add_allow(Method::INFO);
         endpoint.add_allow(Method::REGISTER);
+        endpoint.add_allow(Method::SUBSCRIBE);
     }
 
     async fn receive(&self, endpoint: &Endpoint, request: MayTake<'_, IncomingRequest>) {
@@ -165,9 +167,12 @@ impl Layer for Intake {
                     .await;
                 }
             }
-        } else if method == Method::REGISTER {
+        } else if method == Method::REGISTER || method == Method::SUBSCRIBE {
             match self.registrar.get().and_then(Weak::upgrade) {
-                Some(registrar) => registrar.register(endpoint.clone(), request.take()),
+                Some(phones) if method == Method::REGISTER => {
+                    phones.register(endpoint.clone(), request.take());
+                }
+                Some(phones) => phones.subscribe(endpoint.clone(), request.take()),
                 None => {
                     let req = request.take();
                     guard::answer_statelessly(

@@ -16,7 +16,7 @@
 //!   (request and INVITE rate), before anything is made for a request; stateless refusals.
 //! - [`limits`]: the per-source state those limits and the call slots are counted in.
 //! - [`endpoint`]: UDP and TCP transports and the intake layer: new INVITEs (with overload
-//!   refusal), REGISTER (handed to the [`RegisterHandler`]), OPTIONS, and methods Hark does
+//!   refusal), REGISTER and SUBSCRIBE (handed to the [`PhoneHandler`]), OPTIONS, and methods Hark does
 //!   not implement.
 //! - [`digest`]: digest authentication as a server: challenges, nonces, checking a response.
 //! - [`inbound`]: answering one INVITE: SDP offer/answer, 100/180/200, ACK.
@@ -60,10 +60,12 @@ pub trait CallHandler: Send + Sync + 'static {
     fn incoming(self: Arc<Self>, endpoint: Endpoint, invite: IncomingRequest, permit: CallPermit);
 }
 
-/// What the application does with a REGISTER that arrived outside any dialog: answer it on a
-/// task of its own (the registrar, with the store behind it).
-pub trait RegisterHandler: Send + Sync + 'static {
+/// What the application does with what phones ask outside a call: answer it on a task of its
+/// own (the store is behind it) — REGISTER (the registrar) and SUBSCRIBE (message-waiting,
+/// also a refresh in a subscription's dialog).
+pub trait PhoneHandler: Send + Sync + 'static {
     fn register(self: Arc<Self>, endpoint: Endpoint, request: IncomingRequest);
+    fn subscribe(self: Arc<Self>, endpoint: Endpoint, request: IncomingRequest);
 }
 
 /// This node's SIP and media addresses and the settings the SIP layer applies.
@@ -184,6 +186,16 @@ pub fn user_part(user: &SipUriUserPart) -> Option<String> {
         SipUriUserPart::UserPw(up) => up.user.as_str(),
     };
     Some(percent_decode(raw))
+}
+
+/// Where `request` came from, as the store keeps it: `udp:ip:port` or `tcp:ip:port`.
+pub fn source_text(request: &IncomingRequest) -> String {
+    let transport = if request.tp_info.transport.is_udp() {
+        "udp"
+    } else {
+        "tcp"
+    };
+    format!("{transport}:{}", request.tp_info.source)
 }
 
 /// Who is calling: the user part of `P-Asserted-Identity` when a trusted proxy set it, else of

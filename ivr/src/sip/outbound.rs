@@ -5,10 +5,16 @@
 //! gets Hark's digest credentials when it challenges (401 or 407) — a callee's own URI never
 //! does, so a hostile callee cannot collect responses to guess the trunk password from.
 //!
+//! A registered phone is called at its Contact ([`Route::registered`]), sent where its
+//! REGISTER came from (so a phone behind NAT is reached through the hole it opened) or through
+//! the proxy its `Path` names, with that Path as the INVITE's `Route`.
+//!
 //! [`place`] offers PCMU, PCMA and telephone-event, lets the phone ring for at most
-//! `ring_timeout_secs` (then CANCEL, built here: see [`cancel`]), takes the first 2xx of any fork, ACKs it, and starts the
-//! same leg and media an answered inbound call gets. How a call that was not answered ended is
-//! an [`Unplaced`].
+//! `ring_timeout_secs` (then CANCEL, built here: see [`cancel`]), takes the first 2xx of any
+//! fork, ACKs it, and starts the same leg and media an answered inbound call gets. How a call
+//! that was not answered ended is an [`Unplaced`]. [`place_first`] rings several phones at
+//! once (a person's registered phones): the first to answer gets the call, the others are
+//! cancelled with `Reason: SIP;cause=200` (RFC 3326: answered elsewhere, not a missed call).
 
 use super::Local;
 use super::sdp;
@@ -34,9 +40,10 @@ use ezk_sip_ua::invite::{
     create_ack,
     initiator::{Early, EarlyResponse, InviteInitiator, Response},
 };
-use hark_core::config::IvrConfig;
+use hark_core::{config::IvrConfig, store::registrations::Registration};
 use std::{future::poll_fn, net::SocketAddr, task::Poll, time::Duration};
-use tokio::sync::mpsc;
+use tokio::{sync::mpsc, task::JoinSet};
+use tokio_util::sync::CancellationToken;
 
 /// Where a call goes, and whether the trunk's credentials may be used on it.
 #[derive(Clone, Debug)]
@@ -45,6 +52,61 @@ pub struct Route {
     /// The URI as text, for logs and outcomes.
     pub text: String,
     pub via_trunk: bool,
+    /// Where to send the INVITE instead of resolving `uri`: a registered phone's source
+    /// address, or the first hop of its Path.
+    pub next_hop: Option<SipUri>,
+    /// `Route` headers (a registered phone's Path, RFC 3327).
+    pub route_set: Vec<String>,
+}
+
+impl Route {
+    /// The route to a registered phone's binding: its Contact as the Request-URI, sent
+    /// through the proxies its Path names, else straight to where the REGISTER came from.
+    pub fn registered(binding: &Registration) -> Result<Self, String> {
+        let uri = binding.contact.parse::<SipUri>().map_err(|e| {
+            format!(
+                "the registered contact {:?} is unusable: {e}",
+                binding.contact
+            )
+        })?;
+        let route_set = binding.path.as_deref().map(split_path).unwrap_or_default();
+        let next_hop = match route_set.first() {
+            Some(first) => {
+                let inner = first.trim().trim_start_matches('<');
+                let inner = inner.split('>').next().unwrap_or(inner);
+                inner
+                    .parse::<SipUri>()
+                    .map_err(|e| format!("the registered Path {first:?} is unusable: {e}"))?
+            }
+            None => {
+                let (transport, addr) = binding
+                    .source
+                    .split_once(':')
+                    .ok_or_else(|| format!("no source in {:?}", binding.source))?;
+                let addr: SocketAddr = addr
+                    .parse()
+                    .map_err(|e| format!("the registered source {:?}: {e}", binding.source))?;
+                format!("sip:{addr};transport={transport}")
+                    .parse::<SipUri>()
+                    .map_err(|e| format!("the registered source {:?}: {e}", binding.source))?
+            }
+        };
+        Ok(Self {
+            uri,
+            text: binding.contact.clone(),
+            via_trunk: false,
+            next_hop: Some(next_hop),
+            route_set,
+        })
+    }
+}
+
+/// The entries of a stored Path (`<sip:a;lr>, <sip:b;lr>`), each as `<…>`.
+fn split_path(path: &str) -> Vec<String> {
+    path.split_inclusive('>')
+        .map(|p| p.trim().trim_start_matches(',').trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// How an outbound call that never got going ended.
@@ -56,6 +118,8 @@ pub enum Unplaced {
     NoAnswer,
     /// The callee rejected the call (603).
     Declined,
+    /// Another of the person's phones answered first (this one was cancelled).
+    AnsweredElsewhere,
     /// Anything else, with why.
     Failed(String),
 }
@@ -66,6 +130,7 @@ impl std::fmt::Display for Unplaced {
             Unplaced::Busy => f.write_str("busy"),
             Unplaced::NoAnswer => f.write_str("no answer"),
             Unplaced::Declined => f.write_str("declined the call"),
+            Unplaced::AnsweredElsewhere => f.write_str("answered on another phone"),
             Unplaced::Failed(why) => f.write_str(why),
         }
     }
@@ -84,6 +149,8 @@ pub fn route(config: &IvrConfig, target: &str) -> Result<Route, String> {
             uri,
             text: target.to_owned(),
             via_trunk: false,
+            next_hop: None,
+            route_set: Vec::new(),
         });
     }
     let number = lower.strip_prefix("tel:").unwrap_or(&lower);
@@ -114,15 +181,110 @@ pub fn route(config: &IvrConfig, target: &str) -> Result<Route, String> {
         uri,
         text,
         via_trunk: true,
+        next_hop: None,
+        route_set: Vec::new(),
     })
 }
 
-/// Call `route` and wait for an answer. Rings for at most `ring_timeout_secs`.
+/// Ring every one of `routes` at once; the first to answer gets the call and the others are
+/// cancelled; a person declining on one phone (603) stops them all, as a 6xx does at a
+/// forking proxy (RFC 3261 §16.7); a 486 on one phone (busy there) does not. When nobody answers: no answer if any rang out, else busy if any was, else the
+/// first failure.
+pub async fn place_first(
+    local: &Local,
+    endpoint: &Endpoint,
+    routes: Vec<Route>,
+    caller_name: &str,
+) -> Result<Connected, Unplaced> {
+    if let [route] = routes.as_slice() {
+        return place(
+            local,
+            endpoint,
+            route,
+            caller_name,
+            &CancellationToken::new(),
+        )
+        .await;
+    }
+    let stop = CancellationToken::new();
+    let mut forks = JoinSet::new();
+    for route in routes {
+        let (local, endpoint, name, stop) = (
+            local.clone(),
+            endpoint.clone(),
+            caller_name.to_owned(),
+            stop.clone(),
+        );
+        forks.spawn(async move {
+            let placed = place(&local, &endpoint, &route, &name, &stop).await;
+            (route.text, placed)
+        });
+    }
+    let mut won: Option<Connected> = None;
+    let mut lost = Vec::new();
+    while let Some(done) = forks.join_next().await {
+        let Ok((text, placed)) = done else {
+            lost.push(Unplaced::Failed("a fork of the call failed".into()));
+            continue;
+        };
+        match placed {
+            Ok(call) if won.is_none() => {
+                tracing::info!(contact = %text, "answered first");
+                won = Some(call);
+                stop.cancel();
+                // The others finish cancelling on their own; a late answer is hung up.
+                let rest = std::mem::take(&mut forks);
+                tokio::spawn(hang_up_late(rest));
+                break;
+            }
+            Ok(call) => call.leg.hang_up(),
+            Err(Unplaced::Declined) => {
+                tracing::info!(contact = %text, "declined: the other phones stop ringing");
+                stop.cancel();
+                lost.push(Unplaced::Declined);
+            }
+            Err(u) => {
+                tracing::info!(contact = %text, outcome = %u, "one phone did not answer");
+                lost.push(u);
+            }
+        }
+    }
+    if let Some(call) = won {
+        return Ok(call);
+    }
+    Err(worst_first(lost))
+}
+
+/// How a call that rang several phones ended when none answered.
+fn worst_first(lost: Vec<Unplaced>) -> Unplaced {
+    for wanted in [Unplaced::Declined, Unplaced::NoAnswer, Unplaced::Busy] {
+        if lost.contains(&wanted) {
+            return wanted;
+        }
+    }
+    lost.into_iter()
+        .find(|u| !matches!(u, Unplaced::AnsweredElsewhere))
+        .unwrap_or_else(|| Unplaced::Failed("no phone to ring".into()))
+}
+
+/// Hang up forks that answered after another had won.
+async fn hang_up_late(mut forks: JoinSet<(String, Result<Connected, Unplaced>)>) {
+    while let Some(done) = forks.join_next().await {
+        if let Ok((text, Ok(call))) = done {
+            tracing::info!(contact = %text, "answered after another phone; hung up");
+            call.leg.hang_up();
+        }
+    }
+}
+
+/// Call `route` and wait for an answer. Rings for at most `ring_timeout_secs`, or until
+/// `stop` (another phone answered), then CANCELs.
 pub async fn place(
     local: &Local,
     endpoint: &Endpoint,
     route: &Route,
     caller_name: &str,
+    stop: &CancellationToken,
 ) -> Result<Connected, Unplaced> {
     let socket = session::bind(local.media_ip, local.rtp_ports.clone())
         .await
@@ -139,6 +301,13 @@ pub async fn place(
     // No reliable provisional responses: the answer then always comes in the 2xx.
     initiator.support_100rel = false;
     initiator.support_timer = false;
+    if let Some(hop) = &route.next_hop {
+        let (transport, destination) = endpoint
+            .select_transport(hop)
+            .await
+            .map_err(|e| Unplaced::Failed(format!("cannot reach {}: {e}", route.text)))?;
+        initiator.set_target_transport(transport, destination);
+    }
 
     let mut auth = route.via_trunk.then(|| {
         let mut credentials = DigestCredentials::new();
@@ -159,6 +328,9 @@ pub async fn place(
             .headers
             .insert_named(&ContentType(BytesStr::from_static("application/sdp")));
         invite.body = offer.clone().into();
+        for hop in &route.route_set {
+            invite.headers.insert(Name::ROUTE, hop.as_str());
+        }
         if let Some(a) = auth.as_mut() {
             a.authorize_request(&mut invite.headers);
         }
@@ -172,17 +344,24 @@ pub async fn place(
                 r = initiator.receive() => Event::Initial(r),
                 r = next_early(&mut earlies), if !earlies.is_empty() => Event::Early(r),
                 _ = tokio::time::sleep_until(deadline) => Event::RangOut,
+                _ = stop.cancelled() => Event::Elsewhere,
             };
             match event {
                 Event::RangOut => {
-                    cancel(endpoint, &mut initiator).await;
+                    cancel(endpoint, &mut initiator, None).await;
                     return Err(Unplaced::NoAnswer);
                 }
-                Event::Early(Ok(EarlyResponse::Success(session, response))) => {
+                Event::Elsewhere => {
+                    cancel(endpoint, &mut initiator, Some(ANSWERED_ELSEWHERE)).await;
+                    return Err(Unplaced::AnsweredElsewhere);
+                }
+                Event::Early((i, Ok(EarlyResponse::Success(session, response)))) => {
+                    // That early dialog is the call now: not one to cancel.
+                    earlies.swap_remove(i);
                     break 'invite (session, response);
                 }
-                Event::Early(Ok(_)) => {}
-                Event::Early(Err(e)) => {
+                Event::Early((_, Ok(_))) => {}
+                Event::Early((_, Err(e))) => {
                     return Err(Unplaced::Failed(format!("early dialog: {e}")));
                 }
                 Event::Initial(Err(e)) => {
@@ -279,7 +458,8 @@ pub async fn place(
 /// CANCEL is built here from the INVITE as sent and retransmitted (as Timer E would) until the
 /// INVITE's final response (487) arrives. Its 200 has no transaction to go to and is dropped
 /// by ezk (logged as an orphaned response). A 2xx that crossed the CANCEL is ACKed and hung up.
-async fn cancel(endpoint: &Endpoint, initiator: &mut InviteInitiator) {
+/// `reason` goes in a `Reason` header (RFC 3326).
+async fn cancel(endpoint: &Endpoint, initiator: &mut InviteInitiator, reason: Option<&str>) {
     let Some(tsx) = initiator.transaction() else {
         return;
     };
@@ -309,6 +489,9 @@ async fn cancel(endpoint: &Endpoint, initiator: &mut InviteInitiator) {
         cseq,
         method: Method::CANCEL,
     });
+    if let Some(reason) = reason {
+        headers.insert(Name::custom("Reason", &["reason"]), reason);
+    }
     let mut request = OutgoingRequest {
         msg: Request {
             line: RequestLine {
@@ -363,16 +546,22 @@ async fn cancel(endpoint: &Endpoint, initiator: &mut InviteInitiator) {
 #[allow(clippy::large_enum_variant)]
 enum Event {
     Initial(Result<Response, ezk_sip_core::Error>),
-    Early(Result<EarlyResponse, ezk_sip_core::Error>),
+    /// Which early dialog, and what came in it.
+    Early((usize, Result<EarlyResponse, ezk_sip_core::Error>)),
     RangOut,
+    Elsewhere,
 }
 
-/// The next response in any early dialog.
-async fn next_early(earlies: &mut [Early]) -> Result<EarlyResponse, ezk_sip_core::Error> {
+/// What a phone that stops ringing because another answered is told (RFC 3326): phones show
+/// no missed call for it.
+const ANSWERED_ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere\"";
+
+/// The next response in any early dialog, and which one it came in.
+async fn next_early(earlies: &mut [Early]) -> (usize, Result<EarlyResponse, ezk_sip_core::Error>) {
     poll_fn(|cx| {
-        for early in earlies.iter_mut() {
+        for (i, early) in earlies.iter_mut().enumerate() {
             if let Poll::Ready(r) = early.poll_receive(cx) {
-                return Poll::Ready(r);
+                return Poll::Ready((i, r));
             }
         }
         Poll::Pending

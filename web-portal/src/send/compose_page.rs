@@ -357,6 +357,7 @@ pub(crate) async fn call_me(
     let command = Envelope::new(Command::Originate(Originate {
         user_id: me.user.user_id(),
         target: phone.clone(),
+        device: None,
         purpose: CallPurpose::Record {
             recipients: addressed.people.iter().map(User::user_id).collect(),
             sent_to: addressed.groups,
