@@ -213,11 +213,13 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
     match command {
         Command::Serve { demo } => {
             let app = App::build(config).await?;
-            if demo && hark::demo::seed(&app.deps.store).await? {
+            let realm = app.config.ivr.sip_realm.clone();
+            if demo && hark::demo::seed(&app.deps.store, Some(&realm)).await? {
                 tracing::info!(
                     password = hark::demo::DEMO_PASSWORD,
                     pin = hark::demo::DEMO_PIN,
-                    "seeded demo users 101-104 and group 200"
+                    "seeded demo users 101-104 (each with a softphone sign-in: the extension \
+                     and the password) and group 200"
                 );
             }
             serve(
@@ -238,7 +240,7 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
         Command::Migrate { demo } => {
             let store = app::open_store(&config)?;
             tracing::info!("database is up to date");
-            if demo && hark::demo::seed(&store).await? {
+            if demo && hark::demo::seed(&store, Some(&config.ivr.sip_realm)).await? {
                 tracing::info!(
                     password = hark::demo::DEMO_PASSWORD,
                     pin = hark::demo::DEMO_PIN,

@@ -226,6 +226,18 @@ async fn serve_demo_then_manage_users_then_stop() {
     );
     let id = row.split_whitespace().next().unwrap().to_owned();
     phone.stop().await;
+    // Each demo person's softphone signs in with their extension and the demo password.
+    let alice = support::baresip::Baresip::registered(
+        "101",
+        hark::demo::DEMO_PASSWORD,
+        ivr,
+        &mic,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    alice.wait_log("200 OK () [1 binding]", WAIT).await.unwrap();
+    alice.stop().await;
     assert!(
         hark(&["device", "remove", &id], &config, None)
             .await

@@ -597,7 +597,8 @@ async fn every_registered_phone_rings_and_the_first_to_answer_gets_it(mode: Mode
         .unwrap();
     // baresip 1.0.0 reports a CANCELled incoming call so (it does not show the Reason).
     assert_eq!(
-        closed["param"], "Connection reset by peer",
+        closed["param"],
+        "Connection reset by peer",
         "the desk phone's ringing was cancelled: {closed}\n{}",
         desk.log()
     );

@@ -129,7 +129,7 @@ impl Cluster {
         };
         config.database.url = hark_core::config::Secret::new(db.url());
         let store = hark::app::open_store(&config)?;
-        hark::demo::seed(&store).await?;
+        hark::demo::seed(&store, None).await?;
         let env = vec![
             (
                 "HARK_DATA_DIR".into(),

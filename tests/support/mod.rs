@@ -242,7 +242,7 @@ impl Stack {
         }
         tweak(&mut config);
         let app = App::build(config).await?;
-        hark::demo::seed(&app.deps.store).await?;
+        hark::demo::seed(&app.deps.store, None).await?;
         let running = app::start(&app, services, Some(listener)).await?;
         Ok(Self {
             app,
