@@ -258,3 +258,116 @@ async fn every_process_serves_health_readiness_and_metrics() {
     assert!(status.success(), "{status}");
     cluster.stop().await;
 }
+
+/// A phone registered through Kamailio (which adds a Path naming itself and the phone's
+/// address) is rung by the other IVR: the IVR that took the REGISTER is killed, and the
+/// survivor, reading the registration from the shared store, calls the phone through
+/// Kamailio (the Path as the INVITE's Route); the phone answers and Bob hears the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_registered_through_kamailio_is_called_back_by_the_other_ivr() {
+    use hark_core::store::{devices, registrations, users};
+    use support::{baresip::Baresip, kamailio::Kamailio};
+    const PASSWORD: &str = "bobs-phone-secret";
+    let mut cluster = Cluster::new(&support::amqp_url()).await.unwrap();
+    cluster
+        .store
+        .run(|c| {
+            let bob = users::find_by_extension(c, "102")?.expect("demo user");
+            let d = devices::add(c, &bob.user_id(), "sip", "sip:102@hark", None)?;
+            devices::set_sip_credentials(
+                c,
+                &bob.user_id(),
+                &d.id,
+                "102",
+                PASSWORD,
+                "hark",
+                false,
+                false,
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    cluster
+        .set_profile("102", r#"[{"channel":"callback","give_up_after_secs":90}]"#)
+        .await;
+    let p = cluster.spawn("portal").await.unwrap();
+    cluster.spawn("router").await.unwrap();
+    cluster.spawn("notifier").await.unwrap();
+    let ivrs = [
+        cluster.spawn("ivr").await.unwrap(),
+        cluster.spawn("ivr").await.unwrap(),
+    ];
+    let sip: Vec<std::net::SocketAddr> = ivrs
+        .iter()
+        .map(|&i| ([127, 0, 0, 1], cluster.procs[i].port.unwrap()).into())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let kamailio = Kamailio::start(dir.path(), &sip).await.unwrap();
+
+    let mic = dir.path().join("mic.wav");
+    std::fs::write(&mic, sine_wav(0.0, 90.0, 8000)).unwrap();
+    let mut phone = Baresip::registered(
+        "102",
+        PASSWORD,
+        kamailio.addr,
+        &mic,
+        Duration::from_secs(90),
+    )
+    .await
+    .unwrap();
+    phone.wait_log("200 OK () [1 binding]", WAIT).await.unwrap();
+    let binding = cluster
+        .store
+        .run(|c| {
+            let bob = users::find_by_extension(c, "102")?.expect("demo user");
+            registrations::of_user(c, &bob.user_id(), hark_core::store::now())
+        })
+        .await
+        .unwrap();
+    let path = binding[0].path.clone().unwrap_or_default();
+    assert!(
+        path.contains(&kamailio.addr.to_string()) && path.contains("received="),
+        "Kamailio's Path is kept: {path:?}"
+    );
+    let mut took = None;
+    for i in ivrs {
+        let m = cluster.metrics(i).await.unwrap();
+        if m.contains("hark_ivr_registers_total{status=\"200\"}") {
+            took = Some(i);
+        }
+    }
+    let took = took.expect("one IVR took the REGISTER");
+    cluster.kill9(took).await;
+
+    let base = cluster.procs[p].base();
+    let token = api_token(&cluster.http, std::slice::from_ref(&base), "101")
+        .await
+        .unwrap();
+    let id = upload(&cluster, &base, &token, "102").await;
+    if let Err(e) = phone
+        .event("CALL_ESTABLISHED", Duration::from_secs(60))
+        .await
+    {
+        panic!(
+            "{e}\n--- Hark:\n{}\n--- Kamailio:\n{}",
+            cluster.logs(40),
+            std::fs::read_to_string(&kamailio.log).unwrap_or_default()
+        );
+    }
+    let id = hark_core::ids::MessageId::from(id.as_str());
+    eventually("Bob to hear it on his phone", || {
+        let (store, id) = (cluster.store.clone(), id.clone());
+        async move {
+            let rs = store
+                .run(move |c| hark_core::store::receipts::list_for_message(c, &id))
+                .await
+                .ok()?;
+            rs.iter().any(|r| r.kind == "heard").then_some(())
+        }
+    })
+    .await;
+    phone.stop().await;
+    kamailio.stop().await;
+    cluster.stop().await;
+}

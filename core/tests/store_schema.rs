@@ -392,6 +392,14 @@ fn every_table(c: &mut DbConnection) -> Result<(), StoreError> {
     portal_queries(c, &aid, &bid)?;
     admin_queries(c, &aid, &bid)?;
 
+    // Deleting, restoring and marking messages unheard above told the lamps, through the
+    // outbox (`mailbox.changed`, one each).
+    let earlier = store::outbox::claim_due(c, 100, now + chrono::Duration::seconds(30))?;
+    assert!(!earlier.is_empty());
+    for row in earlier {
+        assert_eq!(row.routing_key, "mailbox.changed", "{row:?}");
+        store::outbox::delete(c, row.seq)?;
+    }
     let e = Envelope::new(Event::MessagePlayed {
         message_id: mid,
         recipient_id: UserId::from(b.id.as_str()),

@@ -27,6 +27,7 @@ fuzz_target!(|case: Case| {
         extension: "102".into(),
         timezone: "UTC".into(),
         presence: "available".into(),
+        phone_registered: false,
         endpoints: case.endpoints,
         profile: Vec::new(),
         now_unix_ms: 0,

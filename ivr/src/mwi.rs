@@ -477,6 +477,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), hark_core::bus::BusError> {
     let deps = ivr.deps.clone();
+    deps.bus.declare(&hark_core::bus::mwi_queue()).await?;
     let handler = Arc::new(Lamps { ivr, endpoint });
     consume::run::<Event, _>(&deps, hark_core::bus::MWI_QUEUE, 4, handler, shutdown).await
 }

@@ -32,6 +32,7 @@ fn input() -> PlanInput {
         extension: "102".into(),
         timezone: "Europe/Paris".into(),
         presence: "available".into(),
+        phone_registered: false,
         endpoints: vec![
             ("email".into(), "email".into(), true),
             ("phone".into(), "callback".into(), true),

@@ -29,6 +29,8 @@ pub(crate) struct RecipientFacts {
     pub presence: String,
     /// (id, channel, verified)
     pub endpoints: Vec<(String, String, bool)>,
+    /// One of their phones is registered now (a callback rings it).
+    pub phone_registered: bool,
 }
 
 impl RecipientFacts {
@@ -131,6 +133,8 @@ pub(crate) fn load_facts(
         })
         .collect();
     let mut present = hark_core::store::presence::statuses(c, &ids)?;
+    let phones =
+        hark_core::store::registrations::registered_users(c, &ids, hark_core::store::now())?;
     let mut device_rows: HashMap<String, Vec<(String, String, bool)>> = HashMap::new();
     let rows: Vec<(String, String, String, Option<chrono::NaiveDateTime>)> = devices::table
         .filter(devices::user_id.eq_any(&ids))
@@ -174,6 +178,7 @@ pub(crate) fn load_facts(
                 .remove(id.as_str())
                 .unwrap_or_else(|| "offline".into()),
             endpoints,
+            phone_registered: phones.contains(id.as_str()),
             user,
         });
     }
@@ -217,6 +222,7 @@ pub(crate) async fn decide(
         extension: r.user.extension.clone(),
         timezone: tz.name().to_owned(),
         presence: r.presence.clone(),
+        phone_registered: r.phone_registered,
         endpoints: r.endpoints.clone(),
         profile: profile
             .iter()

@@ -26,6 +26,7 @@ fn main() {
     );
     for dir in [
         "wit",
+        "wit-1.1",
         "template",
         "presence-first",
         "urgent-escalation",

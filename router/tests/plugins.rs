@@ -33,6 +33,7 @@ fn input() -> PlanInput {
         extension: "102".into(),
         timezone: "Europe/Paris".into(),
         presence: "available".into(),
+        phone_registered: false,
         endpoints: vec![
             ("mail-1".into(), "email".into(), true),
             ("phone-1".into(), "callback".into(), true),
@@ -70,6 +71,27 @@ async fn the_template_passes() {
     assert_eq!(v, Verdict::Pass);
 }
 
+/// Plugins built against hark:delivery 1.0.0, before the recipient record grew
+/// `phone-registered`, load and run unchanged beside 1.1.0 ones.
+#[tokio::test]
+async fn plugins_of_both_wit_versions_run() {
+    let host = host();
+    for (path, version) in [
+        (fixtures::TEMPLATE, "1.1.0"),
+        (fixtures::PRESENCE_FIRST, "1.1.0"),
+        (fixtures::URGENT_ESCALATION, "1.0.0"),
+        (fixtures::BUSINESS_HOURS, "1.0.0"),
+    ] {
+        let p = load(&host, path, "");
+        assert_eq!(p.wit_version(), version, "{}", p.info.name);
+        let told = PlanInput {
+            phone_registered: true,
+            ..input()
+        };
+        host.plan(p, Arc::new(told)).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn presence_first_follows_presence() {
     let host = host();
@@ -101,8 +123,21 @@ async fn presence_first_follows_presence() {
         ..input()
     };
     assert_eq!(
-        plan(host.plan(p, Arc::new(offline)).await.unwrap()),
+        plan(
+            host.plan(p.clone(), Arc::new(offline.clone()))
+                .await
+                .unwrap()
+        ),
         [step("email", None, 0)]
+    );
+    // hark:delivery 1.1 tells it a phone of theirs is registered: that phone rings at once.
+    let on_the_phone = PlanInput {
+        phone_registered: true,
+        ..offline
+    };
+    assert_eq!(
+        plan(host.plan(p, Arc::new(on_the_phone)).await.unwrap()),
+        [step("callback", None, 0), step("email", None, 30)]
     );
     // A config it cannot read is refused at load.
     let bad = host.load(

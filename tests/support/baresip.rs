@@ -60,9 +60,7 @@ impl Baresip {
     /// As [`Baresip::registered`]; with `answer` false incoming calls ring until the caller
     /// gives up (a desk phone nobody picks up); with `lamp` it also shows message waiting
     /// (its `mwi` module SUBSCRIBEs to its own mailbox and prints each NOTIFY as
-    /// `----- MWI for …`). Only one phone a test should load `mwi`: baresip 1.0.0's module
-    /// has been seen sending dozens of SUBSCRIBEs at once when a second registered phone
-    /// starts beside another.
+    /// `----- MWI for …`; registered only once baresip runs: see `try_start`).
     pub async fn registered_with(
         user: &str,
         password: &str,
@@ -156,7 +154,18 @@ impl Baresip {
                  audio_codecs=pcmu,pcma\n"
             ),
         };
-        std::fs::write(dir.path().join("accounts"), account)?;
+        // With the lamp, the account is added once baresip runs (`uanew`, below): its `mwi`
+        // module has a start-up race. One millisecond after start a timer subscribes again for
+        // every subscription in the list it walks, appending to that list as it goes; when a
+        // registration (and so a first subscription) finished before that timer fired — Hark
+        // answers REGISTER in well under a millisecond on loopback — the phone sends SUBSCRIBEs
+        // without end. Registering only after start-up keeps the list empty when it fires.
+        let lamp = registrar.is_some_and(|(_, _, lamp)| lamp);
+        let later = lamp.then(|| account.trim().to_owned());
+        std::fs::write(
+            dir.path().join("accounts"),
+            if lamp { String::new() } else { account },
+        )?;
         std::fs::write(dir.path().join("contacts"), "")?;
         let log = std::fs::File::create(dir.path().join("baresip.log"))?;
         let child = tokio::process::Command::new("baresip")
@@ -184,7 +193,7 @@ impl Baresip {
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         };
-        Ok(Self {
+        let mut phone = Self {
             child,
             ctrl,
             buf: Vec::new(),
@@ -192,7 +201,14 @@ impl Baresip {
             sip: ([127, 0, 0, 1], sip_port).into(),
             user: user.to_owned(),
             token: 0,
-        })
+        };
+        if let Some(account) = later {
+            phone
+                .wait_log("baresip is ready.", Duration::from_secs(10))
+                .await?;
+            phone.command("uanew", &account).await?;
+        }
+        Ok(phone)
     }
 
     /// The SIP URI that rings this phone.

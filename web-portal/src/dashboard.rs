@@ -21,6 +21,8 @@ pub(crate) struct ContactRow {
     pub speed_dial: String,
     /// `available`, `busy`, `dnd` or `offline`.
     pub status: String,
+    /// A phone of theirs is registered: a callback reaches them.
+    pub phone: bool,
 }
 
 pub(crate) struct FileLink {
@@ -188,6 +190,11 @@ pub(crate) async fn show(
             let contacts = groups::list_contacts(c, &uid)?;
             let ids: Vec<&str> = contacts.iter().map(|(u, _)| u.id.as_str()).collect();
             let present = presence::statuses(c, &ids)?;
+            let phones = hark_core::store::registrations::registered_users(
+                c,
+                &ids,
+                hark_core::store::now(),
+            )?;
             let contacts = contacts
                 .iter()
                 .map(|(u, dial)| ContactRow {
@@ -198,6 +205,7 @@ pub(crate) async fn show(
                         .get(&u.id)
                         .cloned()
                         .unwrap_or_else(|| "offline".into()),
+                    phone: phones.contains(&u.id),
                 })
                 .collect::<Vec<_>>();
             let (items, more) = inbox::page(c, &uid, (page - 1) * PAGE_SIZE, PAGE_SIZE)?;

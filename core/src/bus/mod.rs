@@ -131,13 +131,15 @@ pub fn standard_topology() -> Vec<QueueSpec> {
         .map(|k| QueueSpec::durable(k).bind(Exchange::Commands, k))
         .collect();
     specs.push(router_queue());
-    specs.push(mwi_queue());
     specs
 }
 
 /// The IVRs' queue for message-waiting lamps: every change to someone's mailbox — a message
 /// recorded for them, or `mailbox.changed` (played, which the router writes once it has marked
-/// the play; deleted, restored, marked unheard).
+/// the play; deleted, restored, marked unheard). Declared by the IVRs when they start, not in
+/// the [`standard_topology`]: a lamp change nobody could send is worth nothing later (an IVR
+/// sets every lamp when it starts), so a deployment running no IVR keeps no such queue
+/// filling up.
 pub fn mwi_queue() -> QueueSpec {
     use crate::events::keys;
     QueueSpec::durable(MWI_QUEUE)

@@ -61,6 +61,23 @@ pub fn of_device(
         .load(conn)?)
 }
 
+/// Which of `ids` have a phone registered at `now`: people a callback reaches (presence from
+/// phones).
+pub fn registered_users(
+    conn: &mut DbConnection,
+    ids: &[&str],
+    now: chrono::NaiveDateTime,
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    Ok(registrations::table
+        .filter(registrations::user_id.eq_any(ids))
+        .filter(registrations::expires_at.gt(now))
+        .select(registrations::user_id)
+        .distinct()
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
+}
+
 /// The live bindings of all of `user`'s phones at `now`.
 pub fn of_user(
     conn: &mut DbConnection,

@@ -1,5 +1,7 @@
 //! Menu 1, who is online: each present contact by their recorded name (or extension) and
-//! speed-dial digit; pressing that digit goes straight to recording a message to them.
+//! speed-dial digit — and each contact whose phone is registered, though not present
+//! otherwise, "on the phone" (a callback reaches them) — pressing that digit goes straight to
+//! recording a message to them.
 //! Menu 5 records the caller's own name, which others hear here.
 
 use super::{Session, Stop, send};
@@ -7,7 +9,7 @@ use crate::{
     line::RecordEnd,
     voice::{self, Part},
 };
-use hark_core::store::{groups, presence, users};
+use hark_core::store::{self, groups, presence, registrations, users};
 use std::time::Duration;
 
 pub async fn run(s: &mut Session<'_>) -> Result<(), Stop> {
@@ -20,9 +22,13 @@ pub async fn run(s: &mut Session<'_>) -> Result<(), Stop> {
             let contacts = groups::list_contacts(c, &me)?;
             let ids: Vec<&str> = contacts.iter().map(|(u, _)| u.id.as_str()).collect();
             let present = presence::statuses(c, &ids)?;
+            let phones = registrations::registered_users(c, &ids, store::now())?;
             Ok(contacts
                 .into_iter()
-                .filter(|(u, _)| present.contains_key(&u.id))
+                .filter_map(|(u, dial)| {
+                    let by_phone = !present.contains_key(&u.id) && phones.contains(&u.id);
+                    (present.contains_key(&u.id) || by_phone).then_some((u, dial, by_phone))
+                })
                 .collect::<Vec<_>>())
         })
         .await?;
@@ -31,10 +37,13 @@ pub async fn run(s: &mut Session<'_>) -> Result<(), Stop> {
         return Ok(());
     }
     s.say(&[Part::Prompt("online_intro")]).await?;
-    for (person, speed_dial) in &online {
+    for (person, speed_dial, by_phone) in &online {
         let name = s.name_of(person).await;
         let digit = speed_dial.map(|d| d.to_string());
         let mut parts = vec![Part::Audio(&name)];
+        if *by_phone {
+            parts.push(Part::Prompt("by_phone"));
+        }
         if let Some(d) = &digit {
             parts.extend([Part::Prompt("speed_dial"), Part::Digits(d)]);
         }
@@ -48,9 +57,9 @@ pub async fn run(s: &mut Session<'_>) -> Result<(), Stop> {
     let digit = key.to_digit(10).map(|d| d as i32);
     match online
         .iter()
-        .find(|(_, sd)| digit.is_some() && *sd == digit)
+        .find(|(_, sd, _)| digit.is_some() && *sd == digit)
     {
-        Some((person, _)) => send::record_and_review(s, vec![person.user_id()], None).await,
+        Some((person, _, _)) => send::record_and_review(s, vec![person.user_id()], None).await,
         None => Ok(()),
     }
 }

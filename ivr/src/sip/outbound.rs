@@ -72,10 +72,12 @@ impl Route {
         let route_set = binding.path.as_deref().map(split_path).unwrap_or_default();
         let next_hop = match route_set.first() {
             Some(first) => {
+                // The proxy's own address, without its parameters: a `received` value
+                // (Kamailio's `add_path_received`) holds `:` and `;` of its own.
                 let inner = first.trim().trim_start_matches('<');
                 let inner = inner.split('>').next().unwrap_or(inner);
-                inner
-                    .parse::<SipUri>()
+                let addr = inner.split(';').next().unwrap_or(inner);
+                addr.parse::<SipUri>()
                     .map_err(|e| format!("the registered Path {first:?} is unusable: {e}"))?
             }
             None => {

@@ -2,11 +2,13 @@
 //!
 //! Online (available): stream while the message is still being recorded, else a pop-up; then
 //! e-mail if it has not been played after `email_after_secs`; then a callback after
-//! `callback_after_secs` if the recipient has a phone. Busy, do-not-disturb or offline: e-mail
-//! at once, then the callback. Config (JSON, all optional):
+//! `callback_after_secs` if the recipient has a phone. Not online but with a phone registered
+//! (`phone-registered`, hark:delivery 1.1): a callback at once, ringing their registered
+//! phones, then e-mail after `email_after_secs`. Otherwise (busy, do-not-disturb, offline):
+//! e-mail at once, then the callback. Config (JSON, all optional):
 //! `{"email_after_secs": 60, "callback_after_secs": 300}`.
 
-wit_bindgen::generate!({ world: "delivery-plugin", path: "../wit" });
+wit_bindgen::generate!({ world: "delivery-plugin", path: "../wit-1.1" });
 
 use hark::delivery::types::{Attempt, PresenceStatus, Recipient};
 use serde::Deserialize;
@@ -79,6 +81,11 @@ impl Guest for Plugin {
             };
             plan.push(attempt(live, None, 0));
             plan.push(attempt("email", None, config.email_after_secs));
+        } else if r.phone_registered && r.presence == PresenceStatus::Offline {
+            // Their phone rings now; e-mail if they do not pick up.
+            plan.push(attempt("callback", None, 0));
+            plan.push(attempt("email", None, config.email_after_secs));
+            return Ok(Decision::Plan(plan));
         } else {
             plan.push(attempt("email", None, 0));
         }

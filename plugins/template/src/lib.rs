@@ -2,7 +2,7 @@
 //! `plan`. As it stands it has no opinion on anything (`pass`), so the recipient's own profile
 //! decides. See docs/PLUGINS.md.
 
-wit_bindgen::generate!({ world: "delivery-plugin", path: "../wit" });
+wit_bindgen::generate!({ world: "delivery-plugin", path: "../wit-1.1" });
 
 use hark::delivery::log::{Level, log};
 

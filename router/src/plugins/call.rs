@@ -1,6 +1,9 @@
 //! One `plan` call: the router's facts in, a checked verdict out.
 
-use super::{LoadedPlugin, PluginError, PluginHost, bindings::hark::delivery::types as wit};
+use super::{
+    LoadedPlugin, PluginError, PluginHost, bindings::hark::delivery::types as wit,
+    bindings_1_1::hark::delivery::types as wit11, load::Pre,
+};
 use hark_core::channel::Channel;
 use std::{sync::Arc, time::Instant};
 
@@ -23,6 +26,8 @@ pub struct PlanInput {
     pub timezone: String,
     /// "available", "busy", "dnd" or "offline".
     pub presence: String,
+    /// A phone of theirs is registered (told to 1.1 plugins).
+    pub phone_registered: bool,
     /// (id, channel, verified)
     pub endpoints: Vec<(String, String, bool)>,
     /// (channel, after_secs)
@@ -95,6 +100,75 @@ pub(super) fn request(input: &PlanInput, config: &str) -> wit::PlanRequest {
         local_minute_of_day: input.local_minute_of_day,
         local_weekday: input.local_weekday,
         config: config.to_owned(),
+    }
+}
+
+/// The same request for a `hark:delivery@1.1.0` plugin.
+pub(super) fn request_1_1(input: &PlanInput, config: &str) -> wit11::PlanRequest {
+    let r = request(input, config);
+    let presence = match r.recipient.presence {
+        wit::PresenceStatus::Available => wit11::PresenceStatus::Available,
+        wit::PresenceStatus::Busy => wit11::PresenceStatus::Busy,
+        wit::PresenceStatus::Dnd => wit11::PresenceStatus::Dnd,
+        wit::PresenceStatus::Offline => wit11::PresenceStatus::Offline,
+    };
+    wit11::PlanRequest {
+        message: wit11::MessageFacts {
+            id: r.message.id,
+            sender_extension: r.message.sender_extension,
+            sender_name: r.message.sender_name,
+            origin: r.message.origin,
+            duration_ms: r.message.duration_ms,
+            urgent: r.message.urgent,
+            recording: r.message.recording,
+        },
+        recipient: wit11::Recipient {
+            id: r.recipient.id,
+            extension: r.recipient.extension,
+            timezone: r.recipient.timezone,
+            presence,
+            endpoints: r
+                .recipient
+                .endpoints
+                .into_iter()
+                .map(|e| wit11::Endpoint {
+                    id: e.id,
+                    channel: e.channel,
+                    verified: e.verified,
+                })
+                .collect(),
+            phone_registered: input.phone_registered,
+        },
+        profile: r
+            .profile
+            .into_iter()
+            .map(|p| wit11::ProfileStep {
+                channel: p.channel,
+                after_secs: p.after_secs,
+            })
+            .collect(),
+        now_unix_ms: r.now_unix_ms,
+        local_minute_of_day: r.local_minute_of_day,
+        local_weekday: r.local_weekday,
+        config: r.config,
+    }
+}
+
+/// A 1.1 plugin's decision in 1.0's terms (the same shape), for [`check`].
+fn decision_from_1_1(d: wit11::Decision) -> wit::Decision {
+    match d {
+        wit11::Decision::Pass => wit::Decision::Pass,
+        wit11::Decision::Plan(attempts) => wit::Decision::Plan(
+            attempts
+                .into_iter()
+                .map(|a| wit::Attempt {
+                    channel: a.channel,
+                    endpoint_id: a.endpoint_id,
+                    start_after_secs: a.start_after_secs,
+                    give_up_after_secs: a.give_up_after_secs,
+                })
+                .collect(),
+        ),
     }
 }
 
@@ -187,14 +261,21 @@ impl PluginHost {
         input: &PlanInput,
     ) -> Result<Verdict, PluginError> {
         let mut store = self.store(&plugin.info.name)?;
-        let instance = plugin
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| classify(&e, self))?;
-        let decision = instance
-            .call_plan(&mut store, &request(input, &plugin.config))
-            .map_err(|e| classify(&e, self))?
-            .map_err(|e| PluginError::Returned(format!("{e:?}")))?;
+        let decision = match &plugin.pre {
+            Pre::V1_0(pre) => pre
+                .instantiate(&mut store)
+                .map_err(|e| classify(&e, self))?
+                .call_plan(&mut store, &request(input, &plugin.config))
+                .map_err(|e| classify(&e, self))?
+                .map_err(|e| PluginError::Returned(format!("{e:?}")))?,
+            Pre::V1_1(pre) => decision_from_1_1(
+                pre.instantiate(&mut store)
+                    .map_err(|e| classify(&e, self))?
+                    .call_plan(&mut store, &request_1_1(input, &plugin.config))
+                    .map_err(|e| classify(&e, self))?
+                    .map_err(|e| PluginError::Returned(format!("{e:?}")))?,
+            ),
+        };
         check(input, decision)
     }
 

@@ -2,7 +2,8 @@
 //! replaces a working version.
 
 use super::{
-    PluginError, PluginHost, bindings::DeliveryPluginPre, breaker::Stats, call, sandbox::GuestState,
+    PluginError, PluginHost, bindings::DeliveryPluginPre, bindings_1_1, breaker::Stats, call,
+    sandbox::GuestState,
 };
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
@@ -31,8 +32,24 @@ pub struct LoadedPlugin {
     pub info: PluginInfo,
     pub sha256: String,
     pub config: String,
-    pub(super) pre: DeliveryPluginPre<GuestState>,
+    pub(super) pre: Pre,
     pub stats: Stats,
+}
+
+/// A plugin ready to instantiate, by the WIT version it was built for.
+pub(super) enum Pre {
+    V1_0(DeliveryPluginPre<GuestState>),
+    V1_1(bindings_1_1::DeliveryPluginPre<GuestState>),
+}
+
+impl LoadedPlugin {
+    /// The `hark:delivery` version the plugin was built for.
+    pub fn wit_version(&self) -> &'static str {
+        match self.pre {
+            Pre::V1_0(_) => "1.0.0",
+            Pre::V1_1(_) => "1.1.0",
+        }
+    }
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -78,6 +95,7 @@ fn samples() -> Vec<call::PlanInput> {
         extension: "102".into(),
         timezone: "UTC".into(),
         presence: "available".into(),
+        phone_registered: false,
         endpoints: vec![
             ("e-mail".into(), "email".into(), true),
             ("phone".into(), "callback".into(), true),
@@ -92,6 +110,7 @@ fn samples() -> Vec<call::PlanInput> {
         urgent: true,
         recording: true,
         presence: "offline".into(),
+        phone_registered: true,
         local_minute_of_day: 23 * 60,
         local_weekday: 7,
         ..base.clone()
@@ -124,30 +143,60 @@ impl PluginHost {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
-        let pre =
-            DeliveryPluginPre::new(pre).map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
-
-        let mut store = self.store("loading")?;
-        let instance = pre
-            .instantiate(&mut store)
-            .map_err(|e| call::classify(&e, self))?;
-        let info = instance
-            .call_info(&mut store)
-            .map_err(|e| call::classify(&e, self))?;
+        // 1.1 first; a component whose exports have 1.0's types is a 1.0 plugin.
+        let pre = match bindings_1_1::DeliveryPluginPre::new(pre.clone()) {
+            Ok(p) => Pre::V1_1(p),
+            Err(_) => Pre::V1_0(
+                DeliveryPluginPre::new(pre)
+                    .map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?,
+            ),
+        };
+        let info = match &pre {
+            Pre::V1_0(p) => {
+                let mut store = self.store("loading")?;
+                let i = p
+                    .instantiate(&mut store)
+                    .map_err(|e| call::classify(&e, self))?
+                    .call_info(&mut store)
+                    .map_err(|e| call::classify(&e, self))?;
+                PluginInfo {
+                    name: i.name,
+                    version: i.version,
+                    description: i.description,
+                }
+            }
+            Pre::V1_1(p) => {
+                let mut store = self.store("loading")?;
+                let i = p
+                    .instantiate(&mut store)
+                    .map_err(|e| call::classify(&e, self))?
+                    .call_info(&mut store)
+                    .map_err(|e| call::classify(&e, self))?;
+                PluginInfo {
+                    name: i.name,
+                    version: i.version,
+                    description: i.description,
+                }
+            }
+        };
         let mut store = self.store(&info.name)?;
-        let instance = pre
-            .instantiate(&mut store)
-            .map_err(|e| call::classify(&e, self))?;
-        instance
-            .call_validate_config(&mut store, config)
-            .map_err(|e| call::classify(&e, self))?
-            .map_err(|e| PluginError::InvalidConfig(format!("{e:?}")))?;
+        let validated = match &pre {
+            Pre::V1_0(p) => p
+                .instantiate(&mut store)
+                .map_err(|e| call::classify(&e, self))?
+                .call_validate_config(&mut store, config)
+                .map_err(|e| call::classify(&e, self))?
+                .map_err(|e| format!("{e:?}")),
+            Pre::V1_1(p) => p
+                .instantiate(&mut store)
+                .map_err(|e| call::classify(&e, self))?
+                .call_validate_config(&mut store, config)
+                .map_err(|e| call::classify(&e, self))?
+                .map_err(|e| format!("{e:?}")),
+        };
+        validated.map_err(PluginError::InvalidConfig)?;
         let plugin = LoadedPlugin {
-            info: PluginInfo {
-                name: info.name,
-                version: info.version,
-                description: info.description,
-            },
+            info,
             sha256: hex::encode(Sha256::digest(bytes)),
             config: config.to_owned(),
             pre,

@@ -1,6 +1,7 @@
 //! Wasm delivery plugins: load, validate and call them, safely.
 //!
-//! A plugin is a WebAssembly component for the `delivery-plugin` world in `plugins/wit/`.
+//! A plugin is a WebAssembly component for the `delivery-plugin` world in `plugins/wit-1.1/`
+//! (`hark:delivery@1.1.0`) or, built before it, `plugins/wit/` (`@1.0.0`); the host runs both.
 //! [`PluginHost`] narrows wasmtime to what plugins need, in the manner of spin's core crate:
 //! the component model, a pooling allocator, epoch interruption (a wall-time deadline per
 //! call), fuel (a work budget per call), a memory limit, and a linker holding only the host's
@@ -24,12 +25,23 @@ pub use call::{PlanInput, PlannedAttempt, Verdict, check_plan};
 pub use load::LoadedPlugin;
 pub use sandbox::PluginHost;
 
-/// Generated from `plugins/wit/`; kept in its own module because the world re-exports WIT
-/// type names (such as `plugin-error`) that the host also uses for its own types.
+/// Generated from `plugins/wit/` (`hark:delivery@1.0.0`); kept in its own module because the
+/// world re-exports WIT type names (such as `plugin-error`) that the host also uses for its
+/// own types.
 mod bindings {
     wasmtime::component::bindgen!({
         world: "delivery-plugin",
         path: "../plugins/wit",
+    });
+}
+
+/// Generated from `plugins/wit-1.1/` (`hark:delivery@1.1.0`: the recipient's record says
+/// whether a phone of theirs is registered). A component is loaded as 1.1 when its exports
+/// have 1.1's types, else as 1.0, so plugins built before 1.1 run unchanged.
+mod bindings_1_1 {
+    wasmtime::component::bindgen!({
+        world: "delivery-plugin",
+        path: "../plugins/wit-1.1",
     });
 }
 
@@ -79,7 +91,7 @@ pub enum PluginError {
     NotAComponent { what: String, detail: String },
     #[error("imports {0}, which plugins may not use")]
     ForbiddenImport(String),
-    #[error("does not implement the hark:delivery/delivery-plugin world: {0}")]
+    #[error("does not implement the hark:delivery/delivery-plugin world (1.0 or 1.1): {0}")]
     WrongWorld(String),
     #[error("rejected its configuration: {0}")]
     InvalidConfig(String),

@@ -110,6 +110,22 @@ impl delivery::log::Host for GuestState {
 
 impl delivery::types::Host for GuestState {}
 
+impl super::bindings_1_1::hark::delivery::log::Host for GuestState {
+    fn log(&mut self, level: super::bindings_1_1::hark::delivery::log::Level, message: String) {
+        use super::bindings_1_1::hark::delivery::log::Level as L11;
+        use delivery::log::Level;
+        let level = match level {
+            L11::Debug => Level::Debug,
+            L11::Info => Level::Info,
+            L11::Warn => Level::Warn,
+            L11::Error => Level::Error,
+        };
+        delivery::log::Host::log(self, level, message);
+    }
+}
+
+impl super::bindings_1_1::hark::delivery::types::Host for GuestState {}
+
 /// Clocks that always read zero: plugins get time only from the request.
 struct FrozenClock;
 
@@ -179,6 +195,11 @@ impl PluginHost {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(host)?;
         super::bindings::DeliveryPlugin::add_to_linker::<GuestState, HasSelf<GuestState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(host)?;
+        super::bindings_1_1::DeliveryPlugin::add_to_linker::<GuestState, HasSelf<GuestState>>(
             &mut linker,
             |s| s,
         )
