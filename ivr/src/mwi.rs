@@ -279,9 +279,14 @@ pub async fn set_lamps(ivr: &Arc<Ivr>, endpoint: &Endpoint, user: &UserId, devic
             let now = store::now();
             let subscriptions = mwi::of_user(c, &u, d.as_deref(), now)?;
             let mut unasked = Vec::new();
-            for account in devices::sip_accounts_of_user(c, &u)? {
-                if !account.mwi_unsolicited || d.as_deref().is_some_and(|d| d != account.device_id)
-                {
+            // One device (a REGISTER): that row only, so a registration costs two indexed
+            // reads here; else every phone of the person.
+            let accounts = match d.as_deref() {
+                Some(d) => devices::sip_account_of(c, &u, d)?.into_iter().collect(),
+                None => devices::sip_accounts_of_user(c, &u)?,
+            };
+            for account in accounts {
+                if !account.mwi_unsolicited {
                     continue;
                 }
                 let Some(username) = account.sip_username.clone() else {

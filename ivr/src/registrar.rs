@@ -89,8 +89,12 @@ impl Registrar {
         if account.sip_username.as_deref() != Some(aor.as_str()) {
             return refuse(StatusCode::FORBIDDEN, "Not your address of record");
         }
-        let response = self.bind(endpoint, request, &account).await;
-        if response.msg.line.code == StatusCode::OK {
+        let mut subscribed = false;
+        let response = self
+            .bind(endpoint, request, &account, &mut subscribed)
+            .await;
+        // Only a phone with a lamp to set costs more than the registration itself.
+        if response.msg.line.code == StatusCode::OK && (subscribed || account.mwi_unsolicited) {
             Answer::Registered(response, account)
         } else {
             Answer::Other(response)
@@ -103,6 +107,7 @@ impl Registrar {
         endpoint: &Endpoint,
         request: &IncomingRequest,
         account: &devices::SipAccount,
+        subscribed: &mut bool,
     ) -> OutgoingResponse {
         let refuse = |code: StatusCode, reason: &'static str| {
             endpoint.create_response(request, code, Some(reason.into()))
@@ -181,20 +186,29 @@ impl Registrar {
             return refuse(StatusCode::BAD_REQUEST, "Contact * needs Expires: 0");
         }
         let device = account.device_id.clone();
+        let user = UserId::from(account.user_id.as_str());
         let applied = self
             .ivr
             .deps
             .store
             .transaction(move |c| {
+                // Whether the phone holds a lamp subscription (set again after this).
+                let lamp = !mwi::of_user(c, &user, Some(&device), now)?.is_empty();
                 if wildcard {
                     registrations::unbind_all(c, &device)?;
-                    return Ok(Ok(Vec::new()));
+                    return Ok(Ok((Vec::new(), lamp)));
                 }
-                registrations::apply(c, &device, &call_id, cseq, changes, now)
+                Ok(
+                    registrations::apply(c, &device, &call_id, cseq, changes, now)?
+                        .map(|b| (b, lamp)),
+                )
             })
             .await;
         let bindings = match applied {
-            Ok(Ok(b)) => b,
+            Ok(Ok((b, lamp))) => {
+                *subscribed = lamp;
+                b
+            }
             Ok(Err(Refusal::OutOfOrder)) => {
                 return refuse(StatusCode::SERVER_INTERNAL_ERROR, "Out of order");
             }
