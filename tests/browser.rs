@@ -578,14 +578,42 @@ async fn every_page_fits_a_phone_and_a_desktop_and_passes_an_accessibility_audit
     stack
         .send(&bob, "101", audio::sine_wav(440.0, 1.0, 16_000))
         .await;
-    // A softphone with a SIP sign-in, for the profile's phone section.
+    // A softphone with a SIP sign-in, for the profile's phone section; Bob's phone registered,
+    // so Alice's contacts show him "on the phone".
     let alice_id = stack.user_id("101").await;
+    let bob_id = stack.user_id("102").await;
     stack
         .app
         .deps
         .store
         .run(move |c| {
-            use hark_core::store::devices;
+            use hark_core::store::{
+                devices,
+                registrations::{self, Change, Registration},
+            };
+            let bobs = devices::add(c, &bob_id, "sip", "sip:102@hark", None)?;
+            let now = hark_core::store::now();
+            registrations::apply(
+                c,
+                &bobs.id,
+                "browser-test",
+                1,
+                vec![Change::Bind(Registration {
+                    device_id: bobs.id.clone(),
+                    contact: "sip:102@127.0.0.1:5099".into(),
+                    user_id: bob_id.to_string(),
+                    source: "udp:127.0.0.1:5099".into(),
+                    path: None,
+                    call_id: "browser-test".into(),
+                    cseq: 1,
+                    node_id: "browser-test".into(),
+                    user_agent: None,
+                    expires_at: now + chrono::Duration::hours(1),
+                    updated_at: now,
+                })],
+                now,
+            )?
+            .expect("a first binding is in order");
             let d = devices::add(c, &alice_id, "sip", "sip:101@hark", None)?;
             devices::set_sip_credentials(
                 c,

@@ -355,19 +355,7 @@ async fn notify_subscriber(
     let Some(cseq) = cseq else {
         return; // unsubscribed meanwhile
     };
-    let route = Route::registered(&registrations::Registration {
-        device_id: s.device_id.clone(),
-        contact: s.contact.clone(),
-        user_id: s.user_id.clone(),
-        source: s.source.clone(),
-        path: s.route_set.clone(),
-        call_id: s.call_id.clone(),
-        cseq,
-        node_id: String::new(),
-        user_agent: None,
-        expires_at: s.expires_at,
-        updated_at: s.updated_at,
-    });
+    let route = Route::to_contact(&s.contact, &s.source, s.route_set.as_deref());
     let mut headers = Headers::new();
     headers.insert(Name::FROM, format!("<{}>;tag={}", s.our_uri, s.our_tag));
     headers.insert(Name::TO, format!("<{}>;tag={}", s.their_uri, s.their_tag));

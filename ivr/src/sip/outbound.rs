@@ -63,13 +63,17 @@ impl Route {
     /// The route to a registered phone's binding: its Contact as the Request-URI, sent
     /// through the proxies its Path names, else straight to where the REGISTER came from.
     pub fn registered(binding: &Registration) -> Result<Self, String> {
-        let uri = binding.contact.parse::<SipUri>().map_err(|e| {
-            format!(
-                "the registered contact {:?} is unusable: {e}",
-                binding.contact
-            )
-        })?;
-        let route_set = binding.path.as_deref().map(split_path).unwrap_or_default();
+        Self::to_contact(&binding.contact, &binding.source, binding.path.as_deref())
+    }
+
+    /// The route to `contact`, sent through the proxies `path` names (a Path or Record-Route,
+    /// comma-separated), else straight to `source` (`udp:ip:port` or `tcp:ip:port`, where the
+    /// phone's request came from).
+    pub fn to_contact(contact: &str, source: &str, path: Option<&str>) -> Result<Self, String> {
+        let uri = contact
+            .parse::<SipUri>()
+            .map_err(|e| format!("the registered contact {contact:?} is unusable: {e}"))?;
+        let route_set = path.map(split_path).unwrap_or_default();
         let next_hop = match route_set.first() {
             Some(first) => {
                 // The proxy's own address, without its parameters: a `received` value
@@ -81,21 +85,20 @@ impl Route {
                     .map_err(|e| format!("the registered Path {first:?} is unusable: {e}"))?
             }
             None => {
-                let (transport, addr) = binding
-                    .source
+                let (transport, addr) = source
                     .split_once(':')
-                    .ok_or_else(|| format!("no source in {:?}", binding.source))?;
+                    .ok_or_else(|| format!("no source in {source:?}"))?;
                 let addr: SocketAddr = addr
                     .parse()
-                    .map_err(|e| format!("the registered source {:?}: {e}", binding.source))?;
+                    .map_err(|e| format!("the registered source {source:?}: {e}"))?;
                 format!("sip:{addr};transport={transport}")
                     .parse::<SipUri>()
-                    .map_err(|e| format!("the registered source {:?}: {e}", binding.source))?
+                    .map_err(|e| format!("the registered source {source:?}: {e}"))?
             }
         };
         Ok(Self {
             uri,
-            text: binding.contact.clone(),
+            text: contact.to_owned(),
             via_trunk: false,
             next_hop: Some(next_hop),
             route_set,

@@ -151,49 +151,35 @@ impl PluginHost {
                     .map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?,
             ),
         };
-        let info = match &pre {
-            Pre::V1_0(p) => {
-                let mut store = self.store("loading")?;
-                let i = p
-                    .instantiate(&mut store)
-                    .map_err(|e| call::classify(&e, self))?
-                    .call_info(&mut store)
-                    .map_err(|e| call::classify(&e, self))?;
-                PluginInfo {
-                    name: i.name,
-                    version: i.version,
-                    description: i.description,
+        // The same calls on either version's bindings (their types differ, their shape not).
+        macro_rules! on_either {
+            ($pre:expr, $p:ident => $body:expr) => {
+                match $pre {
+                    Pre::V1_0($p) => $body,
+                    Pre::V1_1($p) => $body,
                 }
+            };
+        }
+        let mut store = self.store("loading")?;
+        let info = on_either!(&pre, p => {
+            let i = p
+                .instantiate(&mut store)
+                .map_err(|e| call::classify(&e, self))?
+                .call_info(&mut store)
+                .map_err(|e| call::classify(&e, self))?;
+            PluginInfo {
+                name: i.name,
+                version: i.version,
+                description: i.description,
             }
-            Pre::V1_1(p) => {
-                let mut store = self.store("loading")?;
-                let i = p
-                    .instantiate(&mut store)
-                    .map_err(|e| call::classify(&e, self))?
-                    .call_info(&mut store)
-                    .map_err(|e| call::classify(&e, self))?;
-                PluginInfo {
-                    name: i.name,
-                    version: i.version,
-                    description: i.description,
-                }
-            }
-        };
+        });
         let mut store = self.store(&info.name)?;
-        let validated = match &pre {
-            Pre::V1_0(p) => p
-                .instantiate(&mut store)
-                .map_err(|e| call::classify(&e, self))?
-                .call_validate_config(&mut store, config)
-                .map_err(|e| call::classify(&e, self))?
-                .map_err(|e| format!("{e:?}")),
-            Pre::V1_1(p) => p
-                .instantiate(&mut store)
-                .map_err(|e| call::classify(&e, self))?
-                .call_validate_config(&mut store, config)
-                .map_err(|e| call::classify(&e, self))?
-                .map_err(|e| format!("{e:?}")),
-        };
+        let validated = on_either!(&pre, p => p
+            .instantiate(&mut store)
+            .map_err(|e| call::classify(&e, self))?
+            .call_validate_config(&mut store, config)
+            .map_err(|e| call::classify(&e, self))?
+            .map_err(|e| format!("{e:?}")));
         validated.map_err(PluginError::InvalidConfig)?;
         let plugin = LoadedPlugin {
             info,
