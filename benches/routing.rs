@@ -16,7 +16,7 @@ mod support;
 
 use hark::app::{self, App, Service};
 use hark_core::{
-    bus::{BusMessage, Exchange, amqp::AmqpBus, standard_topology},
+    bus::{BusMessage, Exchange, amqp::AmqpBus, durable_queues},
     config::{Config, Secret},
     events::{Envelope, Event, Origin},
     ids::{MessageId, UserId},
@@ -199,7 +199,7 @@ async fn routed_per_second() -> f64 {
     let bus = AmqpBus::connect(&support::amqp_url(), &ns, 1)
         .await
         .expect("bus");
-    bus.delete_namespace(&standard_topology())
+    bus.delete_namespace(&durable_queues())
         .await
         .expect("cleanup");
     rate

@@ -13,11 +13,12 @@ say() { printf '\n== %s\n' "$*"; }
 # test peers: python3-aiosmtpd (SMTP server), chromium and chromium-driver (browser tests),
 # sip-tester baresip linphone-cli (SIP clients), tshark (captures), openssl (test certificates),
 # kamailio (the SIP dispatcher in front of IVR nodes in the cluster tests), sipvicious (svcrack,
-# the password cracker the registrar must lock out), npm (fetches axe-core,
+# the password cracker the registrar must lock out), curl and jq (the provisioning script in
+# docs/OPERATIONS.md, run by tests/api.rs), npm (fetches axe-core,
 # the accessibility audit the browser tests run in each page; only when no npm is installed, as a
 # Node.js from elsewhere brings its own).
 packages=(pkg-config libssl-dev libpq-dev postgresql rabbitmq-server python3-aiosmtpd chromium
-  chromium-driver sip-tester baresip linphone-cli tshark openssl kamailio sipvicious)
+  chromium-driver sip-tester baresip linphone-cli tshark openssl kamailio sipvicious curl jq)
 command -v npm >/dev/null || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do

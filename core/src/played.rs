@@ -26,6 +26,8 @@ pub enum Via {
     Phone,
     /// A callback call placed to the recipient.
     Callback,
+    /// A client of the JSON API (a visual-voicemail app, a script) said it was heard.
+    Api,
 }
 
 impl Via {
@@ -37,6 +39,7 @@ impl Via {
             Via::Live => "live",
             Via::Phone => "phone",
             Via::Callback => "callback",
+            Via::Api => "api",
         }
     }
 }

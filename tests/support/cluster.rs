@@ -381,7 +381,7 @@ impl Cluster {
         }
         if let Ok(bus) = AmqpBus::connect(&self.amqp_url, &self.namespace, 1).await {
             let _ = bus
-                .delete_namespace(&hark_core::bus::standard_topology())
+                .delete_namespace(&hark_core::bus::durable_queues())
                 .await;
         }
     }

@@ -327,7 +327,7 @@ impl Stack {
             && let Ok(bus) = AmqpBus::connect(&url, &ns, 1).await
         {
             let _ = bus
-                .delete_namespace(&hark_core::bus::standard_topology())
+                .delete_namespace(&hark_core::bus::durable_queues())
                 .await;
         }
     }

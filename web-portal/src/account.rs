@@ -223,6 +223,8 @@ pub(crate) struct TokenForm {
     /// Checkboxes: present when ticked.
     send: Option<String>,
     read: Option<String>,
+    /// Offered to admins only.
+    admin: Option<String>,
 }
 
 #[post("/account/tokens")]
@@ -233,10 +235,14 @@ pub(crate) async fn create_token(
 ) -> Result<HttpResponse, PageError> {
     me.check_csrf(&form.csrf)?;
     let form = form.into_inner();
-    let scopes: Vec<&'static str> = [("send", form.send.is_some()), ("read", form.read.is_some())]
-        .into_iter()
-        .filter_map(|(s, on)| on.then_some(s))
-        .collect();
+    let scopes: Vec<&'static str> = [
+        ("send", form.send.is_some()),
+        ("read", form.read.is_some()),
+        ("admin", form.admin.is_some() && me.user.is_admin()),
+    ]
+    .into_iter()
+    .filter_map(|(s, on)| on.then_some(s))
+    .collect();
     let name = form.name.trim().to_owned();
     if scopes.is_empty() {
         return render(
@@ -244,7 +250,7 @@ pub(crate) async fn create_token(
             &me,
             StatusCode::UNPROCESSABLE_ENTITY,
             String::new(),
-            "Choose what the token may do: send messages, read them, or both.".into(),
+            "Choose what the token may do: send (change), read, or both.".into(),
         )
         .await;
     }

@@ -21,6 +21,8 @@ pub enum ApiError {
     TooManyRequests,
     #[error("this token is not allowed to {0}: make one with that scope on the Account page")]
     Scope(&'static str),
+    #[error("only an admin may do this")]
+    NotAdmin,
     #[error("not found")]
     NotFound,
     #[error("the upload is larger than the {0}-byte limit")]
@@ -29,6 +31,9 @@ pub enum ApiError {
     UnsupportedMedia(String),
     #[error("{0}")]
     Unprocessable(String),
+    /// A value the client sent is not acceptable: the answer names the field.
+    #[error("{message}")]
+    Field { field: String, message: String },
     #[error("internal error")]
     Internal(String),
     /// The database is unreachable for now; the client should try again shortly.
@@ -41,12 +46,12 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Locked | ApiError::Scope(_) => StatusCode::FORBIDDEN,
+            ApiError::Locked | ApiError::Scope(_) | ApiError::NotAdmin => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unprocessable(_) | ApiError::Field { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -74,8 +79,37 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        reply.json(serde_json::json!({ "error": self.to_string() }))
+        match self {
+            ApiError::Field { field, .. } => {
+                reply.json(serde_json::json!({ "error": self.to_string(), "field": field }))
+            }
+            ApiError::BadRequest(m) => match named_field(m) {
+                Some(field) => {
+                    reply.json(serde_json::json!({ "error": self.to_string(), "field": field }))
+                }
+                None => reply.json(serde_json::json!({ "error": self.to_string() })),
+            },
+            _ => reply.json(serde_json::json!({ "error": self.to_string() })),
+        }
     }
+}
+
+impl ApiError {
+    /// Field `field` is not acceptable, because `message`.
+    pub(crate) fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Field {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The field a JSON body's error names (serde says ``missing field `name` `` or ``unknown
+/// field `nmae` ``), so a client is told which one even when the body did not parse.
+fn named_field(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once("field `")?;
+    let (field, _) = rest.split_once('`')?;
+    Some(field)
 }
 
 /// What went wrong below the portal (the store, the blob store, audio, a send), classified

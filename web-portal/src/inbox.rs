@@ -112,7 +112,13 @@ pub(crate) async fn attachment(
         .await?
         .ok_or(PageError::NotFound)?;
     let bytes = state.deps.blobs.get(&found.blob_key).await?;
-    let name = crate::send::safe_filename(&found.filename);
+    Ok(download(&found.filename, bytes))
+}
+
+/// An attachment as a download, never shown inline (an HTML or SVG "attachment" must not run
+/// in the portal's origin), under a name that is safe to save.
+pub(crate) fn download(filename: &str, bytes: Vec<u8>) -> HttpResponse {
+    let name = crate::send::safe_filename(filename);
     let ascii: String = name
         .chars()
         .map(|c| {
@@ -123,13 +129,13 @@ pub(crate) async fn attachment(
             }
         })
         .collect();
-    Ok(page::private(HttpResponse::Ok())
+    page::private(HttpResponse::Ok())
         .content_type("application/octet-stream")
         .insert_header((
             actix_web::http::header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{ascii}\""),
         ))
-        .body(bytes))
+        .body(bytes)
 }
 
 /// Who sent message `id`, for a notice ("Message from Bob Baker deleted.").

@@ -26,6 +26,7 @@
 
 mod account;
 mod admin;
+mod api;
 mod api_session;
 mod audio_http;
 mod auth;
@@ -160,6 +161,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(send::api::upload)
         .service(send::api::sent)
         .service(send::api::detail)
+        .configure(api::routes)
         .service(listen::page)
         .service(listen::audio)
         .service(openapi::document);

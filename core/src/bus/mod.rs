@@ -150,6 +150,14 @@ pub fn mwi_queue() -> QueueSpec {
 /// [`mwi_queue`]'s name.
 pub const MWI_QUEUE: &str = "ivr.mwi";
 
+/// Every durable queue a deployment can hold: the [`standard_topology`] and the queues services
+/// declare for themselves ([`mwi_queue`]). What removing a namespace must remove.
+pub fn durable_queues() -> Vec<QueueSpec> {
+    let mut specs = standard_topology();
+    specs.push(mwi_queue());
+    specs
+}
+
 /// The router's queue: every event it acts on.
 pub fn router_queue() -> QueueSpec {
     use crate::events::keys;

@@ -105,6 +105,39 @@ pub fn delete(conn: &mut DbConnection, user: &UserId, id: &str) -> Result<bool, 
         > 0)
 }
 
+/// Give `user`'s device `id` a new address (a new number, SIP URI or e-mail address), as an
+/// admin does: it counts as verified at once. False when they have no such device.
+pub fn set_address(
+    conn: &mut DbConnection,
+    user: &UserId,
+    id: &str,
+    address: &str,
+) -> Result<bool, StoreError> {
+    let Some(device) = find_for_user(conn, user, id)? else {
+        return Ok(false);
+    };
+    if device.address == address {
+        return Ok(true);
+    }
+    let clash = devices::table
+        .filter(devices::user_id.eq(user.as_str()))
+        .filter(devices::kind.eq(&device.kind))
+        .filter(devices::address.eq(address))
+        .count()
+        .get_result::<i64>(conn)?;
+    if clash > 0 {
+        return Err(StoreError::Conflict(format!("they already have {address}")));
+    }
+    diesel::update(devices::table.find(id))
+        .set((
+            devices::address.eq(address),
+            devices::verify_hash.eq(None::<String>),
+            devices::verified_at.eq(Some(super::now())),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
 /// Mark device `id` verified if `token_hash` is the hash its verification e-mail carried and
 /// it was added within `valid_for`. Returns the device when this verified it (or it already
 /// was, by the same token).

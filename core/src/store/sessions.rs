@@ -17,9 +17,12 @@ use diesel::prelude::*;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-/// What an API token may be allowed: `send` (upload messages) and `read` (the sender's
-/// messages and their receipts). Tokens from `POST /api/v1/login` have both.
-pub const SCOPES: [&str; 2] = ["send", "read"];
+/// What an API token may be allowed: `read` (look: my inbox, sent messages and receipts,
+/// presence, contacts, groups), `send` (change: upload messages, mark, delete, set presence,
+/// contacts and groups) and `admin` (the administration API; only an admin's token has any
+/// use for it, and the portal offers it to admins only). Tokens from `POST /api/v1/login`
+/// have all three.
+pub const SCOPES: [&str; 3] = ["send", "read", "admin"];
 
 fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

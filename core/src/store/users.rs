@@ -257,6 +257,14 @@ pub fn set_status(conn: &mut DbConnection, id: &UserId, status: &str) -> Result<
 
 /// Disable (or enable again) an account. Disabling also ends its sessions and API tokens;
 /// run it inside a transaction.
+/// Make someone an admin, or an ordinary user again.
+pub fn set_admin(conn: &mut DbConnection, id: &UserId, admin: bool) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id.as_str()))
+        .set(users::role.eq(if admin { "admin" } else { "user" }))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn set_disabled(
     conn: &mut DbConnection,
     id: &UserId,

@@ -30,7 +30,7 @@ pub(crate) struct DeviceForm {
 
 /// Worth sending a verification link to: `local@domain.tld`, no spaces or angle brackets
 /// (the mail relay has the final word).
-fn plausible_email(a: &str) -> bool {
+pub(crate) fn plausible_email(a: &str) -> bool {
     let Some((local, domain)) = a.rsplit_once('@') else {
         return false;
     };

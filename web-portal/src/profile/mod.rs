@@ -21,6 +21,7 @@ mod devices;
 pub(crate) mod groups;
 mod name;
 
+pub(crate) use self::devices::plausible_email;
 pub(crate) use self::devices::{
     add_device, clear_sip, delete_device, set_sip, verify, verify_page,
 };
@@ -356,7 +357,7 @@ pub(crate) async fn show(
 }
 
 /// A phone number (`+15551234`, `tel:+1…`, digits) or a SIP URI, or why not.
-pub(super) fn check_phone(p: &str) -> Result<(), String> {
+pub(crate) fn check_phone(p: &str) -> Result<(), String> {
     let ok = if let Some(rest) = p.strip_prefix("sip:").or_else(|| p.strip_prefix("sips:")) {
         rest.contains('@')
             && rest.len() <= 200

@@ -2,7 +2,7 @@
 
 use super::hub::Hub;
 
-use crate::{AppState, page::PageError};
+use crate::AppState;
 use hark_core::{
     events::{Envelope, Event, PresenceStatus},
     ids::UserId,
@@ -138,7 +138,7 @@ pub(crate) async fn set_status(
     state: &AppState,
     user: &users::User,
     status: &str,
-) -> Result<(), PageError> {
+) -> Result<(), StoreError> {
     let uid = user.user_id();
     let s = status.to_owned();
     state
