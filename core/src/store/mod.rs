@@ -33,7 +33,7 @@ pub mod users;
 use diesel::{
     connection::SimpleConnection,
     pg::PgConnection,
-    r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection},
+    r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection, R2D2Connection},
     sqlite::SqliteConnection,
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -132,6 +132,38 @@ impl StoreError {
     }
 }
 
+/// Opens the pool's connections to the one backend the URL names. (Diesel's own manager goes
+/// through `MultiConnection::establish`, which tries every backend and reports any failure as
+/// "Invalid connection url": a database that is full or still starting would look like a
+/// wrong URL, and a process would give up instead of waiting for it.)
+#[derive(Debug)]
+struct Connector {
+    backend: Backend,
+    url: String,
+}
+
+impl ManageConnection for Connector {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        use diesel::Connection;
+        match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.url).map(DbConnection::Postgresql),
+            Backend::Sqlite => SqliteConnection::establish(&self.url).map(DbConnection::Sqlite),
+        }
+        .map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
 /// Sets SQLite's per-connection pragmas.
 #[derive(Debug)]
 struct SqlitePragmas;
@@ -153,7 +185,7 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
 /// A pool of connections to one database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool<ConnectionManager<DbConnection>>,
+    pool: Pool<Connector>,
     backend: Backend,
 }
 
@@ -195,9 +227,15 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
-        let manager = ConnectionManager::<DbConnection>::new(conn_url);
+        let manager = Connector {
+            backend,
+            url: conn_url,
+        };
         let pool = Pool::builder()
             .max_size(max_connections.max(1))
+            // Connections are opened as work needs them (up to the most), not all at start: a
+            // deployment of many processes holds what it uses of the database's own limit.
+            .min_idle(Some(1))
             // A database that is down fails requests after this long (a 503 the client can
             // retry) instead of holding them.
             .connection_timeout(Duration::from_secs(5))
@@ -211,7 +249,7 @@ impl Store {
         self.backend
     }
 
-    fn conn(&self) -> Result<PooledConnection<ConnectionManager<DbConnection>>, StoreError> {
+    fn conn(&self) -> Result<PooledConnection<Connector>, StoreError> {
         self.pool
             .get()
             .map_err(|e| StoreError::Connection(e.to_string()))
