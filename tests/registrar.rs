@@ -1153,3 +1153,90 @@ async fn a_registered_phone_makes_its_person_reachable(mode: Mode) {
     phone.stop().await;
     stack.stop().await;
 }
+
+/// A 200 to a request Hark sent (its Via, From, To, Call-ID and CSeq copied back).
+fn ok_to(request: &str) -> String {
+    let mut out = String::from("SIP/2.0 200 OK\r\n");
+    for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        for v in header_values(request, name) {
+            out.push_str(&format!("{name}: {v}\r\n"));
+        }
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    out
+}
+
+/// Register `contact` for Bob from `inbox`, answering the challenge with his password.
+async fn register_bob(stack: &Stack, inbox: &mut Inbox, call_id: &str, contact: String) {
+    let local = inbox.local();
+    let mut reg = Register {
+        aor: "102",
+        call_id,
+        cseq: 1,
+        contact,
+        extra: String::new(),
+    };
+    inbox.send(stack.ivr_addr(), reg.text(local, None)).await;
+    let challenge = answer(inbox, call_id, 1).await;
+    reg.cseq = 2;
+    let auth = authorization(Algorithm::Md5, "102", PASSWORD, &nonce(&challenge), 1);
+    inbox
+        .send(stack.ivr_addr(), reg.text(local, Some(&auth)))
+        .await;
+    let ok = answer(inbox, call_id, 2).await;
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+}
+
+/// A phone behind NAT (its Contact names a private address, its REGISTER came from elsewhere)
+/// gets an OPTIONS now and then at the address it registered from, to keep the NAT's way back
+/// open; a phone whose Contact is where it is gets none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phones_behind_nat_are_kept_reachable() {
+    let stack = Stack::start_with(Mode::Embedded, |c| c.ivr.nat_keepalive_secs = 1).await;
+    give_bob_a_phone(&stack).await;
+    let mut natted = Inbox::bind().await;
+    let mut plain = Inbox::bind().await;
+    register_bob(
+        &stack,
+        &mut natted,
+        "nat-a",
+        "<sip:102@10.9.8.7:5062>".into(),
+    )
+    .await;
+    let plain_contact = format!("<sip:102@{}>", plain.local());
+    register_bob(&stack, &mut plain, "nat-b", plain_contact).await;
+
+    let options = |seen: &[String]| -> Vec<String> {
+        seen.iter()
+            .filter(|m| m.starts_with("OPTIONS "))
+            .cloned()
+            .collect()
+    };
+    let first = natted
+        .wait_for(|seen| options(seen).first().cloned())
+        .await
+        .expect("a keep-alive for the phone behind NAT");
+    assert!(
+        first.starts_with("OPTIONS sip:102@10.9.8.7:5062 SIP/2.0"),
+        "sent to where the phone registered from, for its Contact: {first}"
+    );
+    natted.send(stack.ivr_addr(), ok_to(&first)).await;
+    natted
+        .wait_for(|seen| (options(seen).len() >= 2).then_some(()))
+        .await
+        .expect("keep-alives go on");
+    support::eventually("the answered keep-alive counted", || async {
+        let text = stack.app.deps.metrics.render("");
+        text.lines()
+            .any(|l| l.starts_with(r#"hark_ivr_nat_keepalives_total{status="200"} "#))
+            .then_some(())
+    })
+    .await;
+    // By now the plain phone would have had two as well.
+    let mut buf = vec![0u8; 65_536];
+    while let Ok((n, _)) = plain.sock.try_recv_from(&mut buf) {
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(!text.starts_with("OPTIONS "), "{text}");
+    }
+    stack.stop().await;
+}

@@ -370,6 +370,11 @@ pub struct IvrConfig {
     /// that sent the last of them is refused everything for `register_lockout_mins`.
     pub register_attempts: u32,
     pub register_lockout_mins: u32,
+    /// Every so many seconds the node that took a registration sends an OPTIONS to a phone
+    /// that looks to be behind NAT (its Contact names another address than the one its
+    /// REGISTER came from), so the NAT keeps the way back open between registrations; 0
+    /// sends none.
+    pub nat_keepalive_secs: u32,
 }
 
 impl Default for IvrConfig {
@@ -405,6 +410,7 @@ impl Default for IvrConfig {
             register_max_secs: 3600,
             register_attempts: 5,
             register_lockout_mins: 15,
+            nat_keepalive_secs: 25,
         }
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod call;
 pub mod callback;
+pub mod keepalive;
 pub mod line;
 pub mod media;
 pub mod menu;
@@ -177,6 +178,11 @@ impl Server {
         let orphans = tokio::spawn(orphans::run(self.ivr.clone(), sweeping.clone()));
         let registrations = tokio::spawn(registrar::sweep(self.ivr.clone(), sweeping.clone()));
         tokio::spawn(mwi::at_start(self.ivr.clone(), self.endpoint.clone()));
+        let keepalives = tokio::spawn(keepalive::run(
+            self.ivr.clone(),
+            self.endpoint.clone(),
+            sweeping.clone(),
+        ));
         let lamps = tokio::spawn(mwi::run(
             self.ivr.clone(),
             self.endpoint.clone(),
@@ -195,6 +201,9 @@ impl Server {
         }
         if let Err(e) = registrations.await {
             tracing::error!(error = %e, "registration sweeper failed");
+        }
+        if let Err(e) = keepalives.await {
+            tracing::error!(error = %e, "NAT keep-alives failed");
         }
         match lamps.await {
             Ok(Ok(())) => {}

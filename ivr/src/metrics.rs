@@ -23,6 +23,7 @@ pub struct Metrics {
     dtmf: Family<Labels, Counter>,
     registers: Family<Labels, Counter>,
     lamps: Family<Labels, Counter>,
+    keepalives: Family<Labels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -43,6 +44,7 @@ impl Default for Metrics {
             dtmf: Family::default(),
             registers: Family::default(),
             lamps: Family::default(),
+            keepalives: Family::default(),
         }
     }
 }
@@ -87,6 +89,11 @@ impl Metrics {
             "lamp_notifies",
             "message-waiting NOTIFYs sent, by the phone's answer (\"none\": unanswered)",
             self.lamps.clone(),
+        );
+        r.register(
+            "nat_keepalives",
+            "OPTIONS sent to keep NATed phones reachable, by the phone's answer (\"none\": unanswered)",
+            self.keepalives.clone(),
         );
     }
 
@@ -146,6 +153,14 @@ impl Metrics {
     pub fn lamp_unanswered(&self) {
         self.lamps
             .get_or_create(&vec![("status", "none".to_owned())])
+            .inc();
+    }
+
+    /// A keep-alive OPTIONS was answered with `code`, or not at all.
+    pub fn keepalive(&self, code: Option<ezk_sip_types::StatusCode>) {
+        let status = code.map_or_else(|| "none".to_owned(), |c| c.into_u16().to_string());
+        self.keepalives
+            .get_or_create(&vec![("status", status)])
             .inc();
     }
 

@@ -78,6 +78,22 @@ pub fn registered_users(
         .collect())
 }
 
+/// The live bindings node `node` took over UDP from the phone itself (no proxy's `Path`): the
+/// phones whose NAT that node keeps open.
+pub fn taken_directly_by(
+    conn: &mut DbConnection,
+    node: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<Vec<Registration>, StoreError> {
+    Ok(registrations::table
+        .filter(registrations::node_id.eq(node))
+        .filter(registrations::expires_at.gt(now))
+        .filter(registrations::path.is_null())
+        .filter(registrations::source.like("udp:%"))
+        .select(Registration::as_select())
+        .load(conn)?)
+}
+
 /// The live bindings of all of `user`'s phones at `now`.
 pub fn of_user(
     conn: &mut DbConnection,
