@@ -687,6 +687,26 @@ fn provisioning_script() -> String {
     body[..body.find("```").unwrap()].to_owned()
 }
 
+/// The provisioning script at `script`, run by Alice (an admin) against `base` for Eve (160),
+/// with `more` settings.
+fn provision(
+    script: &std::path::Path,
+    base: &str,
+    more: &[(&str, &str)],
+) -> tokio::process::Command {
+    let mut run = tokio::process::Command::new("bash");
+    run.arg(script)
+        .env("HARK", base)
+        .env("ADMIN", "101")
+        .env("ADMIN_PASSWORD", DEMO_PASSWORD)
+        .env("EXT", "160")
+        .env("NAME", "Eve Evans")
+        .env("PASSWORD", "eves-portal-password")
+        .env("SIP_PASSWORD", "eves-phone-secret")
+        .envs(more.iter().copied());
+    run
+}
+
 /// The documented provisioning script, run as an operator would, makes a person who can
 /// sign in, with a phone that can register and the plan it sets.
 async fn the_documented_provisioning_script_works(mode: Mode) {
@@ -694,19 +714,16 @@ async fn the_documented_provisioning_script_works(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("provision.sh");
     std::fs::write(&script, provisioning_script()).unwrap();
-    let run = tokio::process::Command::new("bash")
-        .arg(&script)
-        .env("HARK", &stack.base)
-        .env("ADMIN", "101")
-        .env("ADMIN_PASSWORD", DEMO_PASSWORD)
-        .env("EXT", "160")
-        .env("NAME", "Eve Evans")
-        .env("EMAIL", "eve@example.org")
-        .env("PASSWORD", "eves-portal-password")
-        .env("PIN", "2468")
-        .env("SIP_PASSWORD", "eves-phone-secret")
-        .env("GROUP", "200")
-        .output();
+    let run = provision(
+        &script,
+        &stack.base,
+        &[
+            ("EMAIL", "eve@example.org"),
+            ("PIN", "2468"),
+            ("GROUP", "200"),
+        ],
+    )
+    .output();
     let out = tokio::time::timeout(Duration::from_secs(60), run)
         .await
         .expect("the script finishes")
@@ -741,18 +758,7 @@ async fn the_documented_provisioning_script_works(mode: Mode) {
         .unwrap();
     desk.stop().await;
     // Run twice, it refuses to make Eve again and says why.
-    let again = tokio::process::Command::new("bash")
-        .arg(&script)
-        .env("HARK", &stack.base)
-        .env("ADMIN", "101")
-        .env("ADMIN_PASSWORD", DEMO_PASSWORD)
-        .env("EXT", "160")
-        .env("NAME", "Eve Evans")
-        .env("PASSWORD", "eves-portal-password")
-        .env("SIP_PASSWORD", "eves-phone-secret")
-        .output()
-        .await
-        .unwrap();
+    let again = provision(&script, &stack.base, &[]).output().await.unwrap();
     assert!(!again.status.success());
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("is taken")

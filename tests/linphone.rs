@@ -80,6 +80,35 @@ impl Drop for Daemon {
     }
 }
 
+/// `hark serve --demo` in the namespace (SIP on 5070, the portal on 8090, data and log under
+/// `dir`, `env` on top), once it takes calls; its log file.
+async fn serve_demo(
+    ns: &Namespace,
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> (Child, std::path::PathBuf) {
+    let log_path = dir.join("hark.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let hark = ns
+        .run(HARK, &["serve", "--demo"])
+        .env("HARK_DATA_DIR", dir.join("data"))
+        .env("HARK_IVR__SIP_LISTEN", "127.0.0.1:5070")
+        .env("HARK_PORTAL__LISTEN", "127.0.0.1:8090")
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("hark starts");
+    eventually("Hark to take calls", || async {
+        std::fs::read_to_string(&log_path)
+            .ok()
+            .filter(|l| l.contains("IVR taking calls"))
+    })
+    .await;
+    (hark, log_path)
+}
+
 /// `linphonecsh ARGS` in the namespace, with its files under `home`.
 async fn linphonecsh(ns: &Namespace, home: &Path, args: &[&str]) -> String {
     let out = ns
@@ -98,25 +127,14 @@ async fn linphone_logs_in_records_and_sends() {
     let data = dir.path().join("data");
     let ns = Namespace::new().await;
 
-    let log_path = dir.path().join("hark.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut hark = ns
-        .run(HARK, &["serve", "--demo"])
-        .env("HARK_DATA_DIR", &data)
-        .env("HARK_IVR__SIP_LISTEN", "127.0.0.1:5070")
-        .env("HARK_PORTAL__LISTEN", "127.0.0.1:8090")
-        .env("HARK_IVR__DIGIT_TIMEOUT_SECS", "3")
-        .env("HARK_IVR__SILENCE_SECS", "3")
-        .env("RUST_LOG", "info")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("hark starts");
-    eventually("Hark to take calls", || async {
-        std::fs::read_to_string(&log_path)
-            .ok()
-            .filter(|l| l.contains("IVR taking calls"))
-    })
+    let (mut hark, log_path) = serve_demo(
+        &ns,
+        dir.path(),
+        &[
+            ("HARK_IVR__DIGIT_TIMEOUT_SECS", "3"),
+            ("HARK_IVR__SILENCE_SECS", "3"),
+        ],
+    )
     .await;
 
     let mic = dir.path().join("mic.wav");
@@ -288,23 +306,8 @@ async fn linphone_registers_and_a_wrong_password_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let ns = Namespace::new().await;
-    let log_path = dir.path().join("hark.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut hark = ns
-        .run(HARK, &["serve", "--demo"])
-        .env("HARK_DATA_DIR", &data)
-        .env("HARK_IVR__SIP_LISTEN", "127.0.0.1:5070")
-        .env("HARK_PORTAL__LISTEN", "127.0.0.1:8090")
-        .env("RUST_LOG", "info")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("hark starts");
+    let (mut hark, log_path) = serve_demo(&ns, dir.path(), &[]).await;
     let hark_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    eventually("Hark to take calls", || async {
-        hark_log().contains("IVR taking calls").then_some(())
-    })
-    .await;
 
     let rc = dir.path().join("linphonerc");
     std::fs::write(

@@ -13,7 +13,10 @@
 //! - Groups: `GET|POST /api/v1/admin/groups`, `PATCH|DELETE /api/v1/admin/groups/{number}`,
 //!   `PUT|DELETE …/groups/{number}/members/{extension}`.
 
-use super::{Body, change_group, create_group, group_json, time};
+use super::{
+    Body, GroupChange, NewGroup, create_group_for, delete_group_as, group_json, time,
+    update_group_as,
+};
 use crate::{AppState, auth::ApiAdmin, error::ApiError};
 use actix_web::{HttpResponse, delete, get, http::header, patch, post, put, web};
 use hark_core::{
@@ -785,24 +788,9 @@ pub(crate) async fn list_groups(
 pub(crate) async fn new_group(
     state: web::Data<AppState>,
     _admin: ApiAdmin,
-    Body(body): Body<super::me::NewGroup>,
+    Body(body): Body<NewGroup>,
 ) -> Result<HttpResponse, ApiError> {
-    let made = state
-        .deps
-        .store
-        .transaction(move |c| {
-            create_group(c, body.number.trim(), body.name.trim(), &body.members, None)
-        })
-        .await??;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
-            format!(
-                "/api/v1/admin/groups/{}",
-                made["number"].as_str().unwrap_or_default()
-            ),
-        ))
-        .json(made))
+    create_group_for(&state, None, body, "/api/v1/admin/groups").await
 }
 
 #[patch("/api/v1/admin/groups/{number}")]
@@ -810,25 +798,9 @@ pub(crate) async fn update_group(
     state: web::Data<AppState>,
     _admin: ApiAdmin,
     number: web::Path<String>,
-    Body(body): Body<super::me::GroupChange>,
+    Body(body): Body<GroupChange>,
 ) -> Result<HttpResponse, ApiError> {
-    let number = number.into_inner();
-    let changed = state
-        .deps
-        .store
-        .transaction(move |c| {
-            let Some(g) = groups::find_by_number(c, &number)? else {
-                return Ok(Err(ApiError::NotFound));
-            };
-            change_group(
-                c,
-                &g,
-                body.name.as_deref().map(str::trim),
-                body.members.as_deref(),
-            )
-        })
-        .await??;
-    Ok(HttpResponse::Ok().json(changed))
+    update_group_as(&state, number.into_inner(), None, body).await
 }
 
 #[delete("/api/v1/admin/groups/{number}")]
@@ -837,19 +809,7 @@ pub(crate) async fn delete_group(
     _admin: ApiAdmin,
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let number = number.into_inner();
-    let gone = state
-        .deps
-        .store
-        .transaction(move |c| match groups::find_by_number(c, &number)? {
-            Some(g) => groups::delete(c, &g.id).map(|()| true),
-            None => Ok(false),
-        })
-        .await?;
-    if !gone {
-        return Err(ApiError::NotFound);
-    }
-    Ok(HttpResponse::NoContent().finish())
+    delete_group_as(&state, number.into_inner(), None).await
 }
 
 /// Add or remove one member of a group.

@@ -9,7 +9,10 @@
 //!   one, `PUT /api/v1/groups/{number}` renames it or sets its members, `DELETE` removes it.
 //!   Another person's group is "not found".
 
-use super::{Body, change_group, create_group as make_group, group_json, person};
+use super::{
+    Body, GroupChange, NewGroup, create_group_for, delete_group_as, group_json, person,
+    update_group_as,
+};
 use crate::{AppState, auth::ApiUser, error::ApiError};
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use hark_core::store::{self, StoreError, groups, presence as presence_rows, registrations, users};
@@ -188,53 +191,13 @@ pub(crate) async fn my_groups(
     Ok(HttpResponse::Ok().json(json!({ "groups": own, "member_of": member_of })))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewGroup {
-    pub number: String,
-    pub name: String,
-    #[serde(default)]
-    pub members: Vec<String>,
-}
-
 #[post("/api/v1/groups")]
 pub(crate) async fn create_group(
     state: web::Data<AppState>,
     ApiUser(me): ApiUser,
     Body(body): Body<NewGroup>,
 ) -> Result<HttpResponse, ApiError> {
-    let uid = me.user_id();
-    let made = state
-        .deps
-        .store
-        .transaction(move |c| {
-            make_group(
-                c,
-                body.number.trim(),
-                body.name.trim(),
-                &body.members,
-                Some(&uid),
-            )
-        })
-        .await??;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            actix_web::http::header::LOCATION,
-            format!(
-                "/api/v1/groups/{}",
-                made["number"].as_str().unwrap_or_default()
-            ),
-        ))
-        .json(made))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct GroupChange {
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub members: Option<Vec<String>>,
+    create_group_for(&state, Some(me.user_id()), body, "/api/v1/groups").await
 }
 
 #[put("/api/v1/groups/{number}")]
@@ -244,25 +207,7 @@ pub(crate) async fn update_group(
     number: web::Path<String>,
     Body(body): Body<GroupChange>,
 ) -> Result<HttpResponse, ApiError> {
-    let (uid, number) = (me.user_id(), number.into_inner());
-    let changed = state
-        .deps
-        .store
-        .transaction(move |c| {
-            let Some(g) = groups::find_by_number(c, &number)?
-                .filter(|g| g.owner_id.as_deref() == Some(uid.as_str()))
-            else {
-                return Ok(Err(ApiError::NotFound));
-            };
-            change_group(
-                c,
-                &g,
-                body.name.as_deref().map(str::trim),
-                body.members.as_deref(),
-            )
-        })
-        .await??;
-    Ok(HttpResponse::Ok().json(changed))
+    update_group_as(&state, number.into_inner(), Some(me.user_id()), body).await
 }
 
 #[delete("/api/v1/groups/{number}")]
@@ -271,21 +216,5 @@ pub(crate) async fn delete_group(
     ApiUser(me): ApiUser,
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (uid, number) = (me.user_id(), number.into_inner());
-    let gone = state
-        .deps
-        .store
-        .transaction(move |c| {
-            match groups::find_by_number(c, &number)?
-                .filter(|g| g.owner_id.as_deref() == Some(uid.as_str()))
-            {
-                Some(g) => groups::delete(c, &g.id).map(|()| true),
-                None => Ok(false),
-            }
-        })
-        .await?;
-    if !gone {
-        return Err(ApiError::NotFound);
-    }
-    Ok(HttpResponse::NoContent().finish())
+    delete_group_as(&state, number.into_inner(), Some(me.user_id())).await
 }

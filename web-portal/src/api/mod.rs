@@ -197,6 +197,109 @@ fn change_group(
     group_json(c, &g).map(Ok)
 }
 
+/// A new group, as people and admins send it.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewGroup {
+    pub number: String,
+    pub name: String,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// A change to a group: only what is given changes.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GroupChange {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub members: Option<Vec<String>>,
+}
+
+/// Group `number` as `owner` may see it: theirs only, or any group for an admin (`None`).
+fn group_of(
+    c: &mut DbConnection,
+    number: &str,
+    owner: Option<&UserId>,
+) -> Result<Option<groups::Group>, StoreError> {
+    Ok(groups::find_by_number(c, number)?
+        .filter(|g| owner.is_none_or(|o| g.owner_id.as_deref() == Some(o.as_str()))))
+}
+
+/// Make a group owned by `owner` (the organisation's for `None`): 201 with it.
+async fn create_group_for(
+    state: &crate::AppState,
+    owner: Option<UserId>,
+    body: NewGroup,
+    location: &str,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let made = state
+        .deps
+        .store
+        .transaction(move |c| {
+            create_group(
+                c,
+                body.number.trim(),
+                body.name.trim(),
+                &body.members,
+                owner.as_ref(),
+            )
+        })
+        .await??;
+    Ok(actix_web::HttpResponse::Created()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("{location}/{}", made["number"].as_str().unwrap_or_default()),
+        ))
+        .json(made))
+}
+
+/// Change group `number` as `owner` may (any group for `None`).
+async fn update_group_as(
+    state: &crate::AppState,
+    number: String,
+    owner: Option<UserId>,
+    body: GroupChange,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let changed = state
+        .deps
+        .store
+        .transaction(move |c| {
+            let Some(g) = group_of(c, &number, owner.as_ref())? else {
+                return Ok(Err(ApiError::NotFound));
+            };
+            change_group(
+                c,
+                &g,
+                body.name.as_deref().map(str::trim),
+                body.members.as_deref(),
+            )
+        })
+        .await??;
+    Ok(actix_web::HttpResponse::Ok().json(changed))
+}
+
+/// Remove group `number` as `owner` may (any group for `None`).
+async fn delete_group_as(
+    state: &crate::AppState,
+    number: String,
+    owner: Option<UserId>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let gone = state
+        .deps
+        .store
+        .transaction(move |c| match group_of(c, &number, owner.as_ref())? {
+            Some(g) => groups::delete(c, &g.id).map(|()| true),
+            None => Ok(false),
+        })
+        .await?;
+    if !gone {
+        return Err(ApiError::NotFound);
+    }
+    Ok(actix_web::HttpResponse::NoContent().finish())
+}
+
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(inbox::list)
         .service(inbox::trash)
