@@ -200,6 +200,9 @@ fn main() -> Result<()> {
                 .unwrap_or_else(|_| "info,actix_server=warn,lapin=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal only: a log file, journald or a test's capture
+        // gets plain text (escape codes made CI's copy of a failing process's log unreadable).
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = Config::load(cli.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
