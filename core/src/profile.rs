@@ -82,8 +82,21 @@ pub struct Profile {
 pub enum ProfileError {
     #[error("delivery profile {what} is not valid JSON: {why}")]
     Json { what: &'static str, why: String },
+    /// Not acceptable, in the part of the profile named second (`steps`, `quiet_hours` or
+    /// `senders`, as the API calls them).
     #[error("{0}")]
-    Invalid(String),
+    Invalid(String, &'static str),
+}
+
+impl ProfileError {
+    /// The part of the profile the error is about (`steps`, `quiet_hours`, `senders`), for
+    /// an answer that names its field; `None` for stored JSON that does not parse.
+    pub fn part(&self) -> Option<&'static str> {
+        match self {
+            ProfileError::Invalid(_, part) => Some(part),
+            ProfileError::Json { .. } => None,
+        }
+    }
 }
 
 /// Most steps in one list (a plan longer than this helps nobody).
@@ -163,49 +176,64 @@ impl Profile {
     /// Check what a person entered; `channels` are those this installation can deliver on,
     /// `devices` the person's device ids.
     pub fn validate(&self, devices: &[String]) -> Result<(), ProfileError> {
-        let bad = |m: String| Err(ProfileError::Invalid(m));
-        let check_steps = |steps: &[Step], whose: &str| -> Result<(), ProfileError> {
+        let bad = |part, m: String| Err(ProfileError::Invalid(m, part));
+        let check_steps = |steps: &[Step], whose: &str, part| -> Result<(), ProfileError> {
             if steps.len() > MAX_STEPS {
-                return bad(format!("{whose}: at most {MAX_STEPS} steps"));
+                return bad(part, format!("{whose}: at most {MAX_STEPS} steps"));
             }
             for s in steps {
                 if s.channel().is_none() {
-                    return bad(format!(
-                        "{whose}: there is no channel called {:?}",
-                        s.channel
-                    ));
+                    return bad(
+                        part,
+                        format!("{whose}: there is no channel called {:?}", s.channel),
+                    );
                 }
                 if s.after_secs > MAX_DELAY_SECS {
-                    return bad(format!("{whose}: a step may wait at most 7 days"));
+                    return bad(part, format!("{whose}: a step may wait at most 7 days"));
                 }
                 if let Some(d) = &s.endpoint
                     && !devices.contains(d)
                 {
-                    return bad(format!("{whose}: that device is not one of yours"));
+                    return bad(part, format!("{whose}: that device is not one of yours"));
                 }
             }
             Ok(())
         };
-        check_steps(&self.steps, "Delivery steps")?;
+        check_steps(&self.steps, "Delivery steps", "steps")?;
         if let Some(q) = &self.quiet {
             if parse_clock(&q.from).is_none() || parse_clock(&q.to).is_none() {
-                return bad("Quiet hours are two times of day, like 22:00 and 07:00.".into());
+                return bad(
+                    "quiet_hours",
+                    "Quiet hours are two times of day, like 22:00 and 07:00.".into(),
+                );
             }
             if q.from == q.to {
-                return bad("Quiet hours must start and end at different times.".into());
+                return bad(
+                    "quiet_hours",
+                    "Quiet hours must start and end at different times.".into(),
+                );
             }
             if let Some(c) = q.allow.iter().find(|c| Channel::parse(c).is_none()) {
-                return bad(format!("Quiet hours: there is no channel called {c:?}"));
+                return bad(
+                    "quiet_hours",
+                    format!("Quiet hours: there is no channel called {c:?}"),
+                );
             }
         }
         if self.senders.len() > MAX_SENDER_RULES {
-            return bad(format!("At most {MAX_SENDER_RULES} sender rules."));
+            return bad(
+                "senders",
+                format!("At most {MAX_SENDER_RULES} sender rules."),
+            );
         }
         for r in &self.senders {
             if r.sender.is_empty() || !r.sender.bytes().all(|b| b.is_ascii_digit()) {
-                return bad("A sender rule names the sender's extension.".into());
+                return bad(
+                    "senders",
+                    "A sender rule names the sender's extension.".into(),
+                );
             }
-            check_steps(&r.steps, &format!("Messages from {}", r.sender))?;
+            check_steps(&r.steps, &format!("Messages from {}", r.sender), "senders")?;
         }
         Ok(())
     }
@@ -340,7 +368,9 @@ mod tests {
         assert_eq!(profile().validate(&devices), Ok(()));
         let mut p = profile();
         p.steps.push(Step::new("fax", 0));
-        assert!(matches!(p.validate(&devices), Err(ProfileError::Invalid(m)) if m.contains("fax")));
+        assert!(
+            matches!(p.validate(&devices), Err(ProfileError::Invalid(m, "steps")) if m.contains("fax"))
+        );
         let mut p = profile();
         p.steps[0].endpoint = Some("someone-elses".into());
         assert!(p.validate(&devices).is_err());

@@ -745,25 +745,16 @@ pub(crate) async fn put_delivery(
                 .map(|d| d.id)
                 .collect();
             if let Err(e) = profile.validate(&verified) {
-                return Ok(Err(ApiError::field(profile_field(&e), e.to_string())));
+                return Ok(Err(ApiError::field(
+                    e.part().unwrap_or("steps"),
+                    e.to_string(),
+                )));
             }
             profiles::put(c, &u.user_id(), &profile)?;
             delivery_json(c, &u).map(Ok)
         })
         .await??;
     Ok(HttpResponse::Ok().json(saved))
-}
-
-/// Which part of the rules a profile refusal is about, by what it says.
-fn profile_field(e: &hark_core::profile::ProfileError) -> &'static str {
-    let text = e.to_string();
-    if text.starts_with("Quiet hours") {
-        "quiet_hours"
-    } else if text.starts_with("Delivery steps") {
-        "steps"
-    } else {
-        "senders"
-    }
 }
 
 #[get("/api/v1/admin/groups")]
